@@ -1,0 +1,1 @@
+"""Search commands (filled in by the search runtime)."""
