@@ -1,0 +1,148 @@
+"""``HyperKeras``: the seed-compatible Python API over the same study as ``nascompile search``.
+
+>>> from nascompiler import HyperKeras
+>>> from nascompiler.searchers import RandomSearcher
+>>> hk = HyperKeras(RandomSearcher(space_fn, optimize_direction="max"), optimizer="adam",
+...                 loss="sparse_categorical_crossentropy", metrics=["accuracy"])   # doctest: +SKIP
+>>> hk.search(x, y, x_val, y_val, max_trials=10, epochs=2)                           # doctest: +SKIP
+>>> hk.get_best_trial().module_path                                                  # doctest: +SKIP
+
+Every candidate is emitted, written to the study's ``candidates/`` folder and trained from
+that file in a worker process; the arrays given to :meth:`HyperKeras.search` are saved in the
+study folder for the workers to read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import UsageError
+from .search.data import Dataset, save_arrays
+from .search.events import StudyListener
+from .search.export import Exported, export_trial
+from .search.settings import TrainingSettings
+from .search.store import TrialRecord
+from .search.study import Study, StudyConfig
+from .searchers import SearcherSpec
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A finished trial: what was tried, how it scored, and where its module is."""
+
+    number: int
+    candidate_id: str
+    assignment: dict[str, Any]
+    reward: float | None
+    status: str
+    metrics: dict[str, list[float]]
+    params: int | None
+    module_path: Path
+    weights_path: Path | None
+
+    @property
+    def space_sample(self) -> dict[str, Any]:
+        """Hypernets' name for the assignment."""
+        return self.assignment
+
+
+class HyperKeras:
+    """Searches a space with a searcher and Keras training settings.
+
+    ``reward_metric`` (Hypernets' spelling) picks the objective: ``"accuracy"`` means
+    ``val_accuracy``. Studies go to ``out/<study>``; by default each :meth:`search` call starts
+    a new study named ``hyperkeras-<date>-<time>``; give ``study=`` to resume one.
+    """
+
+    def __init__(self, searcher: SearcherSpec, optimizer: Any = "adam", loss: Any = "sparse_categorical_crossentropy",
+                 metrics: Iterable[str] = ("accuracy",), callbacks: Iterable[StudyListener] = (),
+                 reward_metric: str | None = None, study: str | None = None, out: str | Path = "generated",
+                 workers: int = 1, keep_weights: int = 3):
+        if not isinstance(searcher, SearcherSpec):
+            raise UsageError("searcher must come from nascompiler.searchers, e.g. RandomSearcher(space_fn)")
+        self.searcher = searcher
+        self.optimizer = optimizer
+        self.loss = loss
+        self.metrics = list(metrics)
+        self.callbacks = list(callbacks)
+        self.reward_metric = reward_metric
+        self.study_name = study
+        self.out = Path(out)
+        self.workers = workers
+        self.keep_weights = keep_weights
+        self.study: Study | None = None
+
+    def search(self, x: Any, y: Any, x_val: Any, y_val: Any, max_trials: int = 10, epochs: int = 1,
+               batch_size: int = 32, **unused: Any) -> "HyperKeras":
+        """Run the search (or resume it, for a named study) until ``max_trials`` trials are done."""
+        if unused:
+            raise UsageError(f"search() got unsupported argument(s): {', '.join(sorted(unused))}")
+        objective = None
+        if self.reward_metric:
+            objective = self.reward_metric if self.reward_metric.startswith("val_") else f"val_{self.reward_metric}"
+        settings = TrainingSettings.resolve(
+            {"optimizer": self.optimizer, "loss": self.loss, "metrics": self.metrics},
+            source="HyperKeras",
+            epochs=epochs,
+            batch_size=batch_size,
+            objective=objective,
+            direction=self.searcher.optimize_direction,
+        )
+        name = self.study_name or time.strftime("hyperkeras-%Y%m%d-%H%M%S")
+        directory = self.out / name
+        data = save_arrays(directory / "data", Dataset.from_arrays(x, y, x_val, y_val))
+        config = StudyConfig(
+            directory=directory,
+            space=self.searcher.compile(),
+            data=data,
+            settings=settings,
+            max_trials=max_trials,
+            searcher=self.searcher.name,
+            searcher_options=dict(self.searcher.options),
+            seed=self.searcher.seed,
+            workers=self.workers,
+            keep_weights=self.keep_weights,
+        )
+        self.study = Study(config, listeners=self.callbacks)
+        self.study.run()
+        return self
+
+    def _require_study(self) -> Study:
+        if self.study is None:
+            raise UsageError("call search() first")
+        return self.study
+
+    def get_best_trial(self) -> Trial | None:
+        """The best complete trial, or ``None`` if no trial completed."""
+        best = self._require_study().best()
+        return None if best is None else self._trial(best)
+
+    def trials(self) -> list[Trial]:
+        """Every trial of the study, in order."""
+        return [self._trial(t) for t in self._require_study().store.trials()]
+
+    def _trial(self, record: TrialRecord) -> Trial:
+        study = self._require_study()
+        weights = study.weights_path(record.candidate_id) if record.candidate_id else None
+        return Trial(
+            number=record.number,
+            candidate_id=record.candidate_id,
+            assignment=dict(record.assignment),
+            reward=record.objective,
+            status=record.status,
+            metrics=dict(record.metrics),
+            params=record.params,
+            module_path=study.candidate_path(record.candidate_id),
+            weights_path=weights if weights is not None and weights.exists() else None,
+        )
+
+    def export_best(self, path: str | Path = "best_model.py", force: bool = False) -> Exported:
+        """Write the best trial as a standalone module at ``path`` and its weights beside it."""
+        study = self._require_study()
+        best = study.best()
+        if best is None:
+            raise UsageError("no trial completed; nothing to export")
+        return export_trial(study.store, best, Path(path), force=force)

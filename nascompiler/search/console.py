@@ -1,0 +1,136 @@
+"""Showing a search on the console: a live progress bar on a terminal, one line per trial
+elsewhere (logs, CI), and the leaderboard at the end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .events import StudyListener
+from .store import TrialRecord
+
+
+def format_objective(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def describe_trial(trial: TrialRecord, objective_name: str) -> str:
+    if trial.status == "complete":
+        return f"{objective_name}={format_objective(trial.objective)}, {trial.params:,} params, " \
+               f"fit {format_seconds(trial.fit_seconds)}"
+    if trial.status == "duplicate":
+        return f"same architecture as trial #{trial.duplicate_of}; reused its result " \
+               f"({objective_name}={format_objective(trial.objective)})"
+    return f"failed: {trial.error}"
+
+
+class ConsoleReporter(StudyListener):
+    """Progress on ``console``: a live bar when it is a terminal, plain lines otherwise."""
+
+    def __init__(self, console: Console, live: bool | None = None):
+        self.console = console
+        self.live = console.is_terminal if live is None else live
+        self.progress: Progress | None = None
+        self.task: Any = None
+        self.running: dict[int, tuple[str, int]] = {}  # trial number -> (candidate id, epochs done)
+
+    def search_started(self, study: Any) -> None:
+        c = study.config
+        settings = c.settings
+        self.console.print(
+            f"Study {study.directory}: {c.searcher} search, {c.max_trials} trials, objective {settings.objective} "
+            f"({settings.direction}), {settings.epochs} epoch(s) each, {c.workers} worker(s)"
+        )
+        if study.done:
+            self.console.print(f"Resuming: {study.done} trial(s) already done.")
+        if self.live:
+            self.progress = Progress(
+                TextColumn("trials"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("best {task.fields[best]}"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[running]}"),
+                console=self.console,
+                transient=False,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("search", total=c.max_trials, completed=study.done,
+                                               best=self._best_text(study), running="")
+
+    def _best_text(self, study: Any) -> str:
+        best = study.best()
+        return "-" if best is None else f"{format_objective(best.objective)} ({best.candidate_id})"
+
+    def _refresh(self, study: Any) -> None:
+        if self.progress is not None:
+            epochs = study.config.settings.epochs
+            running = "  ".join(f"#{n} {cid} epoch {e}/{epochs}" for n, (cid, e) in sorted(self.running.items()))
+            self.progress.update(self.task, completed=study.done, best=self._best_text(study), running=running)
+
+    def trial_started(self, study: Any, trial: TrialRecord) -> None:
+        self.running[trial.number] = (trial.candidate_id, 0)
+        self._refresh(study)
+
+    def epoch_finished(self, study: Any, number: int, epoch: int, logs: dict[str, float]) -> None:
+        if number in self.running:
+            self.running[number] = (self.running[number][0], epoch)
+        self._refresh(study)
+
+    def trial_finished(self, study: Any, trial: TrialRecord) -> None:
+        self.running.pop(trial.number, None)
+        line = f"trial #{trial.number} {trial.candidate_id or '(not built)'}: " + describe_trial(
+            trial, study.config.settings.objective)
+        if self.progress is not None:
+            self.progress.console.print(line, markup=False)
+        else:
+            self.console.print(f"[{study.done}/{study.config.max_trials}] " + line, markup=False, soft_wrap=True)
+        self._refresh(study)
+
+    def message(self, study: Any, text: str) -> None:
+        self.console.print(text, markup=False)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def search_finished(self, study: Any) -> None:
+        self.stop()
+
+
+def leaderboard_table(trials: list[TrialRecord], objective: str, limit: int | None = 10) -> Table:
+    table = Table(title="Leaderboard", title_justify="left")
+    for column in ("rank", "trial", "candidate", objective, "parameters", "train time"):
+        table.add_column(column, justify="right" if column not in ("candidate",) else "left")
+    for rank, trial in enumerate(trials[:limit] if limit else trials, start=1):
+        table.add_row(str(rank), f"#{trial.number}", trial.candidate_id, format_objective(trial.objective),
+                      f"{trial.params:,}" if trial.params is not None else "-", format_seconds(trial.fit_seconds))
+    return table
+
+
+def failures_table(trials: list[TrialRecord]) -> Table:
+    table = Table(title="Failed trials", title_justify="left")
+    for column in ("trial", "candidate", "reason"):
+        table.add_column(column, overflow="fold")
+    for trial in trials:
+        table.add_row(f"#{trial.number}", trial.candidate_id or "(not built)", trial.error or "")
+    return table
+

@@ -1,0 +1,262 @@
+"""Executors run trials away from the driver.
+
+The study talks to an executor through :class:`Executor` only: ``start`` (bring workers up;
+returns the data summary they report), ``free_slots``, ``submit``, ``poll`` and ``shutdown``.
+:class:`LocalExecutor` runs worker processes on this machine, one per slot, each pinned to one
+GPU when there are GPUs. A cluster executor (Dask, say) implements the same five methods.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from .data import DataSource
+from .messages import TrialOutcome, TrialTask, WorkerInit
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    number: int
+    epoch: int
+    logs: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ResultEvent:
+    outcome: TrialOutcome
+
+
+Event = EpochEvent | ResultEvent
+
+
+class Executor(ABC):
+    @abstractmethod
+    def start(self) -> dict[str, Any]:
+        """Start the workers; return the summary of the data they loaded. Raises
+        :class:`UsageError` when the data cannot be loaded."""
+
+    @abstractmethod
+    def free_slots(self) -> int:
+        """How many more trials could start now."""
+
+    @abstractmethod
+    def submit(self, task: TrialTask) -> None:
+        """Start a trial (there must be a free slot)."""
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[Event]:
+        """Events since the last poll, waiting up to ``timeout`` seconds for the first one. A
+        trial whose worker died comes back as a failed result."""
+
+    @abstractmethod
+    def shutdown(self) -> None:
+        """Stop every worker, running trials included."""
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs trials may use: ``CUDA_VISIBLE_DEVICES`` if set, else what ``nvidia-smi`` lists."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d.strip() for d in env.split(",") if d.strip() and d.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(l for l in listing.splitlines() if l.startswith("GPU "))]
+
+
+@dataclass
+class _Slot:
+    """One worker process and the two pipes to it."""
+
+    index: int
+    process: subprocess.Popen
+    tasks: Connection
+    events: Connection
+    log: Path | None
+    ready: bool = False
+    task: TrialTask | None = None
+
+
+class LocalExecutor(Executor):
+    """``workers`` worker processes on this machine, each a fresh interpreter
+    (``python -m nascompiler.search.worker``) talking over its own pair of pipes.
+
+    Worker output (TensorFlow's logs, the user's prints) goes to ``log_dir/worker-<n>.log``
+    when a log folder is given.
+    """
+
+    def __init__(self, data: DataSource, settings: dict[str, Any], workers: int = 1,
+                 gpus: list[str] | None = None, log_dir: Path | None = None, startup_timeout: float = 600.0):
+        if workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {workers}")
+        self.data = data
+        self.settings = settings
+        self.workers = workers
+        self.gpus = visible_gpus() if gpus is None else gpus
+        self.log_dir = log_dir
+        self.startup_timeout = startup_timeout
+        self.slots: list[_Slot] = []
+        self.summary: dict[str, Any] | None = None
+
+    def device_of(self, index: int) -> str | None:
+        return self.gpus[index % len(self.gpus)] if self.gpus else None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> dict[str, Any]:
+        self.slots = [self._spawn(i) for i in range(self.workers)]
+        deadline = time.monotonic() + self.startup_timeout
+        while not all(s.ready for s in self.slots):
+            if time.monotonic() > deadline:
+                self.shutdown()
+                raise UsageError(f"workers did not start within {self.startup_timeout:.0f} s (loading the data?)")
+            self._receive(0.2, [])
+            for slot in self.slots:
+                if not slot.ready and slot.process.poll() is not None:
+                    self.shutdown()
+                    raise UsageError(f"a worker process exited while loading the data ({_exit_text(slot)})")
+        assert self.summary is not None
+        return self.summary
+
+    def _spawn(self, index: int) -> _Slot:
+        task_read, task_write = os.pipe()
+        event_read, event_write = os.pipe()
+        env = dict(os.environ)
+        device = self.device_of(index)
+        if device is not None:
+            env["CUDA_VISIBLE_DEVICES"] = device
+        log = None
+        output: Any = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            log = self.log_dir / f"worker-{index}.log"
+            output = open(log, "ab")
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "nascompiler.search.worker", str(task_read), str(event_write)],
+                pass_fds=(task_read, event_write),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT if output is not None else None,
+                start_new_session=True,  # Ctrl-C in the terminal reaches the driver only
+            )
+        finally:
+            os.close(task_read)
+            os.close(event_write)
+            if output is not None:
+                output.close()
+        slot = _Slot(index, process, Connection(task_write, readable=False), Connection(event_read, writable=False),
+                     log)
+        slot.tasks.send(WorkerInit(index, self.data, self.settings, device, os.getpid()))
+        return slot
+
+    def shutdown(self) -> None:
+        for slot in self.slots:
+            if slot.task is not None and slot.process.poll() is None:
+                slot.process.terminate()  # a running trial is abandoned; the study runs it again later
+            else:
+                try:
+                    slot.tasks.send(None)
+                except OSError:
+                    pass
+        deadline = time.monotonic() + 5.0
+        for slot in self.slots:
+            try:
+                slot.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                slot.process.kill()
+                slot.process.wait()
+            slot.tasks.close()
+            slot.events.close()
+        self.slots = []
+
+    # ------------------------------------------------------------------ trials
+    def free_slots(self) -> int:
+        return sum(1 for s in self.slots if s.ready and s.task is None)
+
+    def submit(self, task: TrialTask) -> None:
+        for slot in self.slots:
+            if slot.ready and slot.task is None:
+                slot.task = task
+                slot.tasks.send(task)
+                return
+        raise RuntimeError("submit() without a free slot")
+
+    def poll(self, timeout: float) -> list[Event]:
+        out: list[Event] = []
+        self._receive(timeout, out)
+        for i, slot in enumerate(self.slots):
+            if slot.process.poll() is None:
+                continue
+            self._drain(slot, out)  # anything it sent before it died
+            if slot.task is not None:
+                out.append(ResultEvent(TrialOutcome(number=slot.task.number, status="failed",
+                                                    error=f"the worker process died: {_exit_text(slot)}")))
+            slot.tasks.close()
+            slot.events.close()
+            self.slots[i] = self._spawn(slot.index)
+        return out
+
+    def _receive(self, timeout: float, out: list[Event]) -> None:
+        ready = wait([s.events for s in self.slots], timeout)
+        for slot in self.slots:
+            if slot.events in ready:
+                self._drain(slot, out)
+
+    def _drain(self, slot: _Slot, out: list[Event]) -> None:
+        while True:
+            try:
+                if slot.events.closed or not slot.events.poll():
+                    return
+                message = slot.events.recv()
+            except (EOFError, OSError):
+                return
+            self._handle(slot, message, out)
+
+    def _handle(self, slot: _Slot, message: tuple, out: list[Event]) -> None:
+        kind = message[0]
+        if kind == "ready":
+            slot.ready = True
+            self.summary = self.summary or message[2]
+        elif kind == "fatal":
+            self.shutdown()
+            raise UsageError(f"loading the data failed in a worker: {message[2]}")
+        elif kind == "epoch":
+            out.append(EpochEvent(message[2], message[3], message[4]))
+        elif kind == "result":
+            outcome: TrialOutcome = message[2]
+            if slot.task is not None and slot.task.number == outcome.number:
+                slot.task = None
+            out.append(ResultEvent(outcome))
+
+
+def _exit_text(slot: _Slot) -> str:
+    code = slot.process.returncode
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (often the out-of-memory killer)" if name == "SIGKILL" else ""
+        text = f"killed by {name}{hint}"
+    else:
+        text = f"exit code {code}"
+    if slot.log is not None:
+        text += f"; see {slot.log}"
+    return text

@@ -1,0 +1,57 @@
+"""The plain-data messages between the study (driver) and its worker processes."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from .data import DataSource
+
+
+@dataclass(frozen=True)
+class WorkerInit:
+    """Everything a worker needs before its first task."""
+
+    worker_id: int
+    data: DataSource
+    settings: dict[str, Any]  # TrainingSettings.to_json()
+    device: str | None  # value for CUDA_VISIBLE_DEVICES, or None to leave the environment alone
+    parent_pid: int
+
+
+@dataclass(frozen=True)
+class TrialTask:
+    number: int
+    candidate_id: str
+    module_path: str
+    seed: int
+    weights_path: str | None  # where to save the trained weights if they may be among the best kept
+    keep_if_better_than: float | None
+
+
+@dataclass
+class TrialOutcome:
+    number: int
+    status: str  # "complete" or "failed"
+    objective: float | None = None
+    metrics: dict[str, list[float]] | None = None
+    params: int | None = None
+    fit_seconds: float = 0.0
+    setup_seconds: float = 0.0
+    weights_saved: bool = False
+    error: str | None = None
+
+
+def describe_exception(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message (Keras' can be long)."""
+    text = str(exc).strip().splitlines()
+    message = text[0] if text else ""
+    name = type(exc).__name__
+    if "ResourceExhausted" in name or "out of memory" in message.lower() or isinstance(exc, MemoryError):
+        return f"out of memory: {name}: {message}"[:500]
+    if not message:
+        frame = traceback.extract_tb(exc.__traceback__)[-1:] or None
+        where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
+        return f"{name}{where}"
+    return f"{name}: {message}"[:500]

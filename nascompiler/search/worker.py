@@ -1,0 +1,76 @@
+"""A worker process: the driver starts one per slot (``python -m nascompiler.search.worker``);
+it loads the data once, then trains the trials it is sent, one at a time.
+
+Trials run here, never in the driver, so that a crash, an out-of-memory kill or TensorFlow's
+memory growth in one trial cannot take the search down. Keras is imported only after the
+environment is set (GPU pinning, memory growth). Workers are started as fresh interpreters
+rather than with ``multiprocessing``, which would re-run the user's ``__main__`` script in each
+of them (the seed's examples are scripts without a ``__main__`` guard).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+
+from .messages import WorkerInit, describe_exception
+from .settings import TrainingSettings
+
+
+def configure_environment(device: str | None) -> None:
+    """Before Keras is imported: pin the GPU, grow memory on demand, keep logs quiet."""
+    if device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = device
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def worker_main(tasks: Connection, events: Connection) -> None:
+    """Serve one driver: the first message on ``tasks`` is the :class:`WorkerInit`, then
+    :class:`TrialTask` s until ``None``. Replies go to ``events`` as tuples."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    init: WorkerInit = tasks.recv()
+    _exit_with_parent(init.parent_pid)
+    configure_environment(init.device)
+    wid = init.worker_id
+    try:
+        dataset = init.data.load()
+        summary = dataset.summary()
+    except Exception as exc:  # reported to the driver, which stops the search with this message
+        events.send(("fatal", wid, describe_exception(exc)))
+        return
+    events.send(("ready", wid, summary))
+    from .trainer import run_trial  # imports Keras, now that the environment is set
+
+    settings = TrainingSettings.from_json(init.settings)
+    while True:
+        try:
+            task = tasks.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        number = task.number
+        outcome = run_trial(task, dataset, settings, lambda epoch, logs: events.send(("epoch", wid, number, epoch, logs)))
+        events.send(("result", wid, outcome))
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """A worker must not outlive a driver that was killed (kill -9 leaves no time to stop it)."""
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+if __name__ == "__main__":
+    worker_main(Connection(int(sys.argv[1])), Connection(int(sys.argv[2])))

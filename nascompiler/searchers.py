@@ -1,0 +1,67 @@
+"""Searchers for the Python API, spelled as Hypernets spells them.
+
+``RandomSearcher(space_fn, optimize_direction="max")`` names a search strategy and the space it
+explores; :class:`~nascompiler.HyperKeras` compiles the space and runs the strategy (one of
+:mod:`nascompiler.search.searchers`) inside a study, as ``nascompile search`` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .errors import UsageError
+from .ir import SpaceIR, compile_space
+from .space import HyperSpace
+
+_DIRECTIONS = {"max": "max", "maximize": "max", "min": "min", "minimize": "min"}
+
+
+class SearcherSpec:
+    """A searcher to be run by :class:`~nascompiler.HyperKeras`."""
+
+    name = ""
+
+    def __init__(self, space_fn: Callable[[], HyperSpace], optimize_direction: str = "max", seed: int = 0,
+                 **options: Any):
+        if not callable(space_fn):
+            raise UsageError(f"{type(self).__name__}: space_fn must be a function returning a HyperSpace")
+        if optimize_direction not in _DIRECTIONS:
+            raise UsageError(f"{type(self).__name__}: optimize_direction must be 'max' or 'min', "
+                             f"got {optimize_direction!r}")
+        self.space_fn = space_fn
+        self.optimize_direction = _DIRECTIONS[optimize_direction]
+        self.seed = seed
+        self.options = options
+
+    def compile(self) -> SpaceIR:
+        space = self.space_fn()
+        if not isinstance(space, HyperSpace):
+            raise UsageError(f"space_fn returned {type(space).__name__}, not a HyperSpace")
+        return compile_space(space, source=getattr(self.space_fn, "__name__", None))
+
+
+class RandomSearcher(SearcherSpec):
+    """Independent random samples of the space."""
+
+    name = "random"
+
+
+class GridSearcher(SearcherSpec):
+    """Every assignment of a finite space (``resolution=N`` for continuous parameters)."""
+
+    name = "grid"
+
+
+class EvolutionSearcher(SearcherSpec):
+    """Regularized (aging) evolution: ``population_size``, ``sample_size``."""
+
+    name = "evolution"
+
+
+class MCTSSearcher(SearcherSpec):
+    """Monte-Carlo tree search over the parameter decisions."""
+
+    name = "mcts"
+
+
+__all__ = ["SearcherSpec", "RandomSearcher", "GridSearcher", "EvolutionSearcher", "MCTSSearcher"]
