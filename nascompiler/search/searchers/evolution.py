@@ -1,0 +1,101 @@
+"""Regularized (aging) evolution, after Real et al. 2019, "Regularized Evolution for Image
+Classifier Architecture Search".
+
+A population of the most recent results; each new candidate mutates one parameter of the best
+of a few randomly drawn members (a tournament). The oldest member dies, not the worst: a lucky
+evaluation cannot dominate forever, which the paper found regularises the search against noisy
+objectives.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from typing import Callable
+
+from ...errors import UsageError
+from ...ir import Assignment, SpaceIR
+from .base import Searcher, assignment_key, int_option
+
+# How often a proposal that repeats an earlier one is drawn again before it is accepted
+# anyway: in a small or nearly exhausted space repeats are unavoidable.
+_DRAWS = 10
+
+
+class EvolutionSearcher(Searcher):
+    """Options: ``population_size`` (10), the number of results kept; ``sample_size`` (3), how
+    many members a tournament draws (with replacement, as in the paper)."""
+
+    name = "evolution"
+
+    def __init__(
+        self, space: SpaceIR, *, seed: int = 0, direction: str = "max", population_size: int = 10, sample_size: int = 3
+    ):
+        super().__init__(space, seed=seed, direction=direction)
+        self.population_size = int_option("population_size", population_size, 1)
+        self.sample_size = int_option("sample_size", sample_size, 1)
+        if sample_size > population_size:
+            raise UsageError(f"option sample_size ({sample_size}) cannot exceed population_size ({population_size})")
+        self._rng = random.Random(seed)
+        self._population: deque[tuple[Assignment, float]] = deque(maxlen=population_size)
+        self._asked: set[str] = set()
+        self._in_flight: dict[str, int] = {}  # asked, not yet told: key -> how many times
+
+    @property
+    def population(self) -> tuple[Assignment, ...]:
+        """The members that tournaments draw from, oldest first."""
+        return tuple(member for member, _ in self._population)
+
+    def ask(self) -> Assignment:
+        # Trials still running will join the population, so they count towards it: the first
+        # population is population_size random samples however many workers ask, and a failed
+        # one is replaced by another random sample. Until some result is in, there is no parent.
+        in_flight = sum(self._in_flight.values())
+        if not self._population or len(self._population) + in_flight < self.population_size:
+            child = self._fresh(lambda: self.space.sample(self._rng))
+        else:
+            parent = self._tournament()
+            child = self._fresh(lambda: self._mutate(parent))
+        key = assignment_key(child)
+        self._asked.add(key)
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        return child
+
+    def tell(self, assignment: Assignment, objective: float | None) -> None:
+        values = self.space.validate(assignment)
+        key = assignment_key(values)
+        if self._in_flight.get(key, 0) > 1:
+            self._in_flight[key] -= 1
+        else:
+            self._in_flight.pop(key, None)
+        score = self.score(objective)
+        if score is not None:  # a failed trial has nothing to pass on
+            self._population.append((values, score))  # the deque drops the oldest
+
+    def _tournament(self) -> Assignment:
+        """The best of ``sample_size`` members drawn uniformly; the first drawn wins ties."""
+        drawn = [self._population[self._rng.randrange(len(self._population))] for _ in range(self.sample_size)]
+        best = drawn[0]
+        for member in drawn[1:]:
+            if member[1] > best[1]:
+                best = member
+        return best[0]
+
+    def _mutate(self, parent: Assignment) -> Assignment:
+        """``parent`` with one of its active parameters changed, then the parameters that change
+        switched on sampled and those it switched off dropped."""
+        mutable = [p for p in self.space.parameters if p.name in parent and p.domain.size != 1]
+        if not mutable:
+            return dict(parent)
+        target = mutable[self._rng.randrange(len(mutable))]
+        child = dict(parent)
+        child[target.name] = target.domain.mutate(parent[target.name], self._rng)
+        return self.space.sample(self._rng, keep=child)
+
+    def _fresh(self, propose: Callable[[], Assignment]) -> Assignment:
+        """A proposal not asked before, if one of a few draws gives one; else the last draw."""
+        for _ in range(_DRAWS - 1):
+            candidate = propose()
+            if assignment_key(candidate) not in self._asked:
+                return candidate
+        return propose()
