@@ -101,7 +101,9 @@ class Study:
             "seed": c.seed,
         }
         stored = {key: self.store.get_meta(key) for key in definition}
-        if stored["fingerprint"] is None:
+        if stored["fingerprint"] is None or self.store.next_number() == 0:
+            # A new study, or one that holds no trial yet (an earlier run stopped before its
+            # first trial, say on bad data): nothing to protect, so (re)record its definition.
             self.store.set_meta(space_file=c.space_file, **definition)
             return
         if stored["fingerprint"] != definition["fingerprint"]:

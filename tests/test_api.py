@@ -1,0 +1,100 @@
+"""The seed-compatible Python API: the seed's three examples run with their imports mapped."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXAMPLES = Path(__file__).parent / "seed_examples"
+
+
+def quiet_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    return env
+
+
+@pytest.fixture(scope="module")
+def seed_runs(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+    """Each seed example run as a script, the way its author ran it."""
+    runs = {}
+    for name in ("dnn", "cnn", "enas"):
+        cwd = tmp_path_factory.mktemp(name)
+        result = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py")], cwd=cwd, env=quiet_env(),
+                                capture_output=True, text=True, timeout=600)
+        runs[name] = (result, cwd)
+    return runs
+
+
+@pytest.mark.parametrize("name", ["dnn", "cnn", "enas"])
+def test_seed_example_searches_and_finds_a_best_trial(seed_runs, name):
+    result, cwd = seed_runs[name]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Trial No:0" in result.stdout  # SummaryCallback reported the trials
+    best = cwd / result.stdout.split("BEST ")[-1].strip()
+    assert best.exists() and best.parent.name == "candidates"
+    study = best.parent.parent
+    assert (study / "study.db").exists() and (study / "data" / "x_train.npy").exists()
+
+
+def test_best_modules_build_without_nascompiler(seed_runs, tmp_path):
+    """The best trial's module of each example imports and builds with Keras alone."""
+    paths = [cwd / result.stdout.split("BEST ")[-1].strip() for result, cwd in seed_runs.values()]
+    program = textwrap.dedent(f'''
+        import importlib.util, sys
+        sys.path.append({sysconfig.get_paths()["purelib"]!r})
+        try:
+            import nascompiler
+            raise SystemExit("nascompiler must not be importable")
+        except ImportError:
+            pass
+        for i, path in enumerate({[str(p) for p in paths]!r}):
+            spec = importlib.util.spec_from_file_location(f"m{{i}}", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            model = module.build_model()
+            print(module.CANDIDATE_ID, model.count_params())
+    ''')
+    run = subprocess.run([sys.executable, "-I", "-S", "-c", program], cwd=tmp_path, env=quiet_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.strip().splitlines()
+    assert [line.split()[0] for line in lines] == [p.stem for p in paths]
+    assert all(int(line.split()[1]) > 0 for line in lines)
+
+
+def test_api_export_best_and_early_stopping(tmp_path, monkeypatch):
+    """export_best writes module + weights; EarlyStoppingCallback stops a search early."""
+    monkeypatch.chdir(tmp_path)
+    from nascompiler import HyperKeras
+    from nascompiler.callbacks import EarlyStoppingCallback
+    from nascompiler.datasets import load_digits
+    from nascompiler.searchers import EvolutionSearcher
+    from nascompiler.spaces import dnn_search_space
+
+    (x, y), (xv, yv) = load_digits(channel_axis=False)
+    x, xv = x.reshape(len(x), 64), xv.reshape(len(xv), 64)
+    searcher = EvolutionSearcher(
+        lambda: dnn_search_space(input_shape=(64,), output_units=10, output_activation="softmax",
+                                 units_choices=[16, 32], layer_num_choices=[2]),
+        optimize_direction="max", seed=3, population_size=4, sample_size=2)
+    stopper = EarlyStoppingCallback(max_no_improvement_trials=2)
+    hk = HyperKeras(searcher, optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                    callbacks=[stopper], study="api")
+    hk.search(x, y, xv, yv, max_trials=30, epochs=1, batch_size=64)
+    trials = [t for t in hk.trials() if t.status in ("complete", "failed")]
+    assert 3 <= len(trials) < 30, "stopped after two trials without improvement"
+    best = hk.get_best_trial()
+    assert best.reward == max(t.reward for t in hk.trials() if t.status == "complete")
+    assert best.module_path.exists() and best.weights_path is not None
+    exported = hk.export_best(tmp_path / "winner.py")
+    assert exported.module.exists() and exported.weights is not None and exported.weights.exists()
+    assert f'CANDIDATE_ID = "{best.candidate_id}"' in exported.module.read_text()
+    assert np.load(tmp_path / "generated" / "api" / "data" / "x_train.npy").shape == (len(x), 64)
