@@ -22,6 +22,7 @@ the repeat count exceeds ``k``.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 from .space import Bool, Choice, HyperSpace, ModuleSpace, MultipleChoice, ParameterSpace, permutations_of
@@ -161,6 +162,13 @@ class Repeat(ConnectionSpace):
         super().__init__(keep_link, space, name)
         if not callable(module_fn):
             raise self._fail(f"module_fn must be a function of the step number, not {module_fn!r}")
+        try:
+            inspect.signature(module_fn).bind(0)
+        except TypeError:
+            raise self._fail("module_fn must take one argument, the step number (0, 1, ...), "
+                             "e.g. Repeat(lambda step: Dense(64), repeat_times=[1, 2])") from None
+        except ValueError:
+            pass  # no signature to check (a builtin): calling it will tell
         times = list(repeat_times) if isinstance(repeat_times, (list, tuple, range)) else None
         if not times or any(not isinstance(t, int) or isinstance(t, bool) or t < 1 for t in times):
             raise self._fail(f"repeat_times must be a non-empty list of positive integers, got {repeat_times!r}")

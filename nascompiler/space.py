@@ -40,6 +40,10 @@ __all__ = [
 
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
+# One clock for module creation and connection calls: tells which of several calls came last
+# (a cycle is reported at the call that closed it).
+_clock = itertools.count()
+
 
 class _DefaultSpaces(threading.local):
     def __init__(self) -> None:
@@ -380,10 +384,12 @@ class ModuleSpace:
         self.space = space if space is not None else get_default_space()
         self.inbound: list[ModuleSpace] = []
         self.inbound_locations: list[SourceLocation | None] = []
+        self.inbound_order: list[int] = []  # when each inbound connection was made (``_clock``)
         self.hyperparams: dict[str, Any] = {}
         for key, value in hyperparams.items():
             self.hyperparams[key] = self._check_argument(key, value)
         self.index = self.space._add_module(self)
+        self.created_order = next(_clock)
 
     # -- construction helpers -------------------------------------------------------------
     def _fail(self, message: str, location: SourceLocation | None = None) -> SpaceDefinitionError:
@@ -442,6 +448,7 @@ class ModuleSpace:
         for m in modules:
             self.inbound.append(m)
             self.inbound_locations.append(location)
+            self.inbound_order.append(next(_clock))
 
     def connect(self, module_or_list: Any) -> "ModuleSpace":
         """Hypernets' forward spelling: ``a.connect(b)`` is ``b(a)``."""

@@ -132,3 +132,15 @@ def _statement(op: Op, names: dict[str, str], single_input: bool) -> str:
     ins = [names[t] for t in op.inputs]
     feed = "[" + ", ".join(ins) + "]" if spec.multi_input else ins[0]
     return f"{target} = layers.{op.layer}({', '.join(parts)})({feed})"
+
+
+def add_docstring_section(source: str, heading: str, lines: Iterable[str]) -> str:
+    """``source`` (a module :func:`emit` wrote) with one more ``heading:`` block at the end of
+    its docstring; the code is left byte for byte as it was."""
+    if not source.startswith('"""'):
+        raise ValueError("not a module written by nascompiler: it does not start with its docstring")
+    end = source.find('\n"""\n')
+    if end < 0:
+        raise ValueError("not a module written by nascompiler: its docstring does not end on a line of its own")
+    block = "\n\n" + doc_text(heading) + ":\n" + "".join(f"    {doc_text(line)}\n" for line in lines)
+    return source[:end] + block.rstrip("\n") + source[end:]

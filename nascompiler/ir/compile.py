@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from ..catalog import LAYERS
-from ..errors import SpaceDefinitionError
+from ..errors import SourceLocation, SpaceDefinitionError
 from ..layers import HyperLayer
 from ..layers.enas import EnasModule
 from ..ops import ConnectionSpace, Identity, InputChoice, ConnectLooseEnd
@@ -201,13 +201,21 @@ class _Compiler:
         return order
 
     def _raise_cycle(self, cycle: list[int]) -> None:
+        # ``cycle[k]`` consumes ``cycle[k + 1]``. Every edge of the cycle was made by a call
+        # (``b(a)``) or by passing a module to an op; the one made last closed the cycle.
         mods = [self.modules[i] for i in cycle]
-        text = " -> ".join(m.describe(with_location=False) for m in reversed(mods))
-        consumer, producer = mods[0], mods[1]
-        location = consumer.location
-        for dep, loc in zip(consumer.inbound, consumer.inbound_locations):
-            if dep is producer and loc is not None:
-                location = loc
+        names = [self.module_names[i] for i in cycle]
+        text = " -> ".join(reversed(names))
+        last: tuple[int, SourceLocation | None] | None = None
+        for consumer, producer in zip(mods, mods[1:]):
+            edges = [(order, loc) for dep, loc, order in
+                     zip(consumer.inbound, consumer.inbound_locations, consumer.inbound_order) if dep is producer]
+            if not edges:  # producer is a child of the op ``consumer``: made when the op was
+                edges = [(consumer.created_order, consumer.location)]
+            edge = max(edges, key=lambda e: e[0])
+            if last is None or edge[0] > last[0]:
+                last = edge
+        location = last[1] if last is not None and last[1] is not None else mods[0].location
         raise SpaceDefinitionError(f"the space has a cycle: {text}", location)
 
     def _inputs_outputs(self) -> tuple[list[int], list[int]]:

@@ -27,6 +27,13 @@ def infer(kind: str, args: Mapping[str, Any], inputs: Sequence[Shape | None], na
     except _ShapeProblem as exc:
         shown = ", ".join(_fmt(s) for s in inputs)
         raise CandidateError(f"layer {name!r} ({kind}) cannot take input shape {shown}: {exc}") from None
+    except (ArithmeticError, TypeError, ValueError, KeyError, IndexError) as exc:
+        # An argument of the wrong type or size (say strides=0 or kernel_size='x') that no rule
+        # above names: still the candidate's fault, never a crash of the compiler.
+        shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
+        raise CandidateError(
+            f"layer {name!r} ({kind}) cannot be built with {shown or 'no arguments'}: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 class _ShapeProblem(Exception):
@@ -42,11 +49,25 @@ def _one(inputs: list[Shape]) -> Shape:
 
 
 def _tuple(value: Any, n: int, what: str) -> tuple:
-    if isinstance(value, int):
-        return (value,) * n
-    if isinstance(value, tuple) and len(value) == n:
-        return value
-    raise _ShapeProblem(f"{what}={value!r} should be an int or a tuple of {n} ints")
+    """``value`` as ``n`` positive ints (sizes, strides and rates of windows)."""
+    if _is_int(value):
+        value = (value,) * n
+    if not (isinstance(value, tuple) and len(value) == n and all(_is_int(v) for v in value)):
+        raise _ShapeProblem(f"{what}={value!r} should be an int or a tuple of {n} ints")
+    if any(v < 1 for v in value):
+        raise _ShapeProblem(f"{what}={value!r} must be positive")
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_int(value: Any, what: str) -> int:
+    """A layer size Keras requires to be a positive int (Dense units, Conv filters)."""
+    if not _is_int(value) or value < 1:
+        raise _ShapeProblem(f"{what}={value!r} must be a positive integer")
+    return value
 
 
 def _spatial(args: Mapping[str, Any], shape: Shape, rank: int) -> tuple[list, Any, bool]:
@@ -114,7 +135,7 @@ def _dense(args: Mapping[str, Any], inputs: list[Shape]) -> Shape:
     shape = _one(inputs)
     if not shape:
         raise _ShapeProblem("Dense needs at least one feature dimension")
-    return tuple(shape[:-1]) + (args["units"],)
+    return tuple(shape[:-1]) + (_positive_int(args["units"], "units"),)
 
 
 def _flatten(args: Mapping[str, Any], inputs: list[Shape]) -> Shape:
@@ -226,9 +247,9 @@ _RULES: dict[str, Callable[[Mapping[str, Any], list[Shape]], Shape]] = {
     "SpatialDropout2D": _same_shape,
     "BatchNormalization": _same_shape,
     "LayerNormalization": _same_shape,
-    "Conv1D": _conv(1, lambda a, c: a["filters"]),
-    "Conv2D": _conv(2, lambda a, c: a["filters"]),
-    "SeparableConv2D": _conv(2, lambda a, c: a["filters"]),
+    "Conv1D": _conv(1, lambda a, c: _positive_int(a["filters"], "filters")),
+    "Conv2D": _conv(2, lambda a, c: _positive_int(a["filters"], "filters")),
+    "SeparableConv2D": _conv(2, lambda a, c: _positive_int(a["filters"], "filters")),
     "DepthwiseConv2D": _conv(2, _depthwise_channels),
     "MaxPooling1D": _pool(1),
     "MaxPooling2D": _pool(2),

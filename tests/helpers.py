@@ -1,0 +1,405 @@
+"""Shared helpers of the compiler-core tests.
+
+- small versions of the seed's three spaces (CI must stay fast);
+- the seed's printed ENAS trial, mapped onto nascompiler's parameter names;
+- loading a Python file by path (space files and fixtures);
+- building emitted modules in a *fresh* interpreter where nascompiler cannot be imported,
+  which is how a user's production code sees them.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PYTHON = sys.executable
+BIN = Path(sys.executable).parent
+SITE_PACKAGES = sysconfig.get_paths()["purelib"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for subprocesses: quiet TensorFlow, nothing inherited on the path."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHASHSEED", "PYTHONSTARTUP")}
+    env.update(TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0", CUDA_VISIBLE_DEVICES="", KERAS_BACKEND="tensorflow")
+    env.update(extra)
+    return env
+
+
+def load_file(path: Path | str, name: str | None = None) -> ModuleType:
+    """Import the Python file at ``path`` as a fresh module (not left in ``sys.modules``)."""
+    path = Path(path)
+    name = name or f"_nascompiler_test_{path.stem}_{abs(hash(str(path)))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fixture(name: str) -> ModuleType:
+    return load_file(FIXTURES / f"{name}.py")
+
+
+# ----------------------------------------------------------------------------- small spaces
+
+
+def small_dnn():
+    from nascompiler.spaces import dnn_search_space
+
+    return dnn_search_space(input_shape=(10,), output_units=2, output_activation="softmax", units_choices=[8, 16])
+
+
+def small_cnn():
+    from nascompiler.spaces import cnn_search_space
+
+    return cnn_search_space(input_shape=(16, 16, 1), output_units=3, block_num_choices=[2, 3],
+                            filters_choices=[4, 8], kernel_size_choices=[(1, 1), (3, 3)])
+
+
+def small_enas(arch: str = "NR"):
+    from nascompiler.spaces import enas_micro_search_space
+
+    return enas_micro_search_space(arch=arch, input_shape=(16, 16, 1), init_filters=8)
+
+
+def dnn_assignment(units, reduce_factor, enabled, activation, rate, order, times) -> dict:
+    return {
+        "dense_1.units": units,
+        "dense_1.reduce_factor": reduce_factor,
+        "optional_1.enabled": enabled,
+        "activation_1.activation": activation,
+        "dropout_1.rate": rate,
+        "permutation_1.order": order,
+        "repeat_1.times": times,
+    }
+
+
+def enas_assignment(normal, reduction) -> dict:
+    """``normal`` / ``reduction``: per node ``((left input, right input), (left op, right op))``."""
+    values = {}
+    for cell, nodes in (("normal", normal), ("reduction", reduction)):
+        for n, ((left_in, right_in), (left_op, right_op)) in enumerate(nodes):
+            values[f"{cell}_N{n}_L_input_choice"] = [left_in]
+            values[f"{cell}_N{n}_R_input_choice"] = [right_in]
+            values[f"{cell}_N{n}_L_op_choice"] = left_op
+            values[f"{cell}_N{n}_R_op_choice"] = right_op
+    return values
+
+
+# The seed's "Trial No:1" of enas_micro_search_space(arch='NR'), as Hypernets printed it.
+SEED_TRIAL_TEXT = """\
+(0) Module_InputChoice_1.hp_choice:                       [0]
+(1) Module_InputChoice_2.hp_choice:                       [0]
+(2) Module_ModuleChoice_1.hp_or:                                      1
+(3) Module_ModuleChoice_2.hp_or:                                      1
+(4) Module_InputChoice_3.hp_choice:                       [1]
+(5) Module_InputChoice_4.hp_choice:                       [2]
+(6) Module_ModuleChoice_3.hp_or:                                      1
+(7) Module_ModuleChoice_4.hp_or:                                      3
+(8) Module_InputChoice_5.hp_choice:                       [1]
+(9) Module_InputChoice_6.hp_choice:                       [2]
+(10) Module_ModuleChoice_5.hp_or:                                     1
+(11) Module_ModuleChoice_6.hp_or:                                     2
+(12) Module_InputChoice_7.hp_choice:                      [1]
+(13) Module_InputChoice_8.hp_choice:                      [0]
+(14) Module_ModuleChoice_7.hp_or:                                     3
+(15) Module_ModuleChoice_8.hp_or:                                     1
+(16) Module_InputChoice_10.hp_choice:                     [1]
+(17) Module_InputChoice_9.hp_choice:                      [0]
+(18) Module_ModuleChoice_10.hp_or:                                    0
+(19) Module_ModuleChoice_9.hp_or:                                     4
+(20) Module_InputChoice_11.hp_choice:                     [2]
+(21) Module_InputChoice_12.hp_choice:                     [0]
+(22) Module_ModuleChoice_11.hp_or:                                    1
+(23) Module_ModuleChoice_12.hp_or:                                    4
+(24) Module_InputChoice_13.hp_choice:                     [2]
+(25) Module_InputChoice_14.hp_choice:                     [3]
+(26) Module_ModuleChoice_13.hp_or:                                    1
+(27) Module_ModuleChoice_14.hp_or:                                    3
+(28) Module_InputChoice_15.hp_choice:                     [2]
+(29) Module_InputChoice_16.hp_choice:                     [1]
+(30) Module_ModuleChoice_15.hp_or:                                    3
+(31) Module_ModuleChoice_16.hp_or:                                    0
+"""
+
+# The same trial by hand, in nascompiler's names (Hypernets lists InputChoice_10 before _9).
+SEED_TRIAL_NORMAL = [((0, 0), (1, 1)), ((1, 2), (1, 3)), ((1, 2), (1, 2)), ((1, 0), (3, 1))]
+SEED_TRIAL_REDUCTION = [((0, 1), (4, 0)), ((2, 0), (1, 4)), ((2, 3), (1, 3)), ((2, 1), (3, 0))]
+SEED_TRIAL_PARAMS = 271_818
+SEED_TRIAL_TRAINABLE = 267_466
+SEED_TRIAL_NON_TRAINABLE = 4_352
+
+
+def seed_trial_assignment() -> dict:
+    return enas_assignment(SEED_TRIAL_NORMAL, SEED_TRIAL_REDUCTION)
+
+
+# ----------------------------------------------------------------------------- generated modules
+
+
+def top_level_imports(source: str) -> list[str]:
+    """Every import statement of a module, as ``import x`` / ``from x import y`` text."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" + (f" as {a.asname}" if a.asname else "") for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found += [f"from {node.module} import {a.name}" for a in node.names]
+    return found
+
+
+def module_constant(source: str, name: str):
+    """The literal value assigned to ``name`` at the top of a module (read from the AST)."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise KeyError(name)
+
+
+def black_check_cli(paths: list[Path], tmp: Path) -> subprocess.CompletedProcess:
+    """``black --check`` (the real command line, default settings) on files or folders."""
+    return subprocess.run(
+        [str(BIN / "black"), "--check", "--quiet", *map(str, paths)],
+        capture_output=True, text=True, env=clean_env(BLACK_CACHE_DIR=str(tmp / ".black-cache")), cwd=tmp,
+    )
+
+
+# The program run by FreshBuilder. It runs under ``python -I -S``: no site processing, so the
+# editable install of nascompiler in the venv is not active, and only the venv's site-packages
+# folder is put on the path (for keras and TensorFlow). It reads one JSON request per line on
+# stdin ({"key", "path", "run_main"}), builds each module as it arrives, and at the end of its
+# input writes the report as JSON.
+_BUILD_PROGRAM = textwrap.dedent(
+    r"""
+    import contextlib, importlib.util, io, json, runpy, sys, traceback
+
+    out_path, site_packages = sys.argv[1:3]
+    sys.path.append(site_packages)
+    try:
+        import nascompiler  # noqa: F401
+    except ImportError:
+        importable = False
+    else:
+        importable = True
+
+    import keras
+    import numpy as np
+
+    CONFIG_KEYS = ("units", "activation", "rate", "filters", "kernel_size", "strides", "padding", "pool_size")
+
+    def plain(value):
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value if isinstance(value, (int, float, str, bool, type(None))) else repr(value)
+
+    def describe(layer):
+        return {
+            "name": layer.name,
+            "class": type(layer).__name__,
+            "shape": plain(list(layer.output.shape)[1:]),
+            "inputs": [] if type(layer).__name__ == "InputLayer"
+            else [t._keras_history[0].name for t in keras.tree.flatten(layer.input)],
+            "config": {k: plain(v) for k, v in layer.get_config().items() if k in CONFIG_KEYS},
+        }
+
+    report = {"nascompiler_importable": importable, "modules": {}}
+    for n, line in enumerate(sys.stdin):
+        request = json.loads(line)
+        result = {}
+        try:
+            spec = importlib.util.spec_from_file_location(f"candidate_{n}", request["path"])
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            model = module.build_model()
+            result.update(
+                candidate_id=module.CANDIDATE_ID,
+                model_name=model.name,
+                count_params=int(model.count_params()),
+                trainable=int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+                non_trainable=int(sum(np.prod(w.shape) for w in model.non_trainable_weights)),
+                layers=[describe(layer) for layer in model.layers],
+                nascompiler_loaded=sorted(m for m in sys.modules if m.split(".")[0] == "nascompiler"),
+            )
+            if request.get("run_main"):
+                with contextlib.redirect_stdout(io.StringIO()) as printed:
+                    runpy.run_path(request["path"], run_name="__main__")
+                result["main_output"] = printed.getvalue()
+        except Exception:
+            result["error"] = traceback.format_exc()
+        if n % 40 == 39:
+            keras.backend.clear_session()  # costs ~0.15 s: only now and then, to bound memory
+        report["modules"][request["key"]] = result
+    json.dump(report, open(out_path, "w"))
+    """
+)
+
+
+class FreshBuilder:
+    """A fresh interpreter that cannot import nascompiler, building emitted modules as they are
+    submitted (so that TensorFlow's import and the builds overlap the caller's own work).
+
+    ``finish()`` returns ``{"nascompiler_importable": bool, "modules": {key: report}}``; a report
+    holds the model's layers (name, class, output shape, producers, main config), parameter
+    counts, or ``"error"`` (a traceback) if the module failed to import or build.
+    """
+
+    def __init__(self, workdir: Path):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        program = workdir / "build_candidates.py"
+        program.write_text(_BUILD_PROGRAM)
+        self.out = workdir / "report.json"
+        self.log = open(workdir / "build.log", "w")
+        self.proc = subprocess.Popen(
+            [PYTHON, "-I", "-S", str(program), str(self.out), SITE_PACKAGES],
+            cwd=workdir, env=clean_env(), stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT, text=True,
+        )
+
+    def submit(self, key: str, path: Path, run_main: bool = False) -> None:
+        self.proc.stdin.write(json.dumps({"key": key, "path": str(path), "run_main": run_main}) + "\n")
+        self.proc.stdin.flush()
+
+    def finish(self, timeout: float = 600) -> dict:
+        self.proc.stdin.close()
+        try:
+            code = self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.log.close()
+        log = (self.workdir / "build.log").read_text()
+        assert code == 0, f"build interpreter failed ({code}):\n{log[-5000:]}"
+        return json.loads(self.out.read_text())
+
+
+def build_in_fresh_interpreter(modules: dict[str, Path], workdir: Path, *, run_main: set[str] = frozenset()) -> dict:
+    """Build every module of ``modules`` (key -> file) in one fresh interpreter; see FreshBuilder."""
+    builder = FreshBuilder(workdir)
+    for key, path in modules.items():
+        builder.submit(key, path, key in run_main)
+    return builder.finish()
+
+
+def layers_by_name(report: dict) -> dict[str, dict]:
+    return {layer["name"]: layer for layer in report["layers"]}
+
+
+# ----------------------------------------------------------------------------- fixed candidates
+
+# Layer names Keras 3 accepts (anything but '/' and '') that must stay data in generated code.
+HOSTILE_LAYER_NAMES = [
+    'double"quote',
+    "single'quote",
+    "back\\slash",
+    "new\nline",
+    "tab\tand\rreturn",
+    '"); import os; os.system("touch canary_name") #',
+    "'); open('canary_two', 'w') #",
+    '"""triple',
+    "'''triple",
+    "π-层",
+    "x",
+    "inputs",
+    "outputs",
+    "keras",
+    "layers",
+    "build_model",
+    "__import__('os').system('touch canary_three')",
+]
+
+
+def hostile_option_strings(canary: Path) -> list[str]:
+    """String options that look like code; ``canary`` is a file that must never appear."""
+    return [
+        f'"); import os; os.system("touch {canary}")',
+        f"'); import os; os.system('touch {canary}')",
+        '"""',
+        "a\\b\n",
+        "π-层",
+        f"\n__import__('os').system('touch {canary}')\n",
+    ]
+
+
+def hostile_space(canary: Path):
+    """A chain of Dense layers with hostile names (some with a Choice, so their names reach the
+    parameter table), then an Activation whose Choice offers hostile strings."""
+    from nascompiler.layers import Activation, Dense, Input
+    from nascompiler.space import Choice, HyperSpace
+
+    space = HyperSpace()
+    with space.as_default():
+        x = Input(shape=(3,), name='in"put\n')
+        for i, name in enumerate(HOSTILE_LAYER_NAMES):
+            units = Choice([2, 3]) if i % 2 == 0 else 2
+            x = Dense(units, name=name)(x)
+        Activation(Choice(["relu"] + hostile_option_strings(canary)), name="act")(x)
+    return space
+
+
+DNN_CASES = {
+    # key: (units, reduce_factor, enabled, activation, rate, order, times)
+    "dnn_bn_act_first": (16, 0.8, True, "relu", 0.1, (0, 1, 2), 4),
+    "dnn_no_bn": (8, 0.5, False, "tanh", 0.2, (2, 0, 1), 2),
+    "dnn_bn_last": (16, 0.5, True, "tanh", 0.0, (2, 0, 1), 3),
+    "dnn_bn_first": (8, 1, True, "relu", 0.5, (1, 2, 0), 2),
+}
+
+CNN_CASES = {
+    "cnn_two_blocks": {
+        "optional_1.enabled": True, "module_choice_1.choice": 0, "conv2d_1.filters": 4,
+        "conv2d_1.kernel_size": (3, 3), "fc1.units": 1024, "permutation_1.order": (0, 1), "repeat_1.times": 2,
+    },
+    "cnn_three_blocks": {
+        "optional_1.enabled": False, "module_choice_1.choice": 1, "conv2d_1.filters": 8,
+        "conv2d_1.kernel_size": (1, 1), "fc1.units": 1024, "permutation_1.order": (1, 0), "repeat_1.times": 3,
+        "repeat_4.times": 4,
+    },
+    "cnn_three_blocks_bn_after_act": {
+        "optional_1.enabled": True, "module_choice_1.choice": 0, "conv2d_1.filters": 4,
+        "conv2d_1.kernel_size": (1, 1), "fc1.units": 1024, "permutation_1.order": (1, 0), "repeat_1.times": 3,
+        "repeat_4.times": 3,
+    },
+}
+
+# A small ENAS candidate whose cells both end with two or more loose ends (so both concatenate).
+ENAS_SMALL_NORMAL = [((0, 1), (1, 2)), ((0, 2), (4, 3)), ((1, 1), (0, 4)), ((2, 2), (1, 1))]
+ENAS_SMALL_REDUCTION = [((1, 0), (3, 1)), ((0, 1), (2, 0)), ((2, 3), (1, 4)), ((2, 2), (0, 2))]
+
+
+def fixed_candidates(canary: Path) -> dict[str, tuple[Any, dict]]:
+    """key -> (compiled space, assignment) of every candidate the session builds once."""
+    import random
+
+    from nascompiler.ir import compile_space
+    from nascompiler.spaces import enas_micro_search_space
+
+    dnn = compile_space(small_dnn())
+    cnn = compile_space(small_cnn())
+    cases: dict[str, tuple[Any, dict]] = {}
+    for key, values in DNN_CASES.items():
+        cases[key] = (dnn, dnn_assignment(*values))
+    for key, values in CNN_CASES.items():
+        cases[key] = (cnn, values)
+    cases["enas_small"] = (
+        compile_space(small_enas("NR")),
+        enas_assignment(ENAS_SMALL_NORMAL, ENAS_SMALL_REDUCTION),
+    )
+    nrnr = compile_space(small_enas("NRNR"))
+    cases["enas_nrnr"] = (nrnr, nrnr.sample(random.Random(4)))
+    cases["enas_seed_trial"] = (compile_space(enas_micro_search_space(arch="NR")), seed_trial_assignment())
+    hostile = compile_space(hostile_space(canary))
+    base = {p.name: p.domain.values()[0] for p in hostile.parameters}
+    cases["hostile_names"] = (hostile, dict(base, **{"act.activation": "relu"}))
+    for i, option in enumerate(hostile_option_strings(canary)):
+        cases[f"hostile_option_{i}"] = (hostile, dict(base, **{"act.activation": option}))
+    return cases
