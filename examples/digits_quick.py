@@ -33,14 +33,14 @@ def conv_block(step, filters, kernel_size, batch_norm):
 def search_space():
     space = HyperSpace()
     with space.as_default():
-        filters = Choice([8, 16, 32], name="filters")
+        filters = Choice([8, 16], name="filters")
         kernel_size = Choice([(3, 3), (5, 5)], name="kernel_size")
         batch_norm = Bool(name="batch_norm")
 
         x = Input(shape=(8, 8, 1), name="digit")
         x = Repeat(lambda step: conv_block(step, filters, kernel_size, batch_norm), repeat_times=[1, 2])(x)
         x = ModuleChoice([Flatten(), GlobalAveragePooling2D()], hp_or=Choice([0, 1], name="head"))(x)
-        x = Dense(Choice([32, 64, 128], name="dense_units"), activation="relu")(x)
+        x = Dense(Choice([16, 32, 64], name="dense_units"), activation="relu")(x)
         x = Dropout(Real(0.0, 0.4, step=0.1, name="dropout"))(x)
         Dense(10, activation="softmax", name="classes")(x)
     return space

@@ -72,6 +72,11 @@ def test_a_dead_worker_fails_its_trial_and_is_replaced(tmp_path, candidate, monk
         assert done.status == "complete", done.error
         assert len(done.metrics["val_accuracy"]) == 3 and done.weights_saved
         assert (tmp_path / "weights" / f"{candidate[0]}.weights.h5").exists()
+        # The same trial (same seed) trains to the same numbers again: a trial can be re-run.
+        executor.submit(task(1, candidate, tmp_path))
+        events = wait_for(executor, lambda ev: any(isinstance(e, ResultEvent) for e in ev))
+        again = next(e for e in events if isinstance(e, ResultEvent)).outcome
+        assert again.metrics == done.metrics
     finally:
         executor.shutdown()
     assert executor.slots == []

@@ -110,6 +110,10 @@ def test_sigkill_mid_trial_then_resume_keeps_every_trial_once(uninterrupted, tmp
     _wait_for_running_trial(study / "study.db", process, after_complete=2)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
+    deadline = time.monotonic() + 10
+    while workers_in(tmp_path) and time.monotonic() < deadline:  # orphaned workers notice and exit
+        time.sleep(0.2)
+    assert not workers_in(tmp_path)
 
     rows = trials(study)
     killed = [r for r in rows if r["status"] == "running"]
@@ -166,8 +170,20 @@ def test_ctrl_c_stops_cleanly_and_says_what_was_kept(tmp_path):
     rows = trials(study)
     assert [r for r in rows if r["status"] == "running"], "the interrupted trial stays to be run again"
     time.sleep(1.5)  # workers exit with their driver
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert str(study) not in ps and "nascompiler.search.worker" not in ps
+    assert not workers_in(tmp_path)
+
+
+def workers_in(cwd: Path) -> list[int]:
+    """Worker processes started from ``cwd`` (other searches may run on the machine)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            if b"nascompiler.search.worker" in cmdline and os.readlink(proc / "cwd") == str(cwd):
+                found.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def test_duplicates_are_not_trained_again(tmp_path):

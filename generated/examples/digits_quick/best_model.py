@@ -1,0 +1,53 @@
+"""Candidate 00dab4bce4 from space examples/digits_quick.py.
+
+Hyperparameters:
+    filters = 16
+    kernel_size = (3, 3)
+    batch_norm = True
+    repeat_1.times = 1
+    head = 0
+    dense_units = 16
+    dropout = 0.0
+
+Search result:
+    Exported by nascompiler 0.1.0 on 2026-11-28 03:38 UTC from study generated/digits_quick.
+    trial #9, candidate 00dab4bce4, rank 1 of 12 complete trials
+    objective: val_accuracy = 0.9833 (max)
+    last epoch: accuracy=0.9972, loss=0.04297, val_accuracy=0.9833, val_loss=0.1356
+    parameters: 16,794
+    data: x_train (1438, 8, 8, 1) float32, y_train (1438,) uint8, x_val (359, 8, 8, 1) float32, y_val (359,) uint8
+    training: optimizer=adam, loss=sparse_categorical_crossentropy, metrics=['accuracy'], epochs=8, batch_size=32, seed=71288
+    weights: best_model.weights.h5 (model = build_model(); model.load_weights('best_model.weights.h5'))
+"""
+
+import keras
+from keras import layers
+
+CANDIDATE_ID = "00dab4bce4"
+INPUT_SHAPE = (8, 8, 1)
+HYPERPARAMETERS = {
+    "filters": 16,
+    "kernel_size": (3, 3),
+    "batch_norm": True,
+    "repeat_1.times": 1,
+    "head": 0,
+    "dense_units": 16,
+    "dropout": 0.0,
+}
+
+
+def build_model() -> keras.Model:
+    """Build the candidate's Keras model (untrained)."""
+    inputs = keras.Input(shape=INPUT_SHAPE, name="digit")
+    x = layers.Conv2D(16, (3, 3), padding="same", name="conv2d_1")(inputs)
+    x = layers.BatchNormalization(name="batch_normalization_1")(x)
+    x = layers.Activation("relu", name="activation_1")(x)
+    x = layers.Flatten(name="flatten_1")(x)
+    x = layers.Dense(16, activation="relu", name="dense_1")(x)
+    x = layers.Dropout(0.0, name="dropout_1")(x)
+    outputs = layers.Dense(10, activation="softmax", name="classes")(x)
+    return keras.Model(inputs, outputs, name="candidate_00dab4bce4")
+
+
+if __name__ == "__main__":
+    build_model().summary()
