@@ -41,6 +41,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Entry point of the ``nascompile`` script."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    if debug:  # accepted anywhere on the line, not only before the command
+        args = ["--debug"] + [a for a in args if a != "--debug"]
     try:
         app(args=args, prog_name="nascompile")
     except NascompilerError as exc:

@@ -47,6 +47,12 @@ def user_location(extra_skip: int = 0) -> SourceLocation | None:
     return SourceLocation(frame.f_code.co_filename, frame.f_lineno)
 
 
+def a_type(value: object) -> str:
+    """``"an int"``, ``"a str"``: the type of ``value`` with its article, for messages."""
+    name = type(value).__name__
+    return ("an " if name[:1].lower() in "aeiou" else "a ") + name
+
+
 class NascompilerError(Exception):
     """Base class of the errors that mean "the input is wrong", not "nascompiler is broken"."""
 

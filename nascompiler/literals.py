@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .errors import a_type
+
 Literal = Any  # None | bool | int | float | str | tuple[Literal, ...]
 
 
@@ -38,7 +40,7 @@ def to_literal(value: Any) -> Literal:
     if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "shape", None) == ():
         return to_literal(value.item())
     raise NotALiteral(
-        f"{value!r} (a {type(value).__name__}) is not a literal; "
+        f"{value!r} ({a_type(value)}) is not a literal; "
         "use None, bool, int, float, str or a tuple/list of those"
     )
 

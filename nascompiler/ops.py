@@ -25,6 +25,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
+from .errors import a_type
 from .space import Bool, Choice, HyperSpace, ModuleSpace, MultipleChoice, ParameterSpace, permutations_of
 
 __all__ = [
@@ -65,7 +66,7 @@ class ConnectionSpace(ModuleSpace):
             raise self._fail(f"{what} must be a list of modules, not {modules!r}")
         for i, m in enumerate(items):
             if not isinstance(m, ModuleSpace):
-                raise self._fail(f"{what}[{i}] is {m!r} (a {type(m).__name__}), not a module")
+                raise self._fail(f"{what}[{i}] is {m!r} ({a_type(m)}), not a module")
             if m.space is not self.space:
                 raise self._fail(f"{what}[{i}] belongs to another space")
             owner = getattr(m, "_owner", None)

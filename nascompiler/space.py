@@ -21,7 +21,7 @@ import re
 import threading
 from typing import Any, Callable, Iterable
 
-from .errors import SourceLocation, SpaceDefinitionError, user_location
+from .errors import SourceLocation, SpaceDefinitionError, a_type, user_location
 from .literals import NotALiteral, to_literal
 
 __all__ = [
@@ -175,18 +175,21 @@ class Choice(ParameterSpace):
         seen: list = []
         for v in values:
             if any(_same_literal(v, s) for s in seen):
-                raise self._fail(f"option {v!r} appears twice")
+                raise self._fail(f"option {v!r} appears twice (options must differ; 1 and 1.0 are the same)")
             seen.append(v)
         self.options: tuple = tuple(values)
 
 
 def _same_literal(a: Any, b: Any) -> bool:
-    """Equality that does not conflate ``True`` with ``1`` or ``1`` with ``1.0``."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, tuple):
+    """Equality of options: ``1`` and ``1.0`` are the same value (JSON and the command line
+    cannot tell them apart), ``True`` and ``1`` are not."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, tuple) and isinstance(b, tuple):
         return len(a) == len(b) and all(_same_literal(x, y) for x, y in zip(a, b))
-    return a == b
+    return type(a) is type(b) and a == b
 
 
 class Bool(Choice):
@@ -426,7 +429,7 @@ class ModuleSpace:
         items = [inputs] if isinstance(inputs, ModuleSpace) else _as_list(inputs)
         if items is None:
             raise self._fail(
-                f"was called on {inputs!r} (a {type(inputs).__name__}), which is not a module; "
+                f"was called on {inputs!r} ({a_type(inputs)}), which is not a module; "
                 "call a module on another module or a list of modules, e.g. Dense(10)(x)",
                 location,
             )
@@ -435,7 +438,7 @@ class ModuleSpace:
         for item in items:
             if not isinstance(item, ModuleSpace):
                 raise self._fail(
-                    f"was called on a list holding {item!r} (a {type(item).__name__}), which is not a module",
+                    f"was called on a list holding {item!r} ({a_type(item)}), which is not a module",
                     location,
                 )
             if item.space is not self.space:

@@ -75,10 +75,12 @@ class SpaceFile:
 
 
 def _display_path(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
+    """How generated modules name the space file: as the user gave it when that is a plain
+    relative path (``examples/digits.py``), else just its file name, so the text does not
+    depend on where the command ran from."""
+    if not path.is_absolute() and ".." not in path.parts:
+        return path.as_posix()
+    return path.name
 
 
 def load_space_file(path: str | os.PathLike) -> SpaceFile:

@@ -257,3 +257,16 @@ def test_space_objects_of_different_spaces_do_not_mix():
     with HyperSpace().as_default():
         with pytest.raises(SpaceDefinitionError, match="another space"):
             Dense(units)
+
+
+def test_choice_options_must_differ_even_across_int_and_float():
+    """1 and 1.0 cannot both be options: a stored or typed value could not tell them apart."""
+    import pytest
+
+    from nascompiler.errors import SpaceDefinitionError
+    from nascompiler.space import Choice, HyperSpace
+
+    with HyperSpace().as_default():
+        with pytest.raises(SpaceDefinitionError, match="appears twice"):
+            Choice([1, 0.5, 1.0])
+        assert Choice([True, 1]).options == (True, 1)  # a bool is not a number here

@@ -258,3 +258,5 @@ def test_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
 
     with pytest.raises(UsageError):
         main(["--debug", "search", "nowhere.py"])
+    with pytest.raises(UsageError):  # after the command too
+        main(["search", "nowhere.py", "--debug"])
