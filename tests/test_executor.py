@@ -107,3 +107,22 @@ def test_data_that_fails_to_load_stops_the_start(tmp_path):
     with pytest.raises(UsageError, match="disk on fire"):
         executor.start()
     assert executor.slots == []
+
+
+def test_workers_are_recycled_after_a_number_of_trials(tmp_path, candidate):
+    """A long search must not grow a worker's memory without bound: after ``recycle_after``
+    trials an idle worker is replaced by a fresh process, and trials go on."""
+    settings = TrainingSettings.resolve({"epochs": 1, "batch_size": 64})
+    executor = LocalExecutor(SpaceFileData(str(SPACE)), settings.to_json(), workers=1, gpus=[], recycle_after=2)
+    pids = []
+    try:
+        executor.start()
+        for number in range(3):
+            wait_for(executor, lambda _: executor.free_slots() == 1)
+            pids.append(executor.slots[0].process.pid)
+            executor.submit(task(number, candidate, tmp_path))
+            events = wait_for(executor, lambda ev: any(isinstance(e, ResultEvent) for e in ev))
+            assert next(e for e in events if isinstance(e, ResultEvent)).outcome.status == "complete"
+    finally:
+        executor.shutdown()
+    assert pids[0] == pids[1] != pids[2]
