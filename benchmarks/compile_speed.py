@@ -23,10 +23,16 @@ import time
 
 from nascompiler.codegen import emit
 from nascompiler.ir import compile_space, specialize
-from nascompiler.spaces import cnn_search_space, dnn_search_space, enas_micro_search_space
+from nascompiler.spaces import (
+    cnn_search_space,
+    dnn_search_space,
+    enas_micro_search_space,
+)
 
 SPACES = {
-    "DNN": lambda: dnn_search_space(input_shape=(10,), output_units=2, output_activation="softmax"),
+    "DNN": lambda: dnn_search_space(
+        input_shape=(10,), output_units=2, output_activation="softmax"
+    ),
     "CNN": lambda: cnn_search_space(input_shape=(28, 28, 1), output_units=10),
     "ENAS NRNR": lambda: enas_micro_search_space(arch="NRNR"),
 }
@@ -66,21 +72,31 @@ def measure(name: str, candidates: int, seed: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--candidates", type=int, default=100, help="random candidates per space")
+    parser.add_argument(
+        "--candidates", type=int, default=100, help="random candidates per space"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if a target is missed"
+    )
     args = parser.parse_args(argv)
 
     rows = [measure(name, args.candidates, args.seed) for name in SPACES]
-    header = (f"{'space':<10} {'compile':>9} {'cold':>9} {'median':>9} {'p90':>9} {'cand/s':>8} {'lines':>6}  "
-              f"target")
-    print(f"specialize + emit + format, {args.candidates} random candidates per space (seed {args.seed})")
+    header = (
+        f"{'space':<10} {'compile':>9} {'cold':>9} {'median':>9} {'p90':>9} {'cand/s':>8} {'lines':>6}  "
+        f"target"
+    )
+    print(
+        f"specialize + emit + format, {args.candidates} random candidates per space (seed {args.seed})"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         verdict = "" if r["met"] is None else ("met" if r["met"] else "MISSED")
-        print(f"{r['space']:<10} {r['compile_ms']:>7.1f}ms {r['cold_ms']:>7.1f}ms {r['median_ms']:>7.1f}ms "
-              f"{r['p90_ms']:>7.1f}ms {r['rate']:>8.1f} {r['lines']:>6.0f}  {r['target']} {verdict}".rstrip())
+        print(
+            f"{r['space']:<10} {r['compile_ms']:>7.1f}ms {r['cold_ms']:>7.1f}ms {r['median_ms']:>7.1f}ms "
+            f"{r['p90_ms']:>7.1f}ms {r['rate']:>8.1f} {r['lines']:>6.0f}  {r['target']} {verdict}".rstrip()
+        )
     missed = [r["space"] for r in rows if r["met"] is False]
     return 1 if args.check and missed else 0
 

@@ -1,7 +1,7 @@
 """A quick search on scikit-learn's 8x8 digits: small conv nets, about a minute on 2 CPU cores.
 
-    nascompile search examples/digits_quick.py
-    nascompile export --best
+nascompile search examples/digits_quick.py
+nascompile export --best
 """
 
 from nascompiler.datasets import load_digits
@@ -38,8 +38,13 @@ def search_space():
         batch_norm = Bool(name="batch_norm")
 
         x = Input(shape=(8, 8, 1), name="digit")
-        x = Repeat(lambda step: conv_block(step, filters, kernel_size, batch_norm), repeat_times=[1, 2])(x)
-        x = ModuleChoice([Flatten(), GlobalAveragePooling2D()], hp_or=Choice([0, 1], name="head"))(x)
+        x = Repeat(
+            lambda step: conv_block(step, filters, kernel_size, batch_norm),
+            repeat_times=[1, 2],
+        )(x)
+        x = ModuleChoice(
+            [Flatten(), GlobalAveragePooling2D()], hp_or=Choice([0, 1], name="head")
+        )(x)
         x = Dense(Choice([16, 32, 64], name="dense_units"), activation="relu")(x)
         x = Dropout(Real(0.0, 0.4, step=0.1, name="dropout"))(x)
         Dense(10, activation="softmax", name="classes")(x)

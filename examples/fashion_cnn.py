@@ -23,6 +23,11 @@ def load_data():
     return load_fashion_mnist(one_hot=True)
 
 
-TRAINING = {"optimizer": "adam", "loss": "categorical_crossentropy", "metrics": ["accuracy"], "epochs": 2,
-            "batch_size": 128}
+TRAINING = {
+    "optimizer": "adam",
+    "loss": "categorical_crossentropy",
+    "metrics": ["accuracy"],
+    "epochs": 2,
+    "batch_size": 128,
+}
 SEARCH = {"searcher": "evolution", "max_trials": 10}

@@ -24,6 +24,11 @@ def load_data():
     return (x_train.reshape(-1, 784), y_train), (x_test.reshape(-1, 784), y_test)
 
 
-TRAINING = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"], "epochs": 2,
-            "batch_size": 128}
+TRAINING = {
+    "optimizer": "adam",
+    "loss": "sparse_categorical_crossentropy",
+    "metrics": ["accuracy"],
+    "epochs": 2,
+    "batch_size": 128,
+}
 SEARCH = {"searcher": "evolution", "max_trials": 20}

@@ -5,13 +5,20 @@ from nascompiler.spaces import enas_micro_search_space
 
 
 def search_space():
-    return enas_micro_search_space(arch="NR", input_shape=(28, 28, 1), init_filters=16, node_num=3, classes=10)
+    return enas_micro_search_space(
+        arch="NR", input_shape=(28, 28, 1), init_filters=16, node_num=3, classes=10
+    )
 
 
 def load_data():
     return load_fashion_mnist(train_samples=10000, test_samples=2000, one_hot=True)
 
 
-TRAINING = {"optimizer": "adam", "loss": "categorical_crossentropy", "metrics": ["accuracy"], "epochs": 2,
-            "batch_size": 128}
+TRAINING = {
+    "optimizer": "adam",
+    "loss": "categorical_crossentropy",
+    "metrics": ["accuracy"],
+    "epochs": 2,
+    "batch_size": 128,
+}
 SEARCH = {"searcher": "mcts", "max_trials": 10}

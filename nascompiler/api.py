@@ -57,12 +57,23 @@ class HyperKeras:
     a new study named ``hyperkeras-<date>-<time>``; give ``study=`` to resume one.
     """
 
-    def __init__(self, searcher: SearcherSpec, optimizer: Any = "adam", loss: Any = "sparse_categorical_crossentropy",
-                 metrics: Iterable[str] = ("accuracy",), callbacks: Iterable[StudyListener] = (),
-                 reward_metric: str | None = None, study: str | None = None, out: str | Path = "generated",
-                 workers: int = 1, keep_weights: int = 3):
+    def __init__(
+        self,
+        searcher: SearcherSpec,
+        optimizer: Any = "adam",
+        loss: Any = "sparse_categorical_crossentropy",
+        metrics: Iterable[str] = ("accuracy",),
+        callbacks: Iterable[StudyListener] = (),
+        reward_metric: str | None = None,
+        study: str | None = None,
+        out: str | Path = "generated",
+        workers: int = 1,
+        keep_weights: int = 3,
+    ):
         if not isinstance(searcher, SearcherSpec):
-            raise UsageError("searcher must come from nascompiler.searchers, e.g. RandomSearcher(space_fn)")
+            raise UsageError(
+                "searcher must come from nascompiler.searchers, e.g. RandomSearcher(space_fn)"
+            )
         self.searcher = searcher
         self.optimizer = optimizer
         self.loss = loss
@@ -75,14 +86,29 @@ class HyperKeras:
         self.keep_weights = keep_weights
         self.study: Study | None = None
 
-    def search(self, x: Any, y: Any, x_val: Any, y_val: Any, max_trials: int = 10, epochs: int = 1,
-               batch_size: int = 32, **unused: Any) -> "HyperKeras":
+    def search(
+        self,
+        x: Any,
+        y: Any,
+        x_val: Any,
+        y_val: Any,
+        max_trials: int = 10,
+        epochs: int = 1,
+        batch_size: int = 32,
+        **unused: Any,
+    ) -> "HyperKeras":
         """Run the search (or resume it, for a named study) until ``max_trials`` trials are done."""
         if unused:
-            raise UsageError(f"search() got unsupported argument(s): {', '.join(sorted(unused))}")
+            raise UsageError(
+                f"search() got unsupported argument(s): {', '.join(sorted(unused))}"
+            )
         objective = None
         if self.reward_metric:
-            objective = self.reward_metric if self.reward_metric.startswith("val_") else f"val_{self.reward_metric}"
+            objective = (
+                self.reward_metric
+                if self.reward_metric.startswith("val_")
+                else f"val_{self.reward_metric}"
+            )
         settings = TrainingSettings.resolve(
             {"optimizer": self.optimizer, "loss": self.loss, "metrics": self.metrics},
             source="HyperKeras",
@@ -126,7 +152,9 @@ class HyperKeras:
 
     def _trial(self, record: TrialRecord) -> Trial:
         study = self._require_study()
-        weights = study.weights_path(record.candidate_id) if record.candidate_id else None
+        weights = (
+            study.weights_path(record.candidate_id) if record.candidate_id else None
+        )
         return Trial(
             number=record.number,
             candidate_id=record.candidate_id,
@@ -139,7 +167,9 @@ class HyperKeras:
             weights_path=weights if weights is not None and weights.exists() else None,
         )
 
-    def export_best(self, path: str | Path = "best_model.py", force: bool = False) -> Exported:
+    def export_best(
+        self, path: str | Path = "best_model.py", force: bool = False
+    ) -> Exported:
         """Write the best trial as a standalone module at ``path`` and its weights beside it."""
         study = self._require_study()
         best = study.best()

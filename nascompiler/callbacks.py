@@ -25,24 +25,36 @@ class SummaryCallback(StudyListener):
     def trial_finished(self, study: Any, trial: TrialRecord) -> None:
         best = study.best()
         improved = best is not None and best.number == trial.number
-        lines = [f"Trial No:{trial.number}  candidate {trial.candidate_id or '(not built)'}"]
+        lines = [
+            f"Trial No:{trial.number}  candidate {trial.candidate_id or '(not built)'}"
+        ]
         lines += [f"    {name}: {value!r}" for name, value in trial.assignment.items()]
-        lines.append("    " + describe_trial(trial, study.config.settings.objective)
-                     + (", improved" if improved else ""))
+        lines.append(
+            "    "
+            + describe_trial(trial, study.config.settings.objective)
+            + (", improved" if improved else "")
+        )
         self.printer("\n".join(lines))
 
     def search_finished(self, study: Any) -> None:
         best = study.best()
         if best is not None:
-            self.printer(f"Best: trial #{best.number}, candidate {best.candidate_id}, "
-                         f"{study.config.settings.objective}={best.objective:.4f}")
+            self.printer(
+                f"Best: trial #{best.number}, candidate {best.candidate_id}, "
+                f"{study.config.settings.objective}={best.objective:.4f}"
+            )
 
 
 class EarlyStoppingCallback(StudyListener):
     """Stops the search after ``max_no_improvement_trials`` finished trials without a new best
     (0: never), or once ``time_limit`` seconds have passed (None: no limit)."""
 
-    def __init__(self, max_no_improvement_trials: int = 0, time_limit: float | None = None, mode: str | None = None):
+    def __init__(
+        self,
+        max_no_improvement_trials: int = 0,
+        time_limit: float | None = None,
+        mode: str | None = None,
+    ):
         if max_no_improvement_trials < 0:
             raise ValueError("max_no_improvement_trials must be 0 or more")
         self.max_no_improvement_trials = max_no_improvement_trials
@@ -57,16 +69,31 @@ class EarlyStoppingCallback(StudyListener):
 
     def trial_finished(self, study: Any, trial: TrialRecord) -> None:
         direction = self.mode or study.config.settings.direction
-        if trial.status == "complete" and trial.objective is not None and (
-            self.best is None or (trial.objective > self.best if direction == "max" else trial.objective < self.best)
+        if (
+            trial.status == "complete"
+            and trial.objective is not None
+            and (
+                self.best is None
+                or (
+                    trial.objective > self.best
+                    if direction == "max"
+                    else trial.objective < self.best
+                )
+            )
         ):
             self.best = trial.objective
             self.since_best = 0
         else:
             self.since_best += 1
-        if self.max_no_improvement_trials and self.since_best >= self.max_no_improvement_trials:
+        if (
+            self.max_no_improvement_trials
+            and self.since_best >= self.max_no_improvement_trials
+        ):
             study.request_stop(f"no improvement in {self.since_best} trials")
-        if self.time_limit is not None and time.monotonic() - self.started >= self.time_limit:
+        if (
+            self.time_limit is not None
+            and time.monotonic() - self.started >= self.time_limit
+        ):
             study.request_stop(f"time limit of {self.time_limit:g} s reached")
 
 

@@ -45,13 +45,32 @@ class LayerSpec:
         return argument in self.arguments or argument in BASE_ARGUMENTS
 
 
-def _spec(kind: str, arguments: str | tuple[str, ...], *, required: str = "", ints: str = "", shown: str = "",
-          multi: bool = False, snake: str) -> LayerSpec:
+def _spec(
+    kind: str,
+    arguments: str | tuple[str, ...],
+    *,
+    required: str = "",
+    ints: str = "",
+    shown: str = "",
+    multi: bool = False,
+    snake: str,
+) -> LayerSpec:
     args = tuple(arguments.split()) if isinstance(arguments, str) else arguments
-    return LayerSpec(kind, args, tuple(required.split()), frozenset(ints.split()), tuple(shown.split()), multi, snake)
+    return LayerSpec(
+        kind,
+        args,
+        tuple(required.split()),
+        frozenset(ints.split()),
+        tuple(shown.split()),
+        multi,
+        snake,
+    )
 
 
-_CONV = "strides padding data_format dilation_rate groups activation use_bias".split() + list(_INIT_REG_CONSTRAINT)
+_CONV = (
+    "strides padding data_format dilation_rate groups activation use_bias".split()
+    + list(_INIT_REG_CONSTRAINT)
+)
 _SEPARABLE = (
     "strides padding data_format dilation_rate depth_multiplier activation use_bias depthwise_initializer "
     "pointwise_initializer bias_initializer depthwise_regularizer pointwise_regularizer bias_regularizer "
@@ -73,58 +92,178 @@ _CONV_INTS = "filters kernel_size strides dilation_rate groups"
 LAYERS: dict[str, LayerSpec] = {
     spec.kind: spec
     for spec in [
-        _spec("Input", "shape batch_size dtype sparse ragged batch_shape", ints="shape batch_size batch_shape",
-              snake="input"),
-        _spec("Dense", ("units", "activation", "use_bias") + _INIT_REG_CONSTRAINT + ("lora_rank", "lora_alpha"),
-              required="units", ints="units lora_rank", shown="units", snake="dense"),
-        _spec("Activation", "activation", required="activation", shown="activation", snake="activation"),
+        _spec(
+            "Input",
+            "shape batch_size dtype sparse ragged batch_shape",
+            ints="shape batch_size batch_shape",
+            snake="input",
+        ),
+        _spec(
+            "Dense",
+            ("units", "activation", "use_bias")
+            + _INIT_REG_CONSTRAINT
+            + ("lora_rank", "lora_alpha"),
+            required="units",
+            ints="units lora_rank",
+            shown="units",
+            snake="dense",
+        ),
+        _spec(
+            "Activation",
+            "activation",
+            required="activation",
+            shown="activation",
+            snake="activation",
+        ),
         _spec("ReLU", "max_value negative_slope threshold", snake="re_lu"),
-        _spec("Dropout", "rate noise_shape seed", required="rate", ints="seed", shown="rate", snake="dropout"),
-        _spec("SpatialDropout1D", "rate seed", required="rate", ints="seed", shown="rate", snake="spatial_dropout1d"),
-        _spec("SpatialDropout2D", "rate data_format seed", required="rate", ints="seed", shown="rate",
-              snake="spatial_dropout2d"),
-        _spec("BatchNormalization",
-              "axis momentum epsilon center scale beta_initializer gamma_initializer moving_mean_initializer "
-              "moving_variance_initializer beta_regularizer gamma_regularizer beta_constraint gamma_constraint "
-              "renorm renorm_clipping renorm_momentum synchronized", ints="axis", snake="batch_normalization"),
-        _spec("LayerNormalization",
-              "axis epsilon center scale beta_initializer gamma_initializer beta_regularizer gamma_regularizer "
-              "beta_constraint gamma_constraint", ints="axis", snake="layer_normalization"),
-        _spec("Conv1D", ["filters", "kernel_size"] + _CONV, required="filters kernel_size", ints=_CONV_INTS,
-              shown="filters kernel_size", snake="conv1d"),
-        _spec("Conv2D", ["filters", "kernel_size"] + _CONV, required="filters kernel_size", ints=_CONV_INTS,
-              shown="filters kernel_size", snake="conv2d"),
-        _spec("SeparableConv2D", ["filters", "kernel_size"] + _SEPARABLE, required="filters kernel_size",
-              ints="filters kernel_size strides dilation_rate depth_multiplier", shown="filters kernel_size",
-              snake="separable_conv2d"),
-        _spec("DepthwiseConv2D", ["kernel_size"] + _DEPTHWISE, required="kernel_size",
-              ints="kernel_size strides dilation_rate depth_multiplier", shown="kernel_size",
-              snake="depthwise_conv2d"),
+        _spec(
+            "Dropout",
+            "rate noise_shape seed",
+            required="rate",
+            ints="seed",
+            shown="rate",
+            snake="dropout",
+        ),
+        _spec(
+            "SpatialDropout1D",
+            "rate seed",
+            required="rate",
+            ints="seed",
+            shown="rate",
+            snake="spatial_dropout1d",
+        ),
+        _spec(
+            "SpatialDropout2D",
+            "rate data_format seed",
+            required="rate",
+            ints="seed",
+            shown="rate",
+            snake="spatial_dropout2d",
+        ),
+        _spec(
+            "BatchNormalization",
+            "axis momentum epsilon center scale beta_initializer gamma_initializer moving_mean_initializer "
+            "moving_variance_initializer beta_regularizer gamma_regularizer beta_constraint gamma_constraint "
+            "renorm renorm_clipping renorm_momentum synchronized",
+            ints="axis",
+            snake="batch_normalization",
+        ),
+        _spec(
+            "LayerNormalization",
+            "axis epsilon center scale beta_initializer gamma_initializer beta_regularizer gamma_regularizer "
+            "beta_constraint gamma_constraint",
+            ints="axis",
+            snake="layer_normalization",
+        ),
+        _spec(
+            "Conv1D",
+            ["filters", "kernel_size"] + _CONV,
+            required="filters kernel_size",
+            ints=_CONV_INTS,
+            shown="filters kernel_size",
+            snake="conv1d",
+        ),
+        _spec(
+            "Conv2D",
+            ["filters", "kernel_size"] + _CONV,
+            required="filters kernel_size",
+            ints=_CONV_INTS,
+            shown="filters kernel_size",
+            snake="conv2d",
+        ),
+        _spec(
+            "SeparableConv2D",
+            ["filters", "kernel_size"] + _SEPARABLE,
+            required="filters kernel_size",
+            ints="filters kernel_size strides dilation_rate depth_multiplier",
+            shown="filters kernel_size",
+            snake="separable_conv2d",
+        ),
+        _spec(
+            "DepthwiseConv2D",
+            ["kernel_size"] + _DEPTHWISE,
+            required="kernel_size",
+            ints="kernel_size strides dilation_rate depth_multiplier",
+            shown="kernel_size",
+            snake="depthwise_conv2d",
+        ),
         _spec("MaxPooling1D", _POOL, ints="pool_size strides", snake="max_pooling1d"),
         _spec("MaxPooling2D", _POOL, ints="pool_size strides", snake="max_pooling2d"),
         # Keras 3 makes pool_size of AveragePooling required; Keras 2 and Hypernets default it to 2.
-        _spec("AveragePooling1D", _POOL, ints="pool_size strides", snake="average_pooling1d"),
-        _spec("AveragePooling2D", _POOL, ints="pool_size strides", snake="average_pooling2d"),
-        _spec("GlobalAveragePooling1D", "data_format keepdims", snake="global_average_pooling1d"),
-        _spec("GlobalAveragePooling2D", "data_format keepdims", snake="global_average_pooling2d"),
-        _spec("GlobalMaxPooling1D", "data_format keepdims", snake="global_max_pooling1d"),
-        _spec("GlobalMaxPooling2D", "data_format keepdims", snake="global_max_pooling2d"),
+        _spec(
+            "AveragePooling1D",
+            _POOL,
+            ints="pool_size strides",
+            snake="average_pooling1d",
+        ),
+        _spec(
+            "AveragePooling2D",
+            _POOL,
+            ints="pool_size strides",
+            snake="average_pooling2d",
+        ),
+        _spec(
+            "GlobalAveragePooling1D",
+            "data_format keepdims",
+            snake="global_average_pooling1d",
+        ),
+        _spec(
+            "GlobalAveragePooling2D",
+            "data_format keepdims",
+            snake="global_average_pooling2d",
+        ),
+        _spec(
+            "GlobalMaxPooling1D", "data_format keepdims", snake="global_max_pooling1d"
+        ),
+        _spec(
+            "GlobalMaxPooling2D", "data_format keepdims", snake="global_max_pooling2d"
+        ),
         _spec("Flatten", "data_format", snake="flatten"),
-        _spec("Reshape", "target_shape", required="target_shape", ints="target_shape", shown="target_shape",
-              snake="reshape"),
+        _spec(
+            "Reshape",
+            "target_shape",
+            required="target_shape",
+            ints="target_shape",
+            shown="target_shape",
+            snake="reshape",
+        ),
         _spec("Add", "", multi=True, snake="add"),
         _spec("Concatenate", "axis", ints="axis", multi=True, snake="concatenate"),
         _spec("Multiply", "", multi=True, snake="multiply"),
-        _spec("ZeroPadding2D", "padding data_format", ints="padding", snake="zero_padding2d"),
-        _spec("Cropping2D", "cropping data_format", ints="cropping", snake="cropping2d"),
-        _spec("Embedding",
-              "input_dim output_dim embeddings_initializer embeddings_regularizer embeddings_constraint mask_zero "
-              "lora_rank lora_alpha", required="input_dim output_dim", ints="input_dim output_dim lora_rank",
-              shown="input_dim output_dim", snake="embedding"),
-        _spec("LSTM", ["units"] + _RNN.format(extra="unit_forget_bias", tail="").split(), required="units",
-              ints="units seed", shown="units", snake="lstm"),
-        _spec("GRU", ["units"] + _RNN.format(extra="", tail="reset_after").split(), required="units",
-              ints="units seed", shown="units", snake="gru"),
+        _spec(
+            "ZeroPadding2D",
+            "padding data_format",
+            ints="padding",
+            snake="zero_padding2d",
+        ),
+        _spec(
+            "Cropping2D", "cropping data_format", ints="cropping", snake="cropping2d"
+        ),
+        _spec(
+            "Embedding",
+            "input_dim output_dim embeddings_initializer embeddings_regularizer embeddings_constraint mask_zero "
+            "lora_rank lora_alpha",
+            required="input_dim output_dim",
+            ints="input_dim output_dim lora_rank",
+            shown="input_dim output_dim",
+            snake="embedding",
+        ),
+        _spec(
+            "LSTM",
+            ["units"] + _RNN.format(extra="unit_forget_bias", tail="").split(),
+            required="units",
+            ints="units seed",
+            shown="units",
+            snake="lstm",
+        ),
+        _spec(
+            "GRU",
+            ["units"] + _RNN.format(extra="", tail="reset_after").split(),
+            required="units",
+            ints="units seed",
+            shown="units",
+            snake="gru",
+        ),
     ]
 }
 

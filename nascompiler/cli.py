@@ -33,7 +33,11 @@ err_console = Console(stderr=True, highlight=False)
 
 
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")) -> None:
+def _root(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show tracebacks instead of one-line errors."
+    )
+) -> None:
     """nascompile: search spaces in, standalone Keras modules out."""
 
 
@@ -56,7 +60,11 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 @app.command()
-def inspect(space_file: Path = typer.Argument(..., help="The space file (defines search_space()).")) -> None:
+def inspect(
+    space_file: Path = typer.Argument(
+        ..., help="The space file (defines search_space())."
+    )
+) -> None:
     """Print a space's parameter table and how many assignments it has."""
     from .spacefile import load_space_file
 
@@ -66,15 +74,31 @@ def inspect(space_file: Path = typer.Argument(..., help="The space file (defines
     for column in ("kind", "domain", "active when", "defined at"):
         table.add_column(column, overflow="fold")
     for p in ir.parameters:
-        table.add_row(p.name, p.kind, p.domain.describe(), ir.describe_condition(p), str(p.location or ""))
+        table.add_row(
+            p.name,
+            p.kind,
+            p.domain.describe(),
+            ir.describe_condition(p),
+            str(p.location or ""),
+        )
     console.print(table)
     layers = sum(1 for n in ir.nodes if n.kind not in _CONNECTION_KINDS)
-    console.print(f"{len(ir.parameters)} parameters; {len(ir.nodes)} modules in the supergraph ({layers} layers).")
+    console.print(
+        f"{len(ir.parameters)} parameters; {len(ir.nodes)} modules in the supergraph ({layers} layers)."
+    )
     console.print(_count_text(ir))
 
 
-_CONNECTION_KINDS = {"Sequential", "Permutation", "Optional", "Repeat", "ModuleChoice", "InputChoice",
-                     "ConnectLooseEnd", "Identity"}
+_CONNECTION_KINDS = {
+    "Sequential",
+    "Permutation",
+    "Optional",
+    "Repeat",
+    "ModuleChoice",
+    "InputChoice",
+    "ConnectLooseEnd",
+    "Identity",
+}
 
 
 def _count_text(ir) -> str:
@@ -84,24 +108,36 @@ def _count_text(ir) -> str:
         return "Distinct assignments: too many switch combinations to count exactly."
     if count is None:
         continuous = [p.name for p in ir.parameters if p.domain.size is None]
-        return (f"Distinct assignments: infinite ({', '.join(continuous)} "
-                f"{'is' if len(continuous) == 1 else 'are'} continuous).")
+        return (
+            f"Distinct assignments: infinite ({', '.join(continuous)} "
+            f"{'is' if len(continuous) == 1 else 'are'} continuous)."
+        )
     return f"Distinct assignments: {count:,} (exact; several may give the same architecture)."
 
 
 # ------------------------------------------------------------------------------ compile
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": False}
+)
 def compile(
     ctx: typer.Context,
-    space_file: Path = typer.Argument(..., help="The space file (defines search_space())."),
-    random_count: Optional[int] = typer.Option(None, "--random", help="Write N random candidates."),
+    space_file: Path = typer.Argument(
+        ..., help="The space file (defines search_space())."
+    ),
+    random_count: Optional[int] = typer.Option(
+        None, "--random", help="Write N random candidates."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed for --random."),
     assign: Optional[List[str]] = typer.Option(
-        None, "--assign", help="name=value for one candidate; repeat it, or list more name=value after it."
+        None,
+        "--assign",
+        help="name=value for one candidate; repeat it, or list more name=value after it.",
     ),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder to write to [default: generated/<space>/compiled]."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Folder to write to [default: generated/<space>/compiled]."
+    ),
 ) -> None:
     """Write candidate modules of a space without training anything."""
     from .codegen import emit
@@ -112,7 +148,9 @@ def compile(
     extra = list(ctx.args)
     pairs = list(assign or []) + extra
     if extra and not assign:
-        raise UsageError(f"unexpected argument(s) {' '.join(extra)}; did you mean --assign {extra[0]}?")
+        raise UsageError(
+            f"unexpected argument(s) {' '.join(extra)}; did you mean --assign {extra[0]}?"
+        )
     if (random_count is None) == (not pairs):
         raise UsageError("give either --random N or --assign name=value ...")
     space = load_space_file(space_file)
@@ -136,7 +174,9 @@ def compile(
             seen.add(graph.id)
             written.append(write_atomic(folder / f"{graph.id}.py", emit(graph)))
         if len(written) < random_count:
-            console.print(f"The space gave only {len(written)} distinct candidates in {attempts} draws.")
+            console.print(
+                f"The space gave only {len(written)} distinct candidates in {attempts} draws."
+            )
     for path in written:
         console.print(f"wrote {path}")
     console.print(f"{len(written)} candidate module(s) in {folder}{os.sep}")

@@ -14,7 +14,9 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> Path:
     data = text.encode("utf-8") if isinstance(text, str) else text
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; give it the usual mode
+        os.chmod(
+            tmp, 0o666 & ~_umask()
+        )  # mkstemp makes the file private; give it the usual mode
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

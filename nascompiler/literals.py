@@ -37,20 +37,16 @@ def to_literal(value: Any) -> Literal:
         return float(value)
     if isinstance(value, (list, tuple)):
         return tuple(to_literal(v) for v in value)
-    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "shape", None) == ():
+    if (
+        type(value).__module__ == "numpy"
+        and hasattr(value, "item")
+        and getattr(value, "shape", None) == ()
+    ):
         return to_literal(value.item())
     raise NotALiteral(
         f"{value!r} ({a_type(value)}) is not a literal; "
         "use None, bool, int, float, str or a tuple/list of those"
     )
-
-
-def is_literal(value: Any) -> bool:
-    try:
-        to_literal(value)
-    except NotALiteral:
-        return False
-    return True
 
 
 def from_json(value: Any) -> Literal:

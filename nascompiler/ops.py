@@ -26,7 +26,15 @@ import inspect
 from typing import Any, Callable
 
 from .errors import a_type
-from .space import Bool, Choice, HyperSpace, ModuleSpace, MultipleChoice, ParameterSpace, permutations_of
+from .space import (
+    Bool,
+    Choice,
+    HyperSpace,
+    ModuleSpace,
+    MultipleChoice,
+    ParameterSpace,
+    permutations_of,
+)
 
 __all__ = [
     "Identity",
@@ -52,7 +60,12 @@ class ConnectionSpace(ModuleSpace):
     kind = "Connection"
     control_name: str | None = None
 
-    def __init__(self, keep_link: bool = False, space: HyperSpace | None = None, name: str | None = None):
+    def __init__(
+        self,
+        keep_link: bool = False,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+    ):
         super().__init__(space, name)
         if not isinstance(keep_link, bool):
             raise self._fail(f"keep_link must be True or False, got {keep_link!r}")
@@ -71,8 +84,10 @@ class ConnectionSpace(ModuleSpace):
                 raise self._fail(f"{what}[{i}] belongs to another space")
             owner = getattr(m, "_owner", None)
             if owner is not None:
-                raise self._fail(f"{what}[{i}] ({m.describe()}) is already used by {owner.describe()}; "
-                                 "a module can be the child of one op only")
+                raise self._fail(
+                    f"{what}[{i}] ({m.describe()}) is already used by {owner.describe()}; "
+                    "a module can be the child of one op only"
+                )
             if any(m is other for other in items[:i]):
                 raise self._fail(f"{what}[{i}] is the same module as an earlier item")
         for m in items:
@@ -92,8 +107,13 @@ class Sequential(ConnectionSpace):
 
     kind = "Sequential"
 
-    def __init__(self, module_list: list[ModuleSpace], keep_link: bool = False, space: HyperSpace | None = None,
-                 name: str | None = None):
+    def __init__(
+        self,
+        module_list: list[ModuleSpace],
+        keep_link: bool = False,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+    ):
         super().__init__(keep_link, space, name)
         self.children = self._adopt(module_list, "module_list")
         if not self.children:
@@ -106,8 +126,14 @@ class Permutation(ConnectionSpace):
     kind = "Permutation"
     control_name = "order"
 
-    def __init__(self, module_list: list[ModuleSpace], keep_link: bool = False, space: HyperSpace | None = None,
-                 name: str | None = None, hp_seq: Choice | None = None):
+    def __init__(
+        self,
+        module_list: list[ModuleSpace],
+        keep_link: bool = False,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+        hp_seq: Choice | None = None,
+    ):
         super().__init__(keep_link, space, name)
         self.children = self._adopt(module_list, "module_list")
         n = len(self.children)
@@ -118,8 +144,10 @@ class Permutation(ConnectionSpace):
         self.control = self._check_control(hp_seq, Choice, "hp_seq")
         for option in hp_seq.options:
             if not (isinstance(option, tuple) and sorted(option) == list(range(n))):
-                raise self._fail(f"hp_seq option {option!r} is not an order of the {n} modules "
-                                 f"(a permutation of {tuple(range(n))})")
+                raise self._fail(
+                    f"hp_seq option {option!r} is not an order of the {n} modules "
+                    f"(a permutation of {tuple(range(n))})"
+                )
 
     @property
     def hp_seq(self) -> Choice:
@@ -135,8 +163,14 @@ class Optional(ConnectionSpace):
     kind = "Optional"
     control_name = "enabled"
 
-    def __init__(self, module: ModuleSpace, keep_link: bool = False, space: HyperSpace | None = None,
-                 name: str | None = None, hp_opt: Choice | None = None):
+    def __init__(
+        self,
+        module: ModuleSpace,
+        keep_link: bool = False,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+        hp_opt: Choice | None = None,
+    ):
         super().__init__(keep_link, space, name)
         if not isinstance(module, ModuleSpace):
             raise self._fail(f"module must be a module, not {module!r}")
@@ -145,7 +179,9 @@ class Optional(ConnectionSpace):
             hp_opt = Bool(space=self.space)
         self.control = self._check_control(hp_opt, Choice, "hp_opt")
         if any(not isinstance(o, bool) for o in hp_opt.options):
-            raise self._fail(f"hp_opt must choose between booleans, not {hp_opt.options!r}")
+            raise self._fail(
+                f"hp_opt must choose between booleans, not {hp_opt.options!r}"
+            )
 
     @property
     def hp_opt(self) -> Choice:
@@ -158,27 +194,47 @@ class Repeat(ConnectionSpace):
     kind = "Repeat"
     control_name = "times"
 
-    def __init__(self, module_fn: Callable[[int], ModuleSpace], keep_link: bool = False,
-                 space: HyperSpace | None = None, name: str | None = None, repeat_times: list[int] = (1,)):
+    def __init__(
+        self,
+        module_fn: Callable[[int], ModuleSpace],
+        keep_link: bool = False,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+        repeat_times: list[int] = (1,),
+    ):
         super().__init__(keep_link, space, name)
         if not callable(module_fn):
-            raise self._fail(f"module_fn must be a function of the step number, not {module_fn!r}")
+            raise self._fail(
+                f"module_fn must be a function of the step number, not {module_fn!r}"
+            )
         try:
             inspect.signature(module_fn).bind(0)
         except TypeError:
-            raise self._fail("module_fn must take one argument, the step number (0, 1, ...), "
-                             "e.g. Repeat(lambda step: Dense(64), repeat_times=[1, 2])") from None
+            raise self._fail(
+                "module_fn must take one argument, the step number (0, 1, ...), "
+                "e.g. Repeat(lambda step: Dense(64), repeat_times=[1, 2])"
+            ) from None
         except ValueError:
             pass  # no signature to check (a builtin): calling it will tell
-        times = list(repeat_times) if isinstance(repeat_times, (list, tuple, range)) else None
-        if not times or any(not isinstance(t, int) or isinstance(t, bool) or t < 1 for t in times):
-            raise self._fail(f"repeat_times must be a non-empty list of positive integers, got {repeat_times!r}")
+        times = (
+            list(repeat_times)
+            if isinstance(repeat_times, (list, tuple, range))
+            else None
+        )
+        if not times or any(
+            not isinstance(t, int) or isinstance(t, bool) or t < 1 for t in times
+        ):
+            raise self._fail(
+                f"repeat_times must be a non-empty list of positive integers, got {repeat_times!r}"
+            )
         self.control = Choice(times, space=self.space)
         steps = []
         for step in range(max(times)):
             module = module_fn(step)
             if not isinstance(module, ModuleSpace):
-                raise self._fail(f"module_fn({step}) returned {module!r}; it must return the module to repeat")
+                raise self._fail(
+                    f"module_fn({step}) returned {module!r}; it must return the module to repeat"
+                )
             steps.append(module)
         self.children = self._adopt(steps, "module_fn(step)")
         self.module_fn = module_fn
@@ -194,8 +250,14 @@ class ModuleChoice(ConnectionSpace):
     kind = "ModuleChoice"
     control_name = "choice"
 
-    def __init__(self, module_list: list[ModuleSpace], keep_link: bool = False, space: HyperSpace | None = None,
-                 name: str | None = None, hp_or: Choice | None = None):
+    def __init__(
+        self,
+        module_list: list[ModuleSpace],
+        keep_link: bool = False,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+        hp_or: Choice | None = None,
+    ):
         super().__init__(keep_link, space, name)
         self.children = self._adopt(module_list, "module_list")
         n = len(self.children)
@@ -205,8 +267,14 @@ class ModuleChoice(ConnectionSpace):
             hp_or = Choice(list(range(n)), space=self.space)
         self.control = self._check_control(hp_or, Choice, "hp_or")
         for option in hp_or.options:
-            if not (isinstance(option, int) and not isinstance(option, bool) and 0 <= option < n):
-                raise self._fail(f"hp_or option {option!r} is not an index into the {n} modules")
+            if not (
+                isinstance(option, int)
+                and not isinstance(option, bool)
+                and 0 <= option < n
+            ):
+                raise self._fail(
+                    f"hp_or option {option!r} is not an index into the {n} modules"
+                )
 
     @property
     def hp_or(self) -> Choice:
@@ -219,19 +287,36 @@ class InputChoice(ConnectionSpace):
     kind = "InputChoice"
     control_name = "choice"
 
-    def __init__(self, inputs: list[ModuleSpace], num_chosen_most: int = 0, keep_link: bool = False,
-                 space: HyperSpace | None = None, name: str | None = None, hp_choice: MultipleChoice | None = None,
-                 num_chosen_least: int = 1):
+    def __init__(
+        self,
+        inputs: list[ModuleSpace],
+        num_chosen_most: int = 0,
+        keep_link: bool = False,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+        hp_choice: MultipleChoice | None = None,
+        num_chosen_least: int = 1,
+    ):
         super().__init__(keep_link, space, name)
         self.choices = self._modules_of(inputs, self.location)
         n = len(self.choices)
         if hp_choice is None:
-            hp_choice = MultipleChoice(list(range(n)), num_chosen_most, space=self.space,
-                                       num_chosen_least=num_chosen_least)
+            hp_choice = MultipleChoice(
+                list(range(n)),
+                num_chosen_most,
+                space=self.space,
+                num_chosen_least=num_chosen_least,
+            )
         self.control = self._check_control(hp_choice, MultipleChoice, "hp_choice")
         for option in hp_choice.options:
-            if not (isinstance(option, int) and not isinstance(option, bool) and 0 <= option < n):
-                raise self._fail(f"hp_choice option {option!r} is not an index into the {n} inputs")
+            if not (
+                isinstance(option, int)
+                and not isinstance(option, bool)
+                and 0 <= option < n
+            ):
+                raise self._fail(
+                    f"hp_choice option {option!r} is not an index into the {n} inputs"
+                )
         self.max_chosen_num = hp_choice.num_chosen_most
         super()._connect(self.choices, self.location)
 
@@ -245,9 +330,14 @@ class InputChoice(ConnectionSpace):
 
     def _connect(self, modules, location) -> None:
         # Hypernets' idiom is ``InputChoice(inputs, 1)(inputs)``: the inputs are already known.
-        if len(modules) != len(self.choices) or any(a is not b for a, b in zip(modules, self.choices)):
-            raise self._fail("chooses among the inputs given when it was created; call it with that same list "
-                             "(or not at all)", location)
+        if len(modules) != len(self.choices) or any(
+            a is not b for a, b in zip(modules, self.choices)
+        ):
+            raise self._fail(
+                "chooses among the inputs given when it was created; call it with that same list "
+                "(or not at all)",
+                location,
+            )
 
 
 class ConnectLooseEnd(ConnectionSpace):
@@ -255,8 +345,13 @@ class ConnectLooseEnd(ConnectionSpace):
 
     kind = "ConnectLooseEnd"
 
-    def __init__(self, inputs: list[ModuleSpace], keep_link: bool = False, space: HyperSpace | None = None,
-                 name: str | None = None):
+    def __init__(
+        self,
+        inputs: list[ModuleSpace],
+        keep_link: bool = False,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+    ):
         super().__init__(keep_link, space, name)
         self.choices = self._modules_of(inputs, self.location)
         super()._connect(self.choices, self.location)
@@ -266,7 +361,11 @@ class ConnectLooseEnd(ConnectionSpace):
         return list(self.choices)
 
     def _connect(self, modules, location) -> None:
-        if len(modules) != len(self.choices) or any(a is not b for a, b in zip(modules, self.choices)):
-            raise self._fail("connects the inputs given when it was created; call it with that same list "
-                             "(or not at all)", location)
-
+        if len(modules) != len(self.choices) or any(
+            a is not b for a, b in zip(modules, self.choices)
+        ):
+            raise self._fail(
+                "connects the inputs given when it was created; call it with that same list "
+                "(or not at all)",
+                location,
+            )

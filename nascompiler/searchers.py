@@ -21,13 +21,22 @@ class SearcherSpec:
 
     name = ""
 
-    def __init__(self, space_fn: Callable[[], HyperSpace], optimize_direction: str = "max", seed: int = 0,
-                 **options: Any):
+    def __init__(
+        self,
+        space_fn: Callable[[], HyperSpace],
+        optimize_direction: str = "max",
+        seed: int = 0,
+        **options: Any,
+    ):
         if not callable(space_fn):
-            raise UsageError(f"{type(self).__name__}: space_fn must be a function returning a HyperSpace")
+            raise UsageError(
+                f"{type(self).__name__}: space_fn must be a function returning a HyperSpace"
+            )
         if optimize_direction not in _DIRECTIONS:
-            raise UsageError(f"{type(self).__name__}: optimize_direction must be 'max' or 'min', "
-                             f"got {optimize_direction!r}")
+            raise UsageError(
+                f"{type(self).__name__}: optimize_direction must be 'max' or 'min', "
+                f"got {optimize_direction!r}"
+            )
         self.space_fn = space_fn
         self.optimize_direction = _DIRECTIONS[optimize_direction]
         self.seed = seed
@@ -36,7 +45,9 @@ class SearcherSpec:
     def compile(self) -> SpaceIR:
         space = self.space_fn()
         if not isinstance(space, HyperSpace):
-            raise UsageError(f"space_fn returned {type(space).__name__}, not a HyperSpace")
+            raise UsageError(
+                f"space_fn returned {type(space).__name__}, not a HyperSpace"
+            )
         return compile_space(space, source=getattr(self.space_fn, "__name__", None))
 
 
@@ -64,4 +75,10 @@ class MCTSSearcher(SearcherSpec):
     name = "mcts"
 
 
-__all__ = ["SearcherSpec", "RandomSearcher", "GridSearcher", "EvolutionSearcher", "MCTSSearcher"]
+__all__ = [
+    "SearcherSpec",
+    "RandomSearcher",
+    "GridSearcher",
+    "EvolutionSearcher",
+    "MCTSSearcher",
+]

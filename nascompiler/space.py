@@ -100,11 +100,20 @@ class HyperSpace:
     def _own_modules(self, modules: Any, what: str) -> list[ModuleSpace]:
         location = user_location(1)
         items = [modules] if isinstance(modules, ModuleSpace) else _as_list(modules)
-        if items is None or not items or not all(isinstance(m, ModuleSpace) for m in items):
-            raise SpaceDefinitionError(f"{what}() takes a module or a non-empty list of modules, not {modules!r}", location)
+        if (
+            items is None
+            or not items
+            or not all(isinstance(m, ModuleSpace) for m in items)
+        ):
+            raise SpaceDefinitionError(
+                f"{what}() takes a module or a non-empty list of modules, not {modules!r}",
+                location,
+            )
         for m in items:
             if m.space is not self:
-                raise SpaceDefinitionError(f"{what}(): {m.describe()} belongs to another space", location)
+                raise SpaceDefinitionError(
+                    f"{what}(): {m.describe()} belongs to another space", location
+                )
         return items
 
     def _add_module(self, module: "ModuleSpace") -> int:
@@ -133,7 +142,9 @@ class ParameterSpace:
 
     def __init__(self, space: HyperSpace | None = None, name: str | None = None):
         self.location: SourceLocation | None = user_location()
-        if name is not None and (not isinstance(name, str) or not _PARAM_NAME.match(name)):
+        if name is not None and (
+            not isinstance(name, str) or not _PARAM_NAME.match(name)
+        ):
             raise SpaceDefinitionError(
                 f"parameter name {name!r} is not valid: use letters, digits, '_', '.' and '-', "
                 "starting with a letter or '_'",
@@ -147,8 +158,10 @@ class ParameterSpace:
         return SpaceDefinitionError(f"{type(self).__name__}: {message}", self.location)
 
     def describe(self) -> str:
-        return f"{type(self).__name__}" + (f" {self.name!r}" if self.name else "") + (
-            f" (defined at {self.location})" if self.location else ""
+        return (
+            f"{type(self).__name__}"
+            + (f" {self.name!r}" if self.name else "")
+            + (f" (defined at {self.location})" if self.location else "")
         )
 
 
@@ -159,8 +172,13 @@ class Choice(ParameterSpace):
     ('relu', 'tanh')
     """
 
-    def __init__(self, options: Iterable[Any], random_state: Any = None, space: HyperSpace | None = None,
-                 name: str | None = None):
+    def __init__(
+        self,
+        options: Iterable[Any],
+        random_state: Any = None,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+    ):
         super().__init__(space, name)
         if isinstance(options, (str, bytes)) or not isinstance(options, Iterable):
             raise self._fail(f"options must be a list of values, not {options!r}")
@@ -175,7 +193,9 @@ class Choice(ParameterSpace):
         seen: list = []
         for v in values:
             if any(_same_literal(v, s) for s in seen):
-                raise self._fail(f"option {v!r} appears twice (options must differ; 1 and 1.0 are the same)")
+                raise self._fail(
+                    f"option {v!r} appears twice (options must differ; 1 and 1.0 are the same)"
+                )
             seen.append(v)
         self.options: tuple = tuple(values)
 
@@ -195,7 +215,12 @@ def _same_literal(a: Any, b: Any) -> bool:
 class Bool(Choice):
     """``False`` or ``True``."""
 
-    def __init__(self, random_state: Any = None, space: HyperSpace | None = None, name: str | None = None):
+    def __init__(
+        self,
+        random_state: Any = None,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+    ):
         super().__init__([False, True], random_state, space, name)
 
 
@@ -205,9 +230,16 @@ class MultipleChoice(ParameterSpace):
     the order of ``options``.
     """
 
-    def __init__(self, options: Iterable[Any], num_chosen_most: int = 0, random_state: Any = None,
-                 space: HyperSpace | None = None, name: str | None = None, num_chosen_least: int = 1,
-                 max_chosen_num: int | None = None):
+    def __init__(
+        self,
+        options: Iterable[Any],
+        num_chosen_most: int = 0,
+        random_state: Any = None,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+        num_chosen_least: int = 1,
+        max_chosen_num: int | None = None,
+    ):
         super().__init__(space, name)
         if max_chosen_num is not None:  # Hypernets' spelling
             num_chosen_most = max_chosen_num
@@ -216,7 +248,9 @@ class MultipleChoice(ParameterSpace):
         except NotALiteral as exc:
             raise self._fail(f"options must be literal values: {exc}") from None
         except TypeError:
-            raise self._fail(f"options must be a list of values, not {options!r}") from None
+            raise self._fail(
+                f"options must be a list of values, not {options!r}"
+            ) from None
         n = len(self.options)
         if n < 1:
             raise self._fail("needs at least one option, got none")
@@ -237,18 +271,31 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
 
 
 class Int(ParameterSpace):
     """An integer from ``low`` to ``high`` inclusive, in steps of ``step``."""
 
-    def __init__(self, low: int, high: int, step: int = 1, random_state: Any = None,
-                 space: HyperSpace | None = None, name: str | None = None):
+    def __init__(
+        self,
+        low: int,
+        high: int,
+        step: int = 1,
+        random_state: Any = None,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+    ):
         super().__init__(space, name)
         low, high, step = _int_like(low), _int_like(high), _int_like(step)
         if not (_is_int(low) and _is_int(high) and _is_int(step)):
-            raise self._fail(f"low, high and step must be integers, got {low!r}, {high!r}, {step!r}")
+            raise self._fail(
+                f"low, high and step must be integers, got {low!r}, {high!r}, {step!r}"
+            )
         if low > high:
             raise self._fail(f"low ({low}) is greater than high ({high})")
         if step <= 0:
@@ -272,15 +319,26 @@ class Real(ParameterSpace):
     0.1
     """
 
-    def __init__(self, low: float, high: float, step: float | None = None, prior: str = "uniform",
-                 random_state: Any = None, space: HyperSpace | None = None, name: str | None = None,
-                 q: float | None = None, max_expansion: int | None = None):
+    def __init__(
+        self,
+        low: float,
+        high: float,
+        step: float | None = None,
+        prior: str = "uniform",
+        random_state: Any = None,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+        q: float | None = None,
+        max_expansion: int | None = None,
+    ):
         super().__init__(space, name)
         if step is None and q is not None:  # Hypernets' quantisation argument
             step = q
         low, high, step = _int_like(low), _int_like(high), _int_like(step)
         if not (_is_number(low) and _is_number(high)):
-            raise self._fail(f"low and high must be finite numbers, got {low!r} and {high!r}")
+            raise self._fail(
+                f"low and high must be finite numbers, got {low!r} and {high!r}"
+            )
         if low > high:
             raise self._fail(f"low ({low}) is greater than high ({high})")
         if step is not None and (not _is_number(step) or step <= 0):
@@ -291,7 +349,9 @@ class Real(ParameterSpace):
         if prior == "log" and low <= 0:
             raise self._fail(f"a log prior needs low > 0, got {low}")
         if prior == "log" and step is not None:
-            raise self._fail("a log prior is continuous; drop step or use prior='uniform'")
+            raise self._fail(
+                "a log prior is continuous; drop step or use prior='uniform'"
+            )
         self.low, self.high = float(low), float(high)
         self.step = None if step is None else float(step)
         self.prior = prior
@@ -300,7 +360,9 @@ class Real(ParameterSpace):
 class Constant(ParameterSpace):
     """A fixed value; never searched."""
 
-    def __init__(self, value: Any, space: HyperSpace | None = None, name: str | None = None):
+    def __init__(
+        self, value: Any, space: HyperSpace | None = None, name: str | None = None
+    ):
         super().__init__(space, name)
         try:
             self.value = to_literal(value)
@@ -315,8 +377,13 @@ class Dynamic(ParameterSpace):
     >>> half = Dynamic(lambda units: units // 2, units=units)
     """
 
-    def __init__(self, lambda_fn: Callable[..., Any], space: HyperSpace | None = None, name: str | None = None,
-                 **param_dict: Any):
+    def __init__(
+        self,
+        lambda_fn: Callable[..., Any],
+        space: HyperSpace | None = None,
+        name: str | None = None,
+        **param_dict: Any,
+    ):
         super().__init__(space, name)
         if not callable(lambda_fn):
             raise self._fail(f"lambda_fn must be callable, got {lambda_fn!r}")
@@ -327,12 +394,16 @@ class Dynamic(ParameterSpace):
                     raise self._fail(f"{dep}= is a parameter of another space")
                 deps[dep] = value
             elif value is None:
-                raise self._fail(f"{dep}=None is not a parameter; pass the parameter (or a fixed value) it depends on")
+                raise self._fail(
+                    f"{dep}=None is not a parameter; pass the parameter (or a fixed value) it depends on"
+                )
             else:
                 try:
                     deps[dep] = to_literal(value)
                 except NotALiteral as exc:
-                    raise self._fail(f"{dep}= is neither a parameter nor a literal: {exc}") from None
+                    raise self._fail(
+                        f"{dep}= is neither a parameter nor a literal: {exc}"
+                    ) from None
         _check_signature(lambda_fn, deps, self)
         self.fn = lambda_fn
         self.deps = deps
@@ -350,9 +421,12 @@ def _check_signature(fn: Callable, deps: dict[str, Any], owner: ParameterSpace) 
         return  # builtins without a signature: checked when called
     params = signature.parameters.values()
     takes_var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
-    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    named = {
+        p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
     required = [
-        p.name for p in params
+        p.name
+        for p in params
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is p.empty
     ]
     missing = [r for r in required if r not in deps]
@@ -364,7 +438,9 @@ def _check_signature(fn: Callable, deps: dict[str, Any], owner: ParameterSpace) 
         )
     extra = [d for d in deps if d not in named]
     if extra and not takes_var_kw:
-        raise owner._fail(f"the function takes no argument named {', '.join(repr(e) for e in extra)}")
+        raise owner._fail(
+            f"the function takes no argument named {', '.join(repr(e) for e in extra)}"
+        )
 
 
 # --------------------------------------------------------------------------- modules
@@ -379,7 +455,12 @@ class ModuleSpace:
 
     kind = "Module"
 
-    def __init__(self, space: HyperSpace | None = None, name: str | None = None, **hyperparams: Any):
+    def __init__(
+        self,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+        **hyperparams: Any,
+    ):
         self.location: SourceLocation | None = user_location()
         if name is not None:
             _check_module_name(name, self)
@@ -387,7 +468,9 @@ class ModuleSpace:
         self.space = space if space is not None else get_default_space()
         self.inbound: list[ModuleSpace] = []
         self.inbound_locations: list[SourceLocation | None] = []
-        self.inbound_order: list[int] = []  # when each inbound connection was made (``_clock``)
+        self.inbound_order: list[int] = (
+            []
+        )  # when each inbound connection was made (``_clock``)
         self.hyperparams: dict[str, Any] = {}
         for key, value in hyperparams.items():
             self.hyperparams[key] = self._check_argument(key, value)
@@ -395,8 +478,13 @@ class ModuleSpace:
         self.created_order = next(_clock)
 
     # -- construction helpers -------------------------------------------------------------
-    def _fail(self, message: str, location: SourceLocation | None = None) -> SpaceDefinitionError:
-        return SpaceDefinitionError(f"{self.describe(with_location=False)}: {message}", location or self.location)
+    def _fail(
+        self, message: str, location: SourceLocation | None = None
+    ) -> SpaceDefinitionError:
+        return SpaceDefinitionError(
+            f"{self.describe(with_location=False)}: {message}",
+            location or self.location,
+        )
 
     def _check_argument(self, key: str, value: Any) -> Any:
         if isinstance(value, ParameterSpace):
@@ -404,7 +492,9 @@ class ModuleSpace:
                 raise self._fail(f"argument {key}= is a parameter of another space")
             return value
         if isinstance(value, ModuleSpace):
-            raise self._fail(f"argument {key}= is a module; connect modules by calling them, e.g. layer(x)")
+            raise self._fail(
+                f"argument {key}= is a module; connect modules by calling them, e.g. layer(x)"
+            )
         try:
             return to_literal(value)
         except NotALiteral as exc:
@@ -420,12 +510,16 @@ class ModuleSpace:
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> "ModuleSpace":
         location = user_location()
         if args or kwargs:
-            raise self._fail("a module is called with one module or one list of modules", location)
+            raise self._fail(
+                "a module is called with one module or one list of modules", location
+            )
         modules = self._modules_of(inputs, location)
         self._connect(modules, location)
         return self
 
-    def _modules_of(self, inputs: Any, location: SourceLocation | None) -> list["ModuleSpace"]:
+    def _modules_of(
+        self, inputs: Any, location: SourceLocation | None
+    ) -> list["ModuleSpace"]:
         items = [inputs] if isinstance(inputs, ModuleSpace) else _as_list(inputs)
         if items is None:
             raise self._fail(
@@ -442,12 +536,17 @@ class ModuleSpace:
                     location,
                 )
             if item.space is not self.space:
-                raise self._fail(f"cannot connect {item.describe()}: it belongs to another space", location)
+                raise self._fail(
+                    f"cannot connect {item.describe()}: it belongs to another space",
+                    location,
+                )
             if item is self:
                 raise self._fail("cannot be connected to itself", location)
         return items
 
-    def _connect(self, modules: list["ModuleSpace"], location: SourceLocation | None) -> None:
+    def _connect(
+        self, modules: list["ModuleSpace"], location: SourceLocation | None
+    ) -> None:
         for m in modules:
             self.inbound.append(m)
             self.inbound_locations.append(location)
@@ -466,10 +565,15 @@ class ModuleSpace:
 
 def _check_module_name(name: Any, module: ModuleSpace) -> None:
     if not isinstance(name, str) or not name:
-        raise SpaceDefinitionError(f"{module.kind}: name must be a non-empty string, got {name!r}", module.location)
+        raise SpaceDefinitionError(
+            f"{module.kind}: name must be a non-empty string, got {name!r}",
+            module.location,
+        )
     if "/" in name:
-        raise SpaceDefinitionError(f"{module.kind}: name {name!r} contains '/', which Keras does not allow in layer names",
-                                   module.location)
+        raise SpaceDefinitionError(
+            f"{module.kind}: name {name!r} contains '/', which Keras does not allow in layer names",
+            module.location,
+        )
 
 
 def permutations_of(n: int) -> list[tuple[int, ...]]:

@@ -43,7 +43,9 @@ class SpaceFile:
         fn = self._function("search_space", "it should return the HyperSpace to search")
         space = _call_user(fn, self.path, "search_space()")
         if not isinstance(space, HyperSpace):
-            raise UsageError(f"{self.path}: search_space() returned {type(space).__name__}, not a HyperSpace")
+            raise UsageError(
+                f"{self.path}: search_space() returned {type(space).__name__}, not a HyperSpace"
+            )
         return space
 
     def compile(self) -> SpaceIR:
@@ -54,7 +56,9 @@ class SpaceFile:
         return callable(getattr(self.module, "load_data", None))
 
     def load_data(self) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
-        fn = self._function("load_data", "it should return (x_train, y_train), (x_val, y_val)")
+        fn = self._function(
+            "load_data", "it should return (x_train, y_train), (x_val, y_val)"
+        )
         data = _call_user(fn, self.path, "load_data()")
         try:
             (x, y), (xv, yv) = data
@@ -70,7 +74,9 @@ class SpaceFile:
         if training is None:
             return {}
         if not isinstance(training, dict):
-            raise UsageError(f"{self.path}: TRAINING must be a dict, got {type(training).__name__}")
+            raise UsageError(
+                f"{self.path}: TRAINING must be a dict, got {type(training).__name__}"
+            )
         return dict(training)
 
 
@@ -101,7 +107,9 @@ def load_space_file(path: str | os.PathLike) -> SpaceFile:
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
-        raise UsageError(f"{exc.filename or path}:{exc.lineno}: syntax error: {exc.msg}") from None
+        raise UsageError(
+            f"{exc.filename or path}:{exc.lineno}: syntax error: {exc.msg}"
+        ) from None
     except NascompilerError:
         raise
     except BaseException as exc:

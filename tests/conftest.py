@@ -61,7 +61,9 @@ def fixed_builds(tmp_path_factory) -> FixedBuilds:
         path.write_text(source, encoding="utf-8")
         paths[key] = path
         built[key] = Built(graph, assignment, source, path, {})
-    report = helpers.build_in_fresh_interpreter(paths, root / "work", run_main={"hostile_names"})
+    report = helpers.build_in_fresh_interpreter(
+        paths, root / "work", run_main={"hostile_names"}
+    )
     for key, b in built.items():
         b.report = report["modules"][key]
     return FixedBuilds(built, root / "work", canary, report["nascompiler_importable"])

@@ -30,8 +30,17 @@ SITE_PACKAGES = sysconfig.get_paths()["purelib"]
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment for subprocesses: quiet TensorFlow, nothing inherited on the path."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHASHSEED", "PYTHONSTARTUP")}
-    env.update(TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0", CUDA_VISIBLE_DEVICES="", KERAS_BACKEND="tensorflow")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHASHSEED", "PYTHONSTARTUP")
+    }
+    env.update(
+        TF_CPP_MIN_LOG_LEVEL="3",
+        TF_ENABLE_ONEDNN_OPTS="0",
+        CUDA_VISIBLE_DEVICES="",
+        KERAS_BACKEND="tensorflow",
+    )
     env.update(extra)
     return env
 
@@ -56,14 +65,24 @@ def fixture(name: str) -> ModuleType:
 def small_dnn():
     from nascompiler.spaces import dnn_search_space
 
-    return dnn_search_space(input_shape=(10,), output_units=2, output_activation="softmax", units_choices=[8, 16])
+    return dnn_search_space(
+        input_shape=(10,),
+        output_units=2,
+        output_activation="softmax",
+        units_choices=[8, 16],
+    )
 
 
 def small_cnn():
     from nascompiler.spaces import cnn_search_space
 
-    return cnn_search_space(input_shape=(16, 16, 1), output_units=3, block_num_choices=[2, 3],
-                            filters_choices=[4, 8], kernel_size_choices=[(1, 1), (3, 3)])
+    return cnn_search_space(
+        input_shape=(16, 16, 1),
+        output_units=3,
+        block_num_choices=[2, 3],
+        filters_choices=[4, 8],
+        kernel_size_choices=[(1, 1), (3, 3)],
+    )
 
 
 def small_enas(arch: str = "NR"):
@@ -72,7 +91,9 @@ def small_enas(arch: str = "NR"):
     return enas_micro_search_space(arch=arch, input_shape=(16, 16, 1), init_filters=8)
 
 
-def dnn_assignment(units, reduce_factor, enabled, activation, rate, order, times) -> dict:
+def dnn_assignment(
+    units, reduce_factor, enabled, activation, rate, order, times
+) -> dict:
     return {
         "dense_1.units": units,
         "dense_1.reduce_factor": reduce_factor,
@@ -133,8 +154,18 @@ SEED_TRIAL_TEXT = """\
 """
 
 # The same trial by hand, in nascompiler's names (Hypernets lists InputChoice_10 before _9).
-SEED_TRIAL_NORMAL = [((0, 0), (1, 1)), ((1, 2), (1, 3)), ((1, 2), (1, 2)), ((1, 0), (3, 1))]
-SEED_TRIAL_REDUCTION = [((0, 1), (4, 0)), ((2, 0), (1, 4)), ((2, 3), (1, 3)), ((2, 1), (3, 0))]
+SEED_TRIAL_NORMAL = [
+    ((0, 0), (1, 1)),
+    ((1, 2), (1, 3)),
+    ((1, 2), (1, 2)),
+    ((1, 0), (3, 1)),
+]
+SEED_TRIAL_REDUCTION = [
+    ((0, 1), (4, 0)),
+    ((2, 0), (1, 4)),
+    ((2, 3), (1, 3)),
+    ((2, 1), (3, 0)),
+]
 SEED_TRIAL_PARAMS = 271_818
 SEED_TRIAL_TRAINABLE = 267_466
 SEED_TRIAL_NON_TRAINABLE = 4_352
@@ -152,7 +183,10 @@ def top_level_imports(source: str) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            found += [f"import {a.name}" + (f" as {a.asname}" if a.asname else "") for a in node.names]
+            found += [
+                f"import {a.name}" + (f" as {a.asname}" if a.asname else "")
+                for a in node.names
+            ]
         elif isinstance(node, ast.ImportFrom):
             found += [f"from {node.module} import {a.name}" for a in node.names]
     return found
@@ -161,7 +195,9 @@ def top_level_imports(source: str) -> list[str]:
 def module_constant(source: str, name: str):
     """The literal value assigned to ``name`` at the top of a module (read from the AST)."""
     for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
             return ast.literal_eval(node.value)
     raise KeyError(name)
 
@@ -170,7 +206,10 @@ def black_check_cli(paths: list[Path], tmp: Path) -> subprocess.CompletedProcess
     """``black --check`` (the real command line, default settings) on files or folders."""
     return subprocess.run(
         [str(BIN / "black"), "--check", "--quiet", *map(str, paths)],
-        capture_output=True, text=True, env=clean_env(BLACK_CACHE_DIR=str(tmp / ".black-cache")), cwd=tmp,
+        capture_output=True,
+        text=True,
+        env=clean_env(BLACK_CACHE_DIR=str(tmp / ".black-cache")),
+        cwd=tmp,
     )
 
 
@@ -179,8 +218,7 @@ def black_check_cli(paths: list[Path], tmp: Path) -> subprocess.CompletedProcess
 # folder is put on the path (for keras and TensorFlow). It reads one JSON request per line on
 # stdin ({"key", "path", "run_main"}), builds each module as it arrives, and at the end of its
 # input writes the report as JSON.
-_BUILD_PROGRAM = textwrap.dedent(
-    r"""
+_BUILD_PROGRAM = textwrap.dedent(r"""
     import contextlib, importlib.util, io, json, runpy, sys, traceback
 
     out_path, site_packages = sys.argv[1:3]
@@ -240,8 +278,7 @@ _BUILD_PROGRAM = textwrap.dedent(
             keras.backend.clear_session()  # costs ~0.15 s: only now and then, to bound memory
         report["modules"][request["key"]] = result
     json.dump(report, open(out_path, "w"))
-    """
-)
+    """)
 
 
 class FreshBuilder:
@@ -262,11 +299,18 @@ class FreshBuilder:
         self.log = open(workdir / "build.log", "w")
         self.proc = subprocess.Popen(
             [PYTHON, "-I", "-S", str(program), str(self.out), SITE_PACKAGES],
-            cwd=workdir, env=clean_env(), stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT, text=True,
+            cwd=workdir,
+            env=clean_env(),
+            stdin=subprocess.PIPE,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     def submit(self, key: str, path: Path, run_main: bool = False) -> None:
-        self.proc.stdin.write(json.dumps({"key": key, "path": str(path), "run_main": run_main}) + "\n")
+        self.proc.stdin.write(
+            json.dumps({"key": key, "path": str(path), "run_main": run_main}) + "\n"
+        )
         self.proc.stdin.flush()
 
     def finish(self, timeout: float = 600) -> dict:
@@ -282,7 +326,9 @@ class FreshBuilder:
         return json.loads(self.out.read_text())
 
 
-def build_in_fresh_interpreter(modules: dict[str, Path], workdir: Path, *, run_main: set[str] = frozenset()) -> dict:
+def build_in_fresh_interpreter(
+    modules: dict[str, Path], workdir: Path, *, run_main: set[str] = frozenset()
+) -> dict:
     """Build every module of ``modules`` (key -> file) in one fresh interpreter; see FreshBuilder."""
     builder = FreshBuilder(workdir)
     for key, path in modules.items():
@@ -356,24 +402,49 @@ DNN_CASES = {
 
 CNN_CASES = {
     "cnn_two_blocks": {
-        "optional_1.enabled": True, "module_choice_1.choice": 0, "conv2d_1.filters": 4,
-        "conv2d_1.kernel_size": (3, 3), "fc1.units": 1024, "permutation_1.order": (0, 1), "repeat_1.times": 2,
+        "optional_1.enabled": True,
+        "module_choice_1.choice": 0,
+        "conv2d_1.filters": 4,
+        "conv2d_1.kernel_size": (3, 3),
+        "fc1.units": 1024,
+        "permutation_1.order": (0, 1),
+        "repeat_1.times": 2,
     },
     "cnn_three_blocks": {
-        "optional_1.enabled": False, "module_choice_1.choice": 1, "conv2d_1.filters": 8,
-        "conv2d_1.kernel_size": (1, 1), "fc1.units": 1024, "permutation_1.order": (1, 0), "repeat_1.times": 3,
+        "optional_1.enabled": False,
+        "module_choice_1.choice": 1,
+        "conv2d_1.filters": 8,
+        "conv2d_1.kernel_size": (1, 1),
+        "fc1.units": 1024,
+        "permutation_1.order": (1, 0),
+        "repeat_1.times": 3,
         "repeat_4.times": 4,
     },
     "cnn_three_blocks_bn_after_act": {
-        "optional_1.enabled": True, "module_choice_1.choice": 0, "conv2d_1.filters": 4,
-        "conv2d_1.kernel_size": (1, 1), "fc1.units": 1024, "permutation_1.order": (1, 0), "repeat_1.times": 3,
+        "optional_1.enabled": True,
+        "module_choice_1.choice": 0,
+        "conv2d_1.filters": 4,
+        "conv2d_1.kernel_size": (1, 1),
+        "fc1.units": 1024,
+        "permutation_1.order": (1, 0),
+        "repeat_1.times": 3,
         "repeat_4.times": 3,
     },
 }
 
 # A small ENAS candidate whose cells both end with two or more loose ends (so both concatenate).
-ENAS_SMALL_NORMAL = [((0, 1), (1, 2)), ((0, 2), (4, 3)), ((1, 1), (0, 4)), ((2, 2), (1, 1))]
-ENAS_SMALL_REDUCTION = [((1, 0), (3, 1)), ((0, 1), (2, 0)), ((2, 3), (1, 4)), ((2, 2), (0, 2))]
+ENAS_SMALL_NORMAL = [
+    ((0, 1), (1, 2)),
+    ((0, 2), (4, 3)),
+    ((1, 1), (0, 4)),
+    ((2, 2), (1, 1)),
+]
+ENAS_SMALL_REDUCTION = [
+    ((1, 0), (3, 1)),
+    ((0, 1), (2, 0)),
+    ((2, 3), (1, 4)),
+    ((2, 2), (0, 2)),
+]
 
 
 def fixed_candidates(canary: Path) -> dict[str, tuple[Any, dict]]:
@@ -396,10 +467,16 @@ def fixed_candidates(canary: Path) -> dict[str, tuple[Any, dict]]:
     )
     nrnr = compile_space(small_enas("NRNR"))
     cases["enas_nrnr"] = (nrnr, nrnr.sample(random.Random(4)))
-    cases["enas_seed_trial"] = (compile_space(enas_micro_search_space(arch="NR")), seed_trial_assignment())
+    cases["enas_seed_trial"] = (
+        compile_space(enas_micro_search_space(arch="NR")),
+        seed_trial_assignment(),
+    )
     hostile = compile_space(hostile_space(canary))
     base = {p.name: p.domain.values()[0] for p in hostile.parameters}
     cases["hostile_names"] = (hostile, dict(base, **{"act.activation": "relu"}))
     for i, option in enumerate(hostile_option_strings(canary)):
-        cases[f"hostile_option_{i}"] = (hostile, dict(base, **{"act.activation": option}))
+        cases[f"hostile_option_{i}"] = (
+            hostile,
+            dict(base, **{"act.activation": option}),
+        )
     return cases

@@ -27,8 +27,14 @@ def seed_runs(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, 
     runs = {}
     for name in ("dnn", "cnn", "enas"):
         cwd = tmp_path_factory.mktemp(name)
-        result = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py")], cwd=cwd, env=quiet_env(),
-                                capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            [sys.executable, str(EXAMPLES / f"{name}.py")],
+            cwd=cwd,
+            env=quiet_env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         runs[name] = (result, cwd)
     return runs
 
@@ -46,8 +52,11 @@ def test_seed_example_searches_and_finds_a_best_trial(seed_runs, name):
 
 def test_best_modules_build_without_nascompiler(seed_runs, tmp_path):
     """The best trial's module of each example imports and builds with Keras alone."""
-    paths = [cwd / result.stdout.split("BEST ")[-1].strip() for result, cwd in seed_runs.values()]
-    program = textwrap.dedent(f'''
+    paths = [
+        cwd / result.stdout.split("BEST ")[-1].strip()
+        for result, cwd in seed_runs.values()
+    ]
+    program = textwrap.dedent(f"""
         import importlib.util, sys
         sys.path.append({sysconfig.get_paths()["purelib"]!r})
         try:
@@ -61,9 +70,15 @@ def test_best_modules_build_without_nascompiler(seed_runs, tmp_path):
             spec.loader.exec_module(module)
             model = module.build_model()
             print(module.CANDIDATE_ID, model.count_params())
-    ''')
-    run = subprocess.run([sys.executable, "-I", "-S", "-c", program], cwd=tmp_path, env=quiet_env(),
-                         capture_output=True, text=True, timeout=300)
+    """)
+    run = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", program],
+        cwd=tmp_path,
+        env=quiet_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     lines = run.stdout.strip().splitlines()
     assert [line.split()[0] for line in lines] == [p.stem for p in paths]
@@ -82,12 +97,27 @@ def test_api_export_best_and_early_stopping(tmp_path, monkeypatch):
     (x, y), (xv, yv) = load_digits(channel_axis=False)
     x, xv = x.reshape(len(x), 64), xv.reshape(len(xv), 64)
     searcher = EvolutionSearcher(
-        lambda: dnn_search_space(input_shape=(64,), output_units=10, output_activation="softmax",
-                                 units_choices=[16, 32], layer_num_choices=[2]),
-        optimize_direction="max", seed=3, population_size=4, sample_size=2)
+        lambda: dnn_search_space(
+            input_shape=(64,),
+            output_units=10,
+            output_activation="softmax",
+            units_choices=[16, 32],
+            layer_num_choices=[2],
+        ),
+        optimize_direction="max",
+        seed=3,
+        population_size=4,
+        sample_size=2,
+    )
     stopper = EarlyStoppingCallback(max_no_improvement_trials=2)
-    hk = HyperKeras(searcher, optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                    callbacks=[stopper], study="api")
+    hk = HyperKeras(
+        searcher,
+        optimizer="adam",
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        callbacks=[stopper],
+        study="api",
+    )
     hk.search(x, y, xv, yv, max_trials=30, epochs=1, batch_size=64)
     trials = [t for t in hk.trials() if t.status in ("complete", "failed")]
     assert 3 <= len(trials) < 30, "stopped after two trials without improvement"
@@ -95,6 +125,13 @@ def test_api_export_best_and_early_stopping(tmp_path, monkeypatch):
     assert best.reward == max(t.reward for t in hk.trials() if t.status == "complete")
     assert best.module_path.exists() and best.weights_path is not None
     exported = hk.export_best(tmp_path / "winner.py")
-    assert exported.module.exists() and exported.weights is not None and exported.weights.exists()
+    assert (
+        exported.module.exists()
+        and exported.weights is not None
+        and exported.weights.exists()
+    )
     assert f'CANDIDATE_ID = "{best.candidate_id}"' in exported.module.read_text()
-    assert np.load(tmp_path / "generated" / "api" / "data" / "x_train.npy").shape == (len(x), 64)
+    assert np.load(tmp_path / "generated" / "api" / "data" / "x_train.npy").shape == (
+        len(x),
+        64,
+    )

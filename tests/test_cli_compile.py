@@ -13,19 +13,16 @@ from nascompiler.errors import AssignmentError
 from nascompiler.ir import specialize
 from nascompiler.spacefile import load_space_file
 
-DNN_SPACE = textwrap.dedent(
-    """
+DNN_SPACE = textwrap.dedent("""
     from nascompiler.spaces import dnn_search_space
 
 
     def search_space():
         return dnn_search_space(input_shape=(10,), output_units=2, output_activation="softmax",
                                 units_choices=[8, 16])
-    """
-)
+    """)
 
-REAL_SPACE = textwrap.dedent(
-    """
+REAL_SPACE = textwrap.dedent("""
     from nascompiler.layers import Dense, Dropout, Input
     from nascompiler.space import HyperSpace, Real
 
@@ -36,11 +33,9 @@ REAL_SPACE = textwrap.dedent(
             x = Dense(4)(Input(shape=(3,)))
             Dropout(Real(0.0, 0.5))(x)
         return space
-    """
-)
+    """)
 
-BROKEN_SPACE = textwrap.dedent(
-    """
+BROKEN_SPACE = textwrap.dedent("""
     from nascompiler.layers import Dense, Input
     from nascompiler.space import HyperSpace
 
@@ -50,12 +45,16 @@ BROKEN_SPACE = textwrap.dedent(
         with space.as_default():
             Dense(unit=3)(Input(shape=(3,)))
         return space
-    """
-)
+    """)
 
 FULL_ASSIGNMENT = [
-    "dense_1.units=16", "dense_1.reduce_factor=0.5", "optional_1.enabled=True", "activation_1.activation=tanh",
-    "dropout_1.rate=0.2", "permutation_1.order=(2,0,1)", "repeat_1.times=3",
+    "dense_1.units=16",
+    "dense_1.reduce_factor=0.5",
+    "optional_1.enabled=True",
+    "activation_1.activation=tanh",
+    "dropout_1.rate=0.2",
+    "permutation_1.order=(2,0,1)",
+    "repeat_1.times=3",
 ]
 
 
@@ -85,8 +84,15 @@ def run(args, capsys) -> tuple[int, str, str]:
 def test_inspect_prints_table_and_exact_count(workdir, capsys):
     code, out, err = run(["inspect", "dnn_space.py"], capsys)
     assert code == 0, err
-    for name in ("dense_1.units", "dense_1.reduce_factor", "optional_1.enabled", "activation_1.activation",
-                 "dropout_1.rate", "permutation_1.order", "repeat_1.times"):
+    for name in (
+        "dense_1.units",
+        "dense_1.reduce_factor",
+        "optional_1.enabled",
+        "activation_1.activation",
+        "dropout_1.rate",
+        "permutation_1.order",
+        "repeat_1.times",
+    ):
         assert name in out
     assert "{8, 16}" in out and "Choice" in out and "always" in out
     assert "Distinct assignments: 2,592 (exact" in out  # 2 x 3 x 2 x 2 x 6 x 6 x 3
@@ -100,51 +106,97 @@ def test_inspect_says_infinite_for_a_continuous_real(workdir, capsys):
 
 
 def test_compile_random_writes_files_deterministically(workdir, capsys):
-    code, out, err = run(["compile", "dnn_space.py", "--random", "3", "--seed", "1", "--out", "first"], capsys)
+    code, out, err = run(
+        ["compile", "dnn_space.py", "--random", "3", "--seed", "1", "--out", "first"],
+        capsys,
+    )
     assert code == 0, err
     files = sorted((workdir / "first").glob("*.py"))
     assert len(files) == 3
     for f in files:
         assert f"wrote first/{f.name}" in out
     assert "3 candidate module(s) in first/" in out
-    code, _, _ = run(["compile", "dnn_space.py", "--random", "3", "--seed", "1", "--out", "second"], capsys)
+    code, _, _ = run(
+        ["compile", "dnn_space.py", "--random", "3", "--seed", "1", "--out", "second"],
+        capsys,
+    )
     assert code == 0
     again = sorted((workdir / "second").glob("*.py"))
     assert [f.name for f in again] == [f.name for f in files]
     assert [f.read_bytes() for f in again] == [f.read_bytes() for f in files]
-    code, _, _ = run(["compile", "dnn_space.py", "--random", "3", "--seed", "2", "--out", "third"], capsys)
-    assert sorted(f.name for f in (workdir / "third").glob("*.py")) != [f.name for f in files]
+    code, _, _ = run(
+        ["compile", "dnn_space.py", "--random", "3", "--seed", "2", "--out", "third"],
+        capsys,
+    )
+    assert sorted(f.name for f in (workdir / "third").glob("*.py")) != [
+        f.name for f in files
+    ]
 
 
 def test_compile_assign_writes_the_chosen_candidate(workdir, capsys):
-    code, out, err = run(["compile", "dnn_space.py", "--assign", *FULL_ASSIGNMENT, "--out", "chosen"], capsys)
+    code, out, err = run(
+        ["compile", "dnn_space.py", "--assign", *FULL_ASSIGNMENT, "--out", "chosen"],
+        capsys,
+    )
     assert code == 0, err
     ir = load_space_file(workdir / "dnn_space.py").compile()
-    graph = specialize(ir, helpers.dnn_assignment(16, 0.5, True, "tanh", 0.2, (2, 0, 1), 3))
+    graph = specialize(
+        ir, helpers.dnn_assignment(16, 0.5, True, "tanh", 0.2, (2, 0, 1), 3)
+    )
     path = workdir / "chosen" / f"{graph.id}.py"
     assert path.is_file() and f"wrote chosen/{graph.id}.py" in out
     source = path.read_text()
-    assert helpers.module_constant(source, "HYPERPARAMETERS")["permutation_1.order"] == (2, 0, 1)
-    assert helpers.module_constant(source, "HYPERPARAMETERS")["activation_1.activation"] == "tanh"
+    assert helpers.module_constant(source, "HYPERPARAMETERS")[
+        "permutation_1.order"
+    ] == (2, 0, 1)
+    assert (
+        helpers.module_constant(source, "HYPERPARAMETERS")["activation_1.activation"]
+        == "tanh"
+    )
     # the repeated-flag spelling is the same candidate
     repeated = [arg for pair in FULL_ASSIGNMENT for arg in ("--assign", pair)]
     code, _, _ = run(["compile", "dnn_space.py", *repeated, "--out", "chosen2"], capsys)
-    assert code == 0 and (workdir / "chosen2" / f"{graph.id}.py").read_bytes() == path.read_bytes()
+    assert (
+        code == 0
+        and (workdir / "chosen2" / f"{graph.id}.py").read_bytes() == path.read_bytes()
+    )
 
 
-@pytest.mark.parametrize("args, words", [
-    (["compile", "missing.py", "--random", "1"], ["missing.py", "no such file"]),
-    (["inspect", "missing.py"], ["missing.py", "no such file"]),
-    (["compile", "no_space.py", "--random", "1"], ["no_space.py", "search_space()"]),
-    (["compile", "crash_space.py", "--random", "1"], ["crash_space.py:2", "ZeroDivisionError"]),
-    (["inspect", "broken_space.py"], ["broken_space.py:9", "did you mean 'units'"]),
-    (["compile", "dnn_space.py", "--assign", *FULL_ASSIGNMENT[:-1], "repeat_1.times=7"],
-     ["'repeat_1.times'", "{2, 3, 4}"]),
-    (["compile", "dnn_space.py", "--assign", *FULL_ASSIGNMENT, "dense_1.unit=8"],
-     ["unknown parameter 'dense_1.unit'", "did you mean 'dense_1.units'"]),
-    (["compile", "dnn_space.py", "--assign", *FULL_ASSIGNMENT[1:]], ["missing a value", "'dense_1.units'"]),
-    (["compile", "dnn_space.py"], ["--random N or --assign"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["compile", "missing.py", "--random", "1"], ["missing.py", "no such file"]),
+        (["inspect", "missing.py"], ["missing.py", "no such file"]),
+        (
+            ["compile", "no_space.py", "--random", "1"],
+            ["no_space.py", "search_space()"],
+        ),
+        (
+            ["compile", "crash_space.py", "--random", "1"],
+            ["crash_space.py:2", "ZeroDivisionError"],
+        ),
+        (["inspect", "broken_space.py"], ["broken_space.py:9", "did you mean 'units'"]),
+        (
+            [
+                "compile",
+                "dnn_space.py",
+                "--assign",
+                *FULL_ASSIGNMENT[:-1],
+                "repeat_1.times=7",
+            ],
+            ["'repeat_1.times'", "{2, 3, 4}"],
+        ),
+        (
+            ["compile", "dnn_space.py", "--assign", *FULL_ASSIGNMENT, "dense_1.unit=8"],
+            ["unknown parameter 'dense_1.unit'", "did you mean 'dense_1.units'"],
+        ),
+        (
+            ["compile", "dnn_space.py", "--assign", *FULL_ASSIGNMENT[1:]],
+            ["missing a value", "'dense_1.units'"],
+        ),
+        (["compile", "dnn_space.py"], ["--random N or --assign"]),
+    ],
+)
 def test_bad_input_is_one_error_line_exit_2(workdir, capsys, args, words):
     code, out, err = run(args, capsys)
     assert code == 2
@@ -158,19 +210,43 @@ def test_bad_input_is_one_error_line_exit_2(workdir, capsys, args, words):
 
 def test_debug_raises_instead_of_one_line(workdir, capsys):
     with pytest.raises(AssignmentError):
-        main(["--debug", "compile", "dnn_space.py", "--assign", *FULL_ASSIGNMENT, "bogus=1"])
+        main(
+            [
+                "--debug",
+                "compile",
+                "dnn_space.py",
+                "--assign",
+                *FULL_ASSIGNMENT,
+                "bogus=1",
+            ]
+        )
 
 
 def test_console_script_errors_and_debug_traceback(workdir):
     """The installed ``nascompile`` script: exit 2 with one line; with --debug a traceback."""
     script = str(helpers.BIN / "nascompile")
-    plain = subprocess.run([script, "compile", "dnn_space.py", "--assign", "dense_1.units=7"], cwd=workdir,
-                           capture_output=True, text=True, env=helpers.clean_env(), timeout=120)
+    plain = subprocess.run(
+        [script, "compile", "dnn_space.py", "--assign", "dense_1.units=7"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=helpers.clean_env(),
+        timeout=120,
+    )
     assert plain.returncode == 2
     assert plain.stderr.strip().splitlines() == [
         "error: value for parameter 'dense_1.units' is out of its domain: 7 is not one of {8, 16}"
     ]
-    debug = subprocess.run([script, "--debug", "compile", "dnn_space.py", "--assign", "dense_1.units=7"],
-                           cwd=workdir, capture_output=True, text=True, env=helpers.clean_env(), timeout=120)
+    debug = subprocess.run(
+        [script, "--debug", "compile", "dnn_space.py", "--assign", "dense_1.units=7"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=helpers.clean_env(),
+        timeout=120,
+    )
     assert debug.returncode not in (0, 2)
-    assert "Traceback (most recent call last)" in debug.stderr and "AssignmentError" in debug.stderr
+    assert (
+        "Traceback (most recent call last)" in debug.stderr
+        and "AssignmentError" in debug.stderr
+    )

@@ -13,7 +13,11 @@ import helpers
 from nascompiler.errors import SpaceDefinitionError
 from nascompiler.ir import compile_space, specialize
 from nascompiler.space import HyperSpace
-from nascompiler.spaces import cnn_search_space, dnn_search_space, enas_micro_search_space
+from nascompiler.spaces import (
+    cnn_search_space,
+    dnn_search_space,
+    enas_micro_search_space,
+)
 
 # ----------------------------------------------------------------------------- seed compatibility
 
@@ -21,9 +25,13 @@ from nascompiler.spaces import cnn_search_space, dnn_search_space, enas_micro_se
 def test_seed_dnn_code_compiles_unchanged():
     """The seed's DNN listing (imports renamed only) compiles to the same IR as nascompiler's copy."""
     seed = helpers.fixture("hypernets_dnn")
-    space = seed.dnn_search_space(input_shape=(10,), output_units=2, output_activation="sigmoid")
+    space = seed.dnn_search_space(
+        input_shape=(10,), output_units=2, output_activation="sigmoid"
+    )
     ir = compile_space(space)
-    ours = compile_space(dnn_search_space(input_shape=(10,), output_units=2, output_activation="sigmoid"))
+    ours = compile_space(
+        dnn_search_space(input_shape=(10,), output_units=2, output_activation="sigmoid")
+    )
     assert ir.fingerprint == ours.fingerprint
     assert ir.count() == 3 * 3 * 2 * 2 * 6 * 6 * 3
     assert "dense_1.units" in ir.names and "permutation_1.order" in ir.names
@@ -32,8 +40,14 @@ def test_seed_dnn_code_compiles_unchanged():
 def test_seed_cnn_code_compiles_unchanged():
     """The seed's CNN listing compiles (with the seed's own search arguments) like nascompiler's copy."""
     seed = helpers.fixture("hypernets_cnn")
-    kwargs = dict(input_shape=(28, 28, 1), output_units=10, output_activation="softmax", block_num_choices=[2, 3, 4, 5],
-                  filters_choices=[32, 64, 128], kernel_size_choices=[(1, 1), (3, 3)])
+    kwargs = dict(
+        input_shape=(28, 28, 1),
+        output_units=10,
+        output_activation="softmax",
+        block_num_choices=[2, 3, 4, 5],
+        filters_choices=[32, 64, 128],
+        kernel_size_choices=[(1, 1), (3, 3)],
+    )
     ir = compile_space(seed.cnn_search_space(**kwargs))
     assert ir.fingerprint == compile_space(cnn_search_space(**kwargs)).fingerprint
     # bn, pooling, filters, kernel, fc units, bn/act order; then the outer repeat (2..5) and the
@@ -45,7 +59,8 @@ def test_seed_cnn_code_compiles_unchanged():
 
 def test_seed_enas_micro_code_compiles_unchanged():
     """The seed's enas_micro_search_space (star-importing nascompiler.spaces.enas_ops) compiles
-    like nascompiler's own ENAS space and specialises the seed's trial to the same candidate."""
+    like nascompiler's own ENAS space and specialises the seed's trial to the same candidate.
+    """
     seed = helpers.fixture("hypernets_enas_micro")
     ir = compile_space(seed.enas_micro_search_space(arch="NR", hp_dict={}))
     ours = compile_space(enas_micro_search_space(arch="NR"))
@@ -62,19 +77,26 @@ def test_seed_enas_cell_code_runs_on_the_dsl():
     ops = helpers.fixture("hypernets_enas_common_ops")
     micro = helpers.fixture("hypernets_enas_micro")
     for name in ("conv_layer", "stem_op", "classfication"):
-        setattr(micro, name, getattr(ops, name))  # the micro function now uses the seed's cells
+        setattr(
+            micro, name, getattr(ops, name)
+        )  # the micro function now uses the seed's cells
     hp_dict: dict = {}
     ir = compile_space(micro.enas_micro_search_space(arch="NR", hp_dict=hp_dict))
     assert len(hp_dict) == 32 and len(ir.names) == 32
 
     assignment = {}
     for line in helpers.SEED_TRIAL_TEXT.splitlines():
-        m = re.match(r"\(\d+\) Module_(InputChoice|ModuleChoice)_(\d+)\.hp_\w+:\s+(.+)$", line)
+        m = re.match(
+            r"\(\d+\) Module_(InputChoice|ModuleChoice)_(\d+)\.hp_\w+:\s+(.+)$", line
+        )
         kind = "input_choice" if m.group(1) == "InputChoice" else "module_choice"
         assignment[f"{kind}_{m.group(2)}.choice"] = eval(m.group(3))  # "[0]" or "1"
     assert len(assignment) == 32
     seed_graph = specialize(ir, assignment)
-    ours = specialize(compile_space(enas_micro_search_space(arch="NR")), helpers.seed_trial_assignment())
+    ours = specialize(
+        compile_space(enas_micro_search_space(arch="NR")),
+        helpers.seed_trial_assignment(),
+    )
     assert seed_graph.id == ours.id
     assert seed_graph.canonical_json == ours.canonical_json
 
@@ -89,8 +111,7 @@ def test_seed_spaces_module_reexports_enas_star_names():
 
 # ----------------------------------------------------------------------------- definition errors
 
-ERRORS_FILE = textwrap.dedent(
-    '''
+ERRORS_FILE = textwrap.dedent("""
     from nascompiler.space import HyperSpace, Choice, Real, Dynamic
     from nascompiler.layers import Dense, Input, Activation
     from nascompiler.ops import Repeat
@@ -159,8 +180,7 @@ ERRORS_FILE = textwrap.dedent(
     def repeat_without_step_argument():
         with HyperSpace().as_default():
             Repeat(lambda: Dense(3), repeat_times=[1, 2])  # ERROR: repeat_without_step_argument
-    '''
-)
+    """)
 
 ERROR_CASES = {
     # case: (raised by compile_space rather than by the definition itself, words in the message)
@@ -173,7 +193,10 @@ ERROR_CASES = {
     "dynamic_missing_parameter": (False, ["'factor'", "units="]),
     "misspelt_keyword": (False, ["'unit'", "did you mean 'units'"]),
     "slash_in_layer_name": (False, ["'/'", "block/dense"]),
-    "repeat_without_step_argument": (False, ["Repeat", "module_fn must take one argument"]),
+    "repeat_without_step_argument": (
+        False,
+        ["Repeat", "module_fn must take one argument"],
+    ),
 }
 
 
@@ -181,8 +204,11 @@ ERROR_CASES = {
 def errors_module(tmp_path_factory):
     path = tmp_path_factory.mktemp("dsl_errors") / "my_space.py"
     path.write_text(ERRORS_FILE)
-    lines = {m.group(1): n for n, text in enumerate(ERRORS_FILE.splitlines(), start=1)
-             if (m := re.search(r"# ERROR: (\w+)", text))}
+    lines = {
+        m.group(1): n
+        for n, text in enumerate(ERRORS_FILE.splitlines(), start=1)
+        if (m := re.search(r"# ERROR: (\w+)", text))
+    }
     return path, helpers.load_file(path), lines
 
 
@@ -214,8 +240,7 @@ def test_errors_in_compile_space_report_line_of_a_nested_helper(tmp_path):
     """A module created inside a helper function is located at the helper's line, not at
     nascompiler's internals or the caller."""
     path = tmp_path / "helper_space.py"
-    path.write_text(textwrap.dedent(
-        """
+    path.write_text(textwrap.dedent("""
         from nascompiler.space import HyperSpace
         from nascompiler.layers import Dense, Input
 
@@ -230,8 +255,7 @@ def test_errors_in_compile_space_report_line_of_a_nested_helper(tmp_path):
                 Input(shape=(3,))
                 block()
             return space
-        """
-    ))
+        """))
     module = helpers.load_file(path)
     with pytest.raises(SpaceDefinitionError) as info:
         compile_space(module.search_space())
@@ -242,7 +266,12 @@ def test_error_located_at_user_line_through_library_spaces():
     """An error raised while a library space (nascompiler.spaces) is built points at the user's
     call, never into nascompiler's own files."""
     with pytest.raises(SpaceDefinitionError) as info:
-        dnn_search_space(input_shape=(10,), output_units=2, output_activation="softmax", units_choices=[])
+        dnn_search_space(
+            input_shape=(10,),
+            output_units=2,
+            output_activation="softmax",
+            units_choices=[],
+        )
     assert info.value.location.file == __file__
     assert "nascompiler" not in Path(info.value.location.file).parts[-2:]
 

@@ -12,13 +12,21 @@ from nascompiler.spacefile import load_space_file
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "digits_quick.py"
 
 
-def test_generated_docstring_names_the_space_independently_of_the_working_directory(tmp_path, monkeypatch):
+def test_generated_docstring_names_the_space_independently_of_the_working_directory(
+    tmp_path, monkeypatch
+):
     monkeypatch.chdir(EXAMPLE.parents[1])
-    assert load_space_file("examples/digits_quick.py").compile().source == "examples/digits_quick.py"
+    assert (
+        load_space_file("examples/digits_quick.py").compile().source
+        == "examples/digits_quick.py"
+    )
     monkeypatch.chdir(tmp_path)
     assert load_space_file(EXAMPLE).compile().source == "digits_quick.py"
     relative_up = os.path.relpath(EXAMPLE, tmp_path)
-    assert ".." in relative_up and load_space_file(relative_up).compile().source == "digits_quick.py"
+    assert (
+        ".." in relative_up
+        and load_space_file(relative_up).compile().source == "digits_quick.py"
+    )
 
 
 def test_atomic_writes_leave_no_temporary_file_and_a_normal_mode(tmp_path):

@@ -13,8 +13,7 @@ import helpers
 
 PROJECT_FILES = ("pyproject.toml", "README.md", "nascompiler", "templates")
 
-_EMIT_PROGRAM = textwrap.dedent(
-    """
+_EMIT_PROGRAM = textwrap.dedent("""
     import json, random, sys
     import nascompiler
     from nascompiler.codegen import emit, emitter
@@ -25,13 +24,18 @@ _EMIT_PROGRAM = textwrap.dedent(
     graph = specialize(ir, ir.sample(random.Random(0)))
     json.dump({"file": nascompiler.__file__, "templates": emitter._template_dir(), "id": graph.id,
                "source": emit(graph), "path": sys.path}, sys.stdout)
-    """
-)
+    """)
 
 
 def _run(args, **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=helpers.clean_env(),
-                            timeout=300, **kwargs)
+    result = subprocess.run(
+        [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        env=helpers.clean_env(),
+        timeout=300,
+        **kwargs,
+    )
     assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -43,19 +47,53 @@ def test_wheel_installs_and_emits_outside_the_repository(tmp_path):
     for name in PROJECT_FILES:
         origin = helpers.REPO / name
         if origin.is_dir():
-            shutil.copytree(origin, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                origin,
+                src / name,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
         else:
             shutil.copy2(origin, src / name)
     dist = tmp_path / "dist"
-    _run([helpers.PYTHON, "-m", "pip", "wheel", src, "--no-deps", "--no-build-isolation", "-q", "-w", dist],
-         cwd=tmp_path)
+    _run(
+        [
+            helpers.PYTHON,
+            "-m",
+            "pip",
+            "wheel",
+            src,
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            dist,
+        ],
+        cwd=tmp_path,
+    )
     (wheel,) = dist.glob("nascompiler-*.whl")
 
     venv = tmp_path / "venv"
     _run([helpers.PYTHON, "-m", "venv", "--without-pip", venv], cwd=tmp_path)
     python = venv / "bin" / "python"
-    _run([helpers.PYTHON, "-m", "pip", "--python", python, "install", "--no-deps", "-q", wheel], cwd=tmp_path)
-    site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    _run(
+        [
+            helpers.PYTHON,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "--no-deps",
+            "-q",
+            wheel,
+        ],
+        cwd=tmp_path,
+    )
+    site = Path(
+        _run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+        ).stdout.strip()
+    )
     # The dependencies come from the test venv: a plain path line (its editable-install hook,
     # a .pth file there, is not activated by this).
     (site / "test-deps.pth").write_text(helpers.SITE_PACKAGES + "\n")
@@ -72,16 +110,24 @@ def test_wheel_installs_and_emits_outside_the_repository(tmp_path):
     assert f'CANDIDATE_ID = "{out["id"]}"' in out["source"]
 
     # The installed console script works too.
-    (elsewhere / "space.py").write_text(textwrap.dedent(
-        """
+    (elsewhere / "space.py").write_text(textwrap.dedent("""
         from nascompiler.spaces import dnn_search_space
 
 
         def search_space():
             return dnn_search_space(input_shape=(10,), output_units=2, output_activation="softmax")
-        """
-    ))
-    result = _run([venv / "bin" / "nascompile", "compile", "space.py", "--random", "1", "--out", "out"],
-                  cwd=elsewhere)
+        """))
+    result = _run(
+        [
+            venv / "bin" / "nascompile",
+            "compile",
+            "space.py",
+            "--random",
+            "1",
+            "--out",
+            "out",
+        ],
+        cwd=elsewhere,
+    )
     assert "1 candidate module(s)" in result.stdout
     assert len(list((elsewhere / "out").glob("*.py"))) == 1

@@ -1,5 +1,6 @@
 """Random assignments across the three seed spaces (small choices): every candidate emits a
-module that parses, is black-clean, builds without nascompiler, and keeps its identity."""
+module that parses, is black-clean, builds without nascompiler, and keeps its identity.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +25,12 @@ EXAMPLES = {"dnn": 80, "cnn": 70, "enas": 60}
 FACTORIES = {
     "dnn": helpers.small_dnn,
     # odd, non-square images: 'same' pooling rounds up (15 -> 8 -> 4), which shape inference must match
-    "cnn": lambda: cnn_search_space(input_shape=(15, 13, 1), output_units=3, block_num_choices=[2, 3],
-                                    filters_choices=[4, 8]),
+    "cnn": lambda: cnn_search_space(
+        input_shape=(15, 13, 1),
+        output_units=3,
+        block_num_choices=[2, 3],
+        filters_choices=[4, 8],
+    ),
     "enas": lambda: helpers.small_enas("NR"),
 }
 
@@ -45,7 +50,9 @@ def draw_assignment(data, ir) -> dict:
         if not ir.is_active(p, values):
             continue
         if p.domain.size is None:
-            values[p.name] = data.draw(st.floats(p.domain.low, p.domain.high), label=p.name)
+            values[p.name] = data.draw(
+                st.floats(p.domain.low, p.domain.high), label=p.name
+            )
         else:
             values[p.name] = data.draw(st.sampled_from(p.domain.values()), label=p.name)
     return values
@@ -53,7 +60,11 @@ def draw_assignment(data, ir) -> dict:
 
 def _build_model_code(source: str) -> str:
     tree = ast.parse(source)
-    return next(ast.unparse(n) for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build_model")
+    return next(
+        ast.unparse(n)
+        for n in tree.body
+        if isinstance(n, ast.FunctionDef) and n.name == "build_model"
+    )
 
 
 def test_random_candidates_emit_valid_stable_buildable_modules(tmp_path):
@@ -65,7 +76,9 @@ def test_random_candidates_emit_valid_stable_buildable_modules(tmp_path):
     folder.mkdir()
     builder = helpers.FreshBuilder(tmp_path / "work")
     emitted: dict[str, str] = {}  # candidate id -> source
-    inferred: dict[str, dict[str, list]] = {}  # candidate id -> layer name -> shape the IR inferred
+    inferred: dict[str, dict[str, list]] = (
+        {}
+    )  # candidate id -> layer name -> shape the IR inferred
     drawn = {key: 0 for key in FACTORIES}
     cli_sample: list[Path] = []
 
@@ -73,22 +86,38 @@ def test_random_candidates_emit_valid_stable_buildable_modules(tmp_path):
         ir = compile_space(factory())
         again = compile_space(factory())
 
-        @settings(max_examples=EXAMPLES[key], deadline=None, derandomize=True, database=None,
-                  suppress_health_check=[HealthCheck.too_slow])
+        @settings(
+            max_examples=EXAMPLES[key],
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
         @given(data=st.data())
         def check(data):
             assignment = draw_assignment(data, ir)
             graph = specialize(ir, assignment)
             # identity: specialising again (also from JSON, also on a recompiled space) agrees
             assert specialize(ir, assignment).id == graph.id
-            assert specialize(again, json.loads(json.dumps(assignment))).full_id == graph.full_id
+            assert (
+                specialize(again, json.loads(json.dumps(assignment))).full_id
+                == graph.full_id
+            )
             source = emit(graph)
             assert emit(specialize(ir, assignment)) == source
             tree = ast.parse(source)
-            assert set(helpers.top_level_imports(source)) == {"import keras", "from keras import layers"}
+            assert set(helpers.top_level_imports(source)) == {
+                "import keras",
+                "from keras import layers",
+            }
             assert helpers.module_constant(source, "CANDIDATE_ID") == graph.id
-            assert helpers.module_constant(source, "HYPERPARAMETERS") == ir.validate(assignment)
-            assert any(isinstance(n, ast.FunctionDef) and n.name == "build_model" for n in tree.body)
+            assert helpers.module_constant(source, "HYPERPARAMETERS") == ir.validate(
+                assignment
+            )
+            assert any(
+                isinstance(n, ast.FunctionDef) and n.name == "build_model"
+                for n in tree.body
+            )
             assert black.format_str(source, mode=black.Mode()) == source
             # Two assignments may give one graph (a skipped module makes orders equal): the id
             # and the code are then the same; only the recorded hyperparameters differ.
@@ -98,7 +127,9 @@ def test_random_candidates_emit_valid_stable_buildable_modules(tmp_path):
                 path = folder / f"c_{graph.id}.py"
                 path.write_text(source, encoding="utf-8")
                 builder.submit(graph.id, path)
-                inferred[graph.id] = {op.name: list(op.shape) for op in graph.ops if op.shape is not None}
+                inferred[graph.id] = {
+                    op.name: list(op.shape) for op in graph.ops if op.shape is not None
+                }
                 if drawn[key] < 10:
                     cli_sample.append(path)
             emitted[graph.id] = source
@@ -110,14 +141,18 @@ def test_random_candidates_emit_valid_stable_buildable_modules(tmp_path):
     sample = tmp_path / "black_sample"
     sample.mkdir()
     for path in cli_sample:
-        (sample / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+        (sample / path.name).write_text(
+            path.read_text(encoding="utf-8"), encoding="utf-8"
+        )
     black_result = helpers.black_check_cli([sample], tmp_path)
     assert black_result.returncode == 0, black_result.stderr
 
     report = builder.finish()
     assert report["nascompiler_importable"] is False
     assert set(report["modules"]) == set(emitted)
-    failures = {cid: r["error"][-1500:] for cid, r in report["modules"].items() if "error" in r}
+    failures = {
+        cid: r["error"][-1500:] for cid, r in report["modules"].items() if "error" in r
+    }
     assert failures == {}
     for cid, r in report["modules"].items():
         assert r["model_name"] == f"candidate_{cid}" and r["count_params"] > 0

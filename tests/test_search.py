@@ -31,9 +31,17 @@ def env(**extra: str) -> dict[str, str]:
     return e
 
 
-def nascompile(*args: str, cwd: Path, timeout: float = 300, **extra_env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([NASCOMPILE, *args], cwd=cwd, env=env(**extra_env), capture_output=True, text=True,
-                          timeout=timeout)
+def nascompile(
+    *args: str, cwd: Path, timeout: float = 300, **extra_env: str
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [NASCOMPILE, *args],
+        cwd=cwd,
+        env=env(**extra_env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def trials(study: Path) -> list[dict]:
@@ -50,7 +58,9 @@ def trained(rows: list[dict]) -> list[dict]:
 def uninterrupted(tmp_path_factory) -> Path:
     """A seeded 6-trial search that ran to the end without interruption."""
     cwd = tmp_path_factory.mktemp("uninterrupted")
-    result = nascompile("search", str(SPACE), "--max-trials", "6", "--seed", "7", cwd=cwd)
+    result = nascompile(
+        "search", str(SPACE), "--max-trials", "6", "--seed", "7", cwd=cwd
+    )
     assert result.returncode == 0, result.stderr
     return cwd / "generated" / "digits_tiny"
 
@@ -73,26 +83,46 @@ def test_search_runs_trains_and_prints_a_leaderboard(uninterrupted):
 
 
 def test_seeded_search_is_reproducible(uninterrupted, tmp_path):
-    result = nascompile("search", str(SPACE), "--max-trials", "6", "--seed", "7", cwd=tmp_path)
+    result = nascompile(
+        "search", str(SPACE), "--max-trials", "6", "--seed", "7", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     again = trials(tmp_path / "generated" / "digits_tiny")
     first = trials(uninterrupted)
     assert [r["candidate_id"] for r in again] == [r["candidate_id"] for r in first]
     assert [r["assignment"] for r in again] == [r["assignment"] for r in first]
-    other = nascompile("search", str(SPACE), "--max-trials", "6", "--seed", "8", "--study", "other", cwd=tmp_path)
+    other = nascompile(
+        "search",
+        str(SPACE),
+        "--max-trials",
+        "6",
+        "--seed",
+        "8",
+        "--study",
+        "other",
+        cwd=tmp_path,
+    )
     assert other.returncode == 0, other.stderr
-    assert [r["assignment"] for r in trials(tmp_path / "generated" / "other")] != [r["assignment"] for r in first]
+    assert [r["assignment"] for r in trials(tmp_path / "generated" / "other")] != [
+        r["assignment"] for r in first
+    ]
 
 
-def _wait_for_running_trial(db_path: Path, process: subprocess.Popen, after_complete: int, timeout: float = 240):
+def _wait_for_running_trial(
+    db_path: Path, process: subprocess.Popen, after_complete: int, timeout: float = 240
+):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
         if db_path.exists():
             try:
                 with sqlite3.connect(db_path, timeout=1) as db:
-                    done = db.execute("SELECT COUNT(*) FROM trials WHERE status='complete'").fetchone()[0]
-                    running = db.execute("SELECT COUNT(*) FROM trials WHERE status='running'").fetchone()[0]
+                    done = db.execute(
+                        "SELECT COUNT(*) FROM trials WHERE status='complete'"
+                    ).fetchone()[0]
+                    running = db.execute(
+                        "SELECT COUNT(*) FROM trials WHERE status='running'"
+                    ).fetchone()[0]
             except sqlite3.OperationalError:
                 done = running = 0
             if done >= after_complete and running:
@@ -105,23 +135,38 @@ def test_sigkill_mid_trial_then_resume_keeps_every_trial_once(uninterrupted, tmp
     # Slower trials (the training set repeated) leave time to kill the search mid-trial.
     slow = {"DIGITS_TINY_REPEAT": "12"}
     args = [NASCOMPILE, "search", str(SPACE), "--max-trials", "6", "--seed", "7"]
-    process = subprocess.Popen(args, cwd=tmp_path, env=env(**slow), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        env=env(**slow),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     study = tmp_path / "generated" / "digits_tiny"
     _wait_for_running_trial(study / "study.db", process, after_complete=2)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     deadline = time.monotonic() + 10
-    while workers_in(tmp_path) and time.monotonic() < deadline:  # orphaned workers notice and exit
+    while (
+        workers_in(tmp_path) and time.monotonic() < deadline
+    ):  # orphaned workers notice and exit
         time.sleep(0.2)
     assert not workers_in(tmp_path)
 
     rows = trials(study)
     killed = [r for r in rows if r["status"] == "running"]
     assert len(killed) == 1, rows
-    assert sqlite3.connect(study / "study.db").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert (
+        sqlite3.connect(study / "study.db")
+        .execute("PRAGMA integrity_check")
+        .fetchone()[0]
+        == "ok"
+    )
     kept = {r["number"]: r for r in rows if r["status"] != "running"}
 
-    resumed = nascompile("search", str(SPACE), "--max-trials", "6", "--seed", "7", cwd=tmp_path, **slow)
+    resumed = nascompile(
+        "search", str(SPACE), "--max-trials", "6", "--seed", "7", cwd=tmp_path, **slow
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "Resuming" in resumed.stdout
     after = trials(study)
@@ -135,7 +180,9 @@ def test_sigkill_mid_trial_then_resume_keeps_every_trial_once(uninterrupted, tmp
     complete_ids = [r["candidate_id"] for r in after if r["status"] == "complete"]
     assert len(complete_ids) == len(set(complete_ids))
     # The resumed seeded search proposed what the uninterrupted one did, in the same order.
-    assert [r["assignment"] for r in after] == [r["assignment"] for r in trials(uninterrupted)]
+    assert [r["assignment"] for r in after] == [
+        r["assignment"] for r in trials(uninterrupted)
+    ]
 
 
 def test_rerunning_a_finished_study_trains_nothing(uninterrupted, tmp_path):
@@ -144,12 +191,16 @@ def test_rerunning_a_finished_study_trains_nothing(uninterrupted, tmp_path):
     study = tmp_path / "generated" / "digits_tiny"
     shutil.copytree(uninterrupted, study)
     before = trials(study)
-    result = nascompile("search", str(SPACE), "--max-trials", "6", "--seed", "7", cwd=tmp_path)
+    result = nascompile(
+        "search", str(SPACE), "--max-trials", "6", "--seed", "7", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert "nothing to do" in result.stdout
     assert trials(study) == before
     # A larger --max-trials extends the same study.
-    more = nascompile("search", str(SPACE), "--max-trials", "8", "--seed", "7", cwd=tmp_path)
+    more = nascompile(
+        "search", str(SPACE), "--max-trials", "8", "--seed", "7", cwd=tmp_path
+    )
     assert more.returncode == 0, more.stderr
     after = trials(study)
     assert len(trained(after)) == 8 and after[: len(before)] == before
@@ -158,8 +209,14 @@ def test_rerunning_a_finished_study_trains_nothing(uninterrupted, tmp_path):
 def test_ctrl_c_stops_cleanly_and_says_what_was_kept(tmp_path):
     slow = {"DIGITS_TINY_REPEAT": "12"}
     args = [NASCOMPILE, "search", str(SPACE), "--max-trials", "6", "--seed", "7"]
-    process = subprocess.Popen(args, cwd=tmp_path, env=env(**slow), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        env=env(**slow),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     study = tmp_path / "generated" / "digits_tiny"
     _wait_for_running_trial(study / "study.db", process, after_complete=1)
     process.send_signal(signal.SIGINT)
@@ -168,7 +225,9 @@ def test_ctrl_c_stops_cleanly_and_says_what_was_kept(tmp_path):
     assert "Interrupted" in out and "will run again" in out
     assert "Traceback" not in err
     rows = trials(study)
-    assert [r for r in rows if r["status"] == "running"], "the interrupted trial stays to be run again"
+    assert [
+        r for r in rows if r["status"] == "running"
+    ], "the interrupted trial stays to be run again"
     time.sleep(1.5)  # workers exit with their driver
     assert not workers_in(tmp_path)
 
@@ -179,7 +238,9 @@ def workers_in(cwd: Path) -> list[int]:
     for proc in Path("/proc").iterdir():
         try:
             cmdline = (proc / "cmdline").read_bytes()
-            if b"nascompiler.search.worker" in cmdline and os.readlink(proc / "cwd") == str(cwd):
+            if b"nascompiler.search.worker" in cmdline and os.readlink(
+                proc / "cwd"
+            ) == str(cwd):
                 found.append(int(proc.name))
         except (OSError, ValueError):
             continue
@@ -188,7 +249,7 @@ def workers_in(cwd: Path) -> list[int]:
 
 def test_duplicates_are_not_trained_again(tmp_path):
     space = tmp_path / "tiny_space.py"
-    space.write_text(textwrap.dedent('''
+    space.write_text(textwrap.dedent("""
         from nascompiler.datasets import load_digits
         from nascompiler.layers import Dense, Flatten, Input
         from nascompiler.space import Choice, HyperSpace
@@ -204,8 +265,10 @@ def test_duplicates_are_not_trained_again(tmp_path):
             return load_digits()
 
         TRAINING = {"epochs": 1}
-    '''))
-    result = nascompile("search", str(space), "--max-trials", "2", "--seed", "3", cwd=tmp_path)
+    """))
+    result = nascompile(
+        "search", str(space), "--max-trials", "2", "--seed", "3", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     rows = trials(tmp_path / "generated" / "tiny_space")
     assert len(trained(rows)) == 2
@@ -214,25 +277,45 @@ def test_duplicates_are_not_trained_again(tmp_path):
     assert duplicates, "a random searcher on a 2-candidate space proposes duplicates"
     for d in duplicates:
         original = rows[d["duplicate_of"]]
-        assert original["candidate_id"] == d["candidate_id"] and d["objective"] == original["objective"]
+        assert (
+            original["candidate_id"] == d["candidate_id"]
+            and d["objective"] == original["objective"]
+        )
     assert "same architecture as trial" in result.stdout
 
 
-def test_export_best_gives_the_trials_predictions_without_nascompiler(uninterrupted, tmp_path):
-    result = nascompile("export", "--best", "--study", str(uninterrupted), "--out", str(tmp_path / "best_model.py"),
-                        cwd=tmp_path)
+def test_export_best_gives_the_trials_predictions_without_nascompiler(
+    uninterrupted, tmp_path
+):
+    result = nascompile(
+        "export",
+        "--best",
+        "--study",
+        str(uninterrupted),
+        "--out",
+        str(tmp_path / "best_model.py"),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     exported = (tmp_path / "best_model.py").read_text()
-    best = max((r for r in trials(uninterrupted) if r["status"] == "complete"), key=lambda r: (r["objective"],
-                                                                                               -r["number"]))
-    trained_source = (uninterrupted / "candidates" / f"{best['candidate_id']}.py").read_text()
+    best = max(
+        (r for r in trials(uninterrupted) if r["status"] == "complete"),
+        key=lambda r: (r["objective"], -r["number"]),
+    )
+    trained_source = (
+        uninterrupted / "candidates" / f"{best['candidate_id']}.py"
+    ).read_text()
     # The code is the trained module's, byte for byte; only the docstring gained a section.
     code = exported[exported.index('\n"""\n') :]
     assert code == trained_source[trained_source.index('\n"""\n') :]
-    assert "Search result:" in exported and "val_accuracy" in exported and "batch_size=64" in exported
+    assert (
+        "Search result:" in exported
+        and "val_accuracy" in exported
+        and "batch_size=64" in exported
+    )
     assert (tmp_path / "best_model.weights.h5").exists()
 
-    program = textwrap.dedent(f'''
+    program = textwrap.dedent(f"""
         import sys, importlib.util
         sys.path.append({sysconfig.get_paths()["purelib"]!r})  # keras, numpy, sklearn; not the editable install
         try:
@@ -263,12 +346,20 @@ def test_export_best_gives_the_trials_predictions_without_nascompiler(uninterrup
         np.testing.assert_array_equal(a, b)
         accuracy = float((a.argmax(1) == digits.target[order[:359]]).mean())
         print("accuracy", accuracy)
-    ''')
-    run = subprocess.run([sys.executable, "-I", "-S", "-c", program], cwd=tmp_path, env=env(), capture_output=True, text=True,
-                         timeout=120)
+    """)
+    run = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", program],
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     accuracy = float(run.stdout.split()[-1])
-    assert abs(accuracy - best["objective"]) < 1e-6  # the stored score is the exported weights' score
+    assert (
+        abs(accuracy - best["objective"]) < 1e-6
+    )  # the stored score is the exported weights' score
 
 
 def test_export_and_trials_commands(uninterrupted, tmp_path):
@@ -276,19 +367,53 @@ def test_export_and_trials_commands(uninterrupted, tmp_path):
     complete = [r for r in rows if r["status"] == "complete"]
     listing = nascompile("trials", "--study", str(uninterrupted), cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
-    assert "Leaderboard" in listing.stdout and complete[0]["candidate_id"] in listing.stdout
+    assert (
+        "Leaderboard" in listing.stdout
+        and complete[0]["candidate_id"] in listing.stdout
+    )
     if any(r["status"] == "failed" for r in rows):
-        assert "Failed trials" in listing.stdout and "NOT_AN_ACTIVATION" in listing.stdout
-    by_trial = nascompile("export", "--trial", str(complete[-1]["number"]), "--study", str(uninterrupted),
-                          "--out", str(tmp_path / "chosen.py"), cwd=tmp_path)
+        assert (
+            "Failed trials" in listing.stdout and "NOT_AN_ACTIVATION" in listing.stdout
+        )
+    by_trial = nascompile(
+        "export",
+        "--trial",
+        str(complete[-1]["number"]),
+        "--study",
+        str(uninterrupted),
+        "--out",
+        str(tmp_path / "chosen.py"),
+        cwd=tmp_path,
+    )
     assert by_trial.returncode == 0, by_trial.stderr
-    assert f"CANDIDATE_ID = \"{complete[-1]['candidate_id']}\"" in (tmp_path / "chosen.py").read_text()
-    by_id = nascompile("export", "--candidate", complete[0]["candidate_id"], "--study", str(uninterrupted),
-                       "--out", str(tmp_path / "by_id.py"), cwd=tmp_path)
+    assert (
+        f"CANDIDATE_ID = \"{complete[-1]['candidate_id']}\""
+        in (tmp_path / "chosen.py").read_text()
+    )
+    by_id = nascompile(
+        "export",
+        "--candidate",
+        complete[0]["candidate_id"],
+        "--study",
+        str(uninterrupted),
+        "--out",
+        str(tmp_path / "by_id.py"),
+        cwd=tmp_path,
+    )
     assert by_id.returncode == 0, by_id.stderr
     # A file the user wrote is not overwritten.
     mine = tmp_path / "mine.py"
     mine.write_text("print('my code')\n")
-    refused = nascompile("export", "--best", "--study", str(uninterrupted), "--out", str(mine), cwd=tmp_path)
-    assert refused.returncode == 2 and "not written by nascompile export" in refused.stderr
+    refused = nascompile(
+        "export",
+        "--best",
+        "--study",
+        str(uninterrupted),
+        "--out",
+        str(mine),
+        cwd=tmp_path,
+    )
+    assert (
+        refused.returncode == 2 and "not written by nascompile export" in refused.stderr
+    )
     assert mine.read_text() == "print('my code')\n"

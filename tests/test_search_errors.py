@@ -36,7 +36,7 @@ def space_file(tmp_path: Path, body: str, name: str = "space.py") -> Path:
     return path
 
 
-DIGITS_SPACE = '''
+DIGITS_SPACE = """
     from nascompiler.datasets import load_digits
     from nascompiler.layers import Dense, Flatten, Input
     from nascompiler.space import Choice, HyperSpace
@@ -53,11 +53,20 @@ DIGITS_SPACE = '''
         return {data}
 
     TRAINING = {training}
-'''
+"""
 
 
-def digits_space(tmp_path: Path, shape="(8, 8, 1)", units=10, data="(x, y), (xv, yv)", training="{'epochs': 1}"):
-    return space_file(tmp_path, DIGITS_SPACE.format(shape=shape, units=units, data=data, training=training))
+def digits_space(
+    tmp_path: Path,
+    shape="(8, 8, 1)",
+    units=10,
+    data="(x, y), (xv, yv)",
+    training="{'epochs': 1}",
+):
+    return space_file(
+        tmp_path,
+        DIGITS_SPACE.format(shape=shape, units=units, data=data, training=training),
+    )
 
 
 def test_space_file_without_search_space(tmp_path, capsys, monkeypatch):
@@ -69,10 +78,13 @@ def test_space_file_without_search_space(tmp_path, capsys, monkeypatch):
 
 def test_space_file_without_load_data(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    path = space_file(tmp_path, "from nascompiler.spaces import dnn_search_space\n"
-                                "def search_space():\n"
-                                "    return dnn_search_space(input_shape=(4,), output_units=2, "
-                                "output_activation='softmax')\n")
+    path = space_file(
+        tmp_path,
+        "from nascompiler.spaces import dnn_search_space\n"
+        "def search_space():\n"
+        "    return dnn_search_space(input_shape=(4,), output_units=2, "
+        "output_activation='softmax')\n",
+    )
     code, _, err = run(capsys, "search", str(path))
     assert_one_line_error(code, err, "load_data()")
 
@@ -95,24 +107,35 @@ def test_load_data_that_raises_names_the_line(tmp_path, capsys, monkeypatch):
 
 def test_data_that_does_not_fit_the_input(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    path = digits_space(tmp_path, data="(x.reshape(len(x), 64), y), (xv.reshape(len(xv), 64), yv)")
+    path = digits_space(
+        tmp_path, data="(x.reshape(len(x), 64), y), (xv.reshape(len(xv), 64), yv)"
+    )
     code, _, err = run(capsys, "search", str(path))
-    assert_one_line_error(code, err, "x_train of shape (1438, 64)", "(samples, 8, 8, 1)")
+    assert_one_line_error(
+        code, err, "x_train of shape (1438, 64)", "(samples, 8, 8, 1)"
+    )
 
 
 def test_labels_that_do_not_fit_the_loss(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    one_hot = "(x, __import__('numpy').eye(10)[y]), (xv, __import__('numpy').eye(10)[yv])"
+    one_hot = (
+        "(x, __import__('numpy').eye(10)[y]), (xv, __import__('numpy').eye(10)[yv])"
+    )
     path = digits_space(tmp_path, data=one_hot)
     code, _, err = run(capsys, "search", str(path))
-    assert_one_line_error(code, err, "sparse_categorical_crossentropy", "categorical_crossentropy")
+    assert_one_line_error(
+        code, err, "sparse_categorical_crossentropy", "categorical_crossentropy"
+    )
     # Class indices beyond the model's output units.
     path = digits_space(tmp_path, units=5)
     code, _, err = run(capsys, "search", str(path))
     assert_one_line_error(code, err, "class indices 0..9", "5 output units")
     # One-hot labels of the wrong width for categorical_crossentropy.
-    path = digits_space(tmp_path, data="(x, __import__('numpy').eye(12)[y]), (xv, __import__('numpy').eye(12)[yv])",
-                        training="{'epochs': 1, 'loss': 'categorical_crossentropy'}")
+    path = digits_space(
+        tmp_path,
+        data="(x, __import__('numpy').eye(12)[y]), (xv, __import__('numpy').eye(12)[yv])",
+        training="{'epochs': 1, 'loss': 'categorical_crossentropy'}",
+    )
     code, _, err = run(capsys, "search", str(path))
     assert_one_line_error(code, err, "one-hot rows of 10 classes")
 
@@ -132,12 +155,18 @@ def test_bad_search_settings(tmp_path, capsys, monkeypatch, flags, fragments):
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, "search", str(SPACE), *flags)
     assert_one_line_error(code, err, *fragments)
-    assert not (tmp_path / "generated" / "digits_tiny" / "candidates").exists(), "nothing was trained"
+    assert not (
+        tmp_path / "generated" / "digits_tiny" / "candidates"
+    ).exists(), "nothing was trained"
 
 
-def test_grid_over_a_continuous_parameter_needs_a_resolution(tmp_path, capsys, monkeypatch):
+def test_grid_over_a_continuous_parameter_needs_a_resolution(
+    tmp_path, capsys, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
-    path = space_file(tmp_path, '''
+    path = space_file(
+        tmp_path,
+        """
         from nascompiler.datasets import load_digits
         from nascompiler.layers import Dense, Dropout, Flatten, Input
         from nascompiler.space import HyperSpace, Real
@@ -151,7 +180,8 @@ def test_grid_over_a_continuous_parameter_needs_a_resolution(tmp_path, capsys, m
 
         def load_data():
             return load_digits()
-    ''')
+    """,
+    )
     code, _, err = run(capsys, "search", str(path), "--searcher", "grid")
     assert_one_line_error(code, err, "drop", "resolution")
 
@@ -170,8 +200,20 @@ def finished_study(tmp_path_factory) -> Path:
     import sys
 
     cwd = tmp_path_factory.mktemp("finished")
-    result = subprocess.run([str(Path(sys.executable).parent / "nascompile"), "search", str(SPACE),
-                             "--max-trials", "2", "--seed", "1"], cwd=cwd, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "nascompile"),
+            "search",
+            str(SPACE),
+            "--max-trials",
+            "2",
+            "--seed",
+            "1",
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     return cwd / "generated" / "digits_tiny"
 
@@ -208,8 +250,11 @@ def test_corrupt_study_db(finished_study, tmp_path, capsys, monkeypatch):
         (study / extra).unlink(missing_ok=True)
     garbage = b"this is not sqlite" * 100
     (study / "study.db").write_bytes(garbage)
-    for args in (["search", str(SPACE), "--max-trials", "2", "--seed", "1"], ["trials", "--study", str(study)],
-                 ["export", "--study", str(study), "--out", "x.py"]):
+    for args in (
+        ["search", str(SPACE), "--max-trials", "2", "--seed", "1"],
+        ["trials", "--study", str(study)],
+        ["export", "--study", str(study), "--out", "x.py"],
+    ):
         code, _, err = run(capsys, *args)
         assert_one_line_error(code, err, "study.db", "not a valid study database")
     assert (study / "study.db").read_bytes() == garbage
@@ -227,12 +272,24 @@ def test_newer_schema_study_db(finished_study, tmp_path, capsys, monkeypatch):
         assert db.execute("SELECT * FROM trials").fetchall() == rows_before
 
 
-def test_resuming_with_different_settings_is_refused(finished_study, tmp_path, capsys, monkeypatch):
+def test_resuming_with_different_settings_is_refused(
+    finished_study, tmp_path, capsys, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     study = copy_study(finished_study, tmp_path)
     with sqlite3.connect(study / "study.db") as db:
         rows_before = db.execute("SELECT * FROM trials").fetchall()
-    code, _, err = run(capsys, "search", str(SPACE), "--max-trials", "2", "--seed", "1", "--epochs", "4")
+    code, _, err = run(
+        capsys,
+        "search",
+        str(SPACE),
+        "--max-trials",
+        "2",
+        "--seed",
+        "1",
+        "--epochs",
+        "4",
+    )
     assert_one_line_error(code, err, "epochs=1", "--fresh")
     code, _, err = run(capsys, "search", str(SPACE), "--max-trials", "2", "--seed", "2")
     assert_one_line_error(code, err, "seed=1")
@@ -243,13 +300,20 @@ def test_resuming_with_different_settings_is_refused(finished_study, tmp_path, c
 def test_fresh_moves_the_old_study_aside(finished_study, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     study = copy_study(finished_study, tmp_path)
-    code, out, err = run(capsys, "search", str(SPACE), "--max-trials", "1", "--seed", "4", "--fresh")
+    code, out, err = run(
+        capsys, "search", str(SPACE), "--max-trials", "1", "--seed", "4", "--fresh"
+    )
     assert code in (0, None), err
     moved = [p for p in study.parent.iterdir() if p.name.startswith("digits_tiny.old-")]
     assert len(moved) == 1 and (moved[0] / "study.db").exists()
     assert "Moved the previous study" in out
     with sqlite3.connect(study / "study.db") as db:
-        assert db.execute("SELECT COUNT(*) FROM trials WHERE status IN ('complete','failed')").fetchone()[0] == 1
+        assert (
+            db.execute(
+                "SELECT COUNT(*) FROM trials WHERE status IN ('complete','failed')"
+            ).fetchone()[0]
+            == 1
+        )
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):

@@ -23,7 +23,11 @@ from nascompiler.search.searchers import (
     searcher_options,
 )
 from nascompiler.space import Choice, HyperSpace, Real
-from nascompiler.spaces import cnn_search_space, dnn_search_space, enas_micro_search_space
+from nascompiler.spaces import (
+    cnn_search_space,
+    dnn_search_space,
+    enas_micro_search_space,
+)
 
 LEARNERS = ("evolution", "mcts")
 
@@ -35,14 +39,21 @@ LEARNERS = ("evolution", "mcts")
 def cnn():
     """Conditional: repeat_4.times and repeat_5.times exist only for 3 or 4 blocks."""
     return compile_space(
-        cnn_search_space(input_shape=(8, 8, 1), output_units=3, block_num_choices=[2, 3, 4], filters_choices=[4, 8])
+        cnn_search_space(
+            input_shape=(8, 8, 1),
+            output_units=3,
+            block_num_choices=[2, 3, 4],
+            filters_choices=[4, 8],
+        )
     )
 
 
 @pytest.fixture(scope="module")
 def dnn():
     """Unconditional, with tuple-valued options (permutation orders)."""
-    return compile_space(dnn_search_space(input_shape=(4,), output_units=2, output_activation="softmax"))
+    return compile_space(
+        dnn_search_space(input_shape=(4,), output_units=2, output_activation="softmax")
+    )
 
 
 def dense_space(*units_choices):
@@ -67,13 +78,16 @@ def continuous():
 
 def objective(space, assignment):
     """Higher for values later in each active parameter's domain: a smooth landscape whose
-    optimum (and, for direction='min', pessimum) a learner should find faster than chance."""
+    optimum (and, for direction='min', pessimum) a learner should find faster than chance.
+    """
     total = 0.0
     for p in space.parameters:
         if p.name not in assignment:
             continue
         if p.domain.size is None:  # a continuous Real
-            total += (assignment[p.name] - p.domain.low) / (p.domain.high - p.domain.low)
+            total += (assignment[p.name] - p.domain.low) / (
+                p.domain.high - p.domain.low
+            )
         else:
             total += p.domain.index(assignment[p.name]) / max(1, p.domain.size - 1)
     return total
@@ -88,7 +102,8 @@ def failing_objective(space, assignment):
 def drive(searcher, space, steps, *, workers=1, fn=objective, log=None):
     """Run ``steps`` asks with up to ``workers`` trials outstanding; with several workers
     results come back out of order (the second oldest finishes first). Returns the proposals;
-    records every call in ``log`` as ("ask", assignment) or ("tell", assignment, objective)."""
+    records every call in ``log`` as ("ask", assignment) or ("tell", assignment, objective).
+    """
     log = [] if log is None else log
     outstanding, proposals = [], []
     while len(proposals) < steps or outstanding:
@@ -111,7 +126,9 @@ def replay(searcher, log):
     """Feed a recorded run into a fresh searcher as the study does when it resumes."""
     for event in log:
         if event[0] == "ask":
-            assert searcher.ask() == event[1], "the replayed searcher proposed something else"
+            assert (
+                searcher.ask() == event[1]
+            ), "the replayed searcher proposed something else"
         else:
             searcher.tell(event[1], event[2])
 
@@ -133,7 +150,9 @@ def test_registry_lists_the_four_searchers():
 
 
 def test_unknown_searcher_names_the_known_ones(dnn):
-    with pytest.raises(UsageError, match="unknown searcher 'tpe'.*random.*grid.*evolution.*mcts"):
+    with pytest.raises(
+        UsageError, match="unknown searcher 'tpe'.*random.*grid.*evolution.*mcts"
+    ):
         make_searcher("tpe", dnn)
 
 
@@ -168,13 +187,18 @@ def test_bad_option_values_are_usage_errors(dnn, name, options, message):
 def test_options_and_defaults_are_read_from_the_classes():
     assert searcher_options(SEARCHERS["random"]) == {}
     assert searcher_options(SEARCHERS["grid"]) == {"resolution": None}
-    assert searcher_options(SEARCHERS["evolution"]) == {"population_size": 10, "sample_size": 3}
+    assert searcher_options(SEARCHERS["evolution"]) == {
+        "population_size": 10,
+        "sample_size": 3,
+    }
     assert searcher_options(SEARCHERS["mcts"]) == {"exploration": 0.5, "resolution": 10}
 
 
 def test_searchers_do_not_import_tensorflow():
     code = "import sys, nascompiler.search.searchers; print(sorted({m.split('.')[0] for m in sys.modules}))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert "'tensorflow'" not in out and "'keras'" not in out and "'nascompiler'" in out
 
 
@@ -216,7 +240,12 @@ def test_mcts_discretises_continuous_reals_with_the_resolution(continuous):
 
 @pytest.mark.parametrize("name", sorted(SEARCHERS))
 def test_same_seed_same_proposals(cnn, name):
-    runs = [drive(make_searcher(name, cnn, seed=7), cnn, 60, workers=2, fn=failing_objective) for _ in range(2)]
+    runs = [
+        drive(
+            make_searcher(name, cnn, seed=7), cnn, 60, workers=2, fn=failing_objective
+        )
+        for _ in range(2)
+    ]
     assert runs[0] == runs[1]
 
 
@@ -245,8 +274,13 @@ def test_results_read_back_from_json_replay_identically(dnn, name):
     log = []
     drive(make_searcher(name, dnn, seed=2), dnn, 40, workers=3, log=log)
     # The store keeps assignments as JSON, which turns tuples (permutation orders) into lists.
-    stored = [e if e[0] == "ask" else ("tell", json.loads(json.dumps(e[1])), e[2]) for e in log]
-    assert any(isinstance(v, list) for e in stored if e[0] == "tell" for v in e[1].values())
+    stored = [
+        e if e[0] == "ask" else ("tell", json.loads(json.dumps(e[1])), e[2])
+        for e in log
+    ]
+    assert any(
+        isinstance(v, list) for e in stored if e[0] == "tell" for v in e[1].values()
+    )
     replay(make_searcher(name, dnn, seed=2), stored)
 
 
@@ -268,7 +302,9 @@ def test_results_that_were_never_asked_inform_the_search(name):
     """A warm start: results from elsewhere told without an ask. Every told result with
     d0.units == 64 is excellent; a learner should then propose 64 far more often than the one
     time in four of chance."""
-    space = dense_space([8, 16, 32, 64], [1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 7, 8])
+    space = dense_space(
+        [8, 16, 32, 64], [1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 7, 8]
+    )
     rng = random.Random(0)
     searcher = make_searcher(name, space, seed=0)
     for _ in range(200):
@@ -317,7 +353,9 @@ def test_grid_enumerates_a_conditional_space_exactly_once(cnn):
         proposals.append(a)
     assert len(proposals) == cnn.count() == 1248
     assert distinct(proposals) == len(proposals)
-    assert all(cnn.validate(a) == a and set(a) == active_names(cnn, a) for a in proposals)
+    assert all(
+        cnn.validate(a) == a and set(a) == active_names(cnn, a) for a in proposals
+    )
     assert searcher.ask() is None
 
 
@@ -325,7 +363,14 @@ def test_grid_order_turns_the_last_parameter_fastest():
     space = dense_space([1, 2], [3, 4, 5])
     searcher = make_searcher("grid", space, seed=9)
     proposals = [searcher.ask() for _ in range(7)]
-    assert [(a["d0.units"], a["d1.units"]) for a in proposals[:6]] == [(1, 3), (1, 4), (1, 5), (2, 3), (2, 4), (2, 5)]
+    assert [(a["d0.units"], a["d1.units"]) for a in proposals[:6]] == [
+        (1, 3),
+        (1, 4),
+        (1, 5),
+        (2, 3),
+        (2, 4),
+        (2, 5),
+    ]
     assert proposals[6] is None
 
 
@@ -339,7 +384,9 @@ def test_grid_is_lazy_on_a_huge_space():
 
 
 def test_grid_refuses_a_continuous_real_without_a_resolution(continuous):
-    with pytest.raises(ContinuousParameterError, match=r"'drop\.rate'.*resolution") as info:
+    with pytest.raises(
+        ContinuousParameterError, match=r"'drop\.rate'.*resolution"
+    ) as info:
         make_searcher("grid", continuous)
     assert isinstance(info.value, ValueError) and isinstance(info.value, UsageError)
 
@@ -362,7 +409,9 @@ def test_grid_discretises_a_continuous_real_with_a_resolution(continuous):
 # -- evolution -------------------------------------------------------------------------------
 
 
-def test_evolution_samples_at_random_while_the_population_fills_even_without_results(cnn):
+def test_evolution_samples_at_random_while_the_population_fills_even_without_results(
+    cnn,
+):
     searcher = make_searcher("evolution", cnn, seed=0, population_size=5)
     proposals = [searcher.ask() for _ in range(12)]  # twelve workers, no result yet
     assert all(cnn.validate(a) == a for a in proposals)
@@ -375,7 +424,9 @@ def test_evolution_counts_trials_in_flight_towards_the_first_population(dnn):
     frees its place for another random sample."""
     searcher = make_searcher("evolution", dnn, seed=0, population_size=4)
     first = [searcher.ask() for _ in range(4)]
-    searcher.tell(first[0], 1.0)  # one member, three in flight: the population is spoken for
+    searcher.tell(
+        first[0], 1.0
+    )  # one member, three in flight: the population is spoken for
     child = searcher.ask()
     assert sum(child[k] != first[0][k] for k in child) == 1
     searcher.tell(first[1], None)
@@ -389,7 +440,9 @@ def test_evolution_ages_out_the_oldest_and_keeps_failures_out(dnn):
     told = []
     for i in range(9):
         a = searcher.ask()
-        y = None if i == 7 else -float(i)  # later results are worse: aging, not culling, removes
+        y = (
+            None if i == 7 else -float(i)
+        )  # later results are worse: aging, not culling, removes
         searcher.tell(a, y)
         if y is not None:
             told.append(a)
@@ -423,16 +476,21 @@ def test_evolution_avoids_repeating_itself(cnn):
 
 def test_evolution_tournament_respects_direction(dnn):
     """Tournaments draw with replacement, so the best member is the parent most often and the
-    worst almost never (only when all draws hit it); which is best flips with the direction."""
+    worst almost never (only when all draws hit it); which is best flips with the direction.
+    """
     for direction, best, worst in (("max", 0, 3), ("min", 3, 0)):
-        searcher = EvolutionSearcher(dnn, seed=0, direction=direction, population_size=4, sample_size=3)
+        searcher = EvolutionSearcher(
+            dnn, seed=0, direction=direction, population_size=4, sample_size=3
+        )
         members = [searcher.ask() for _ in range(4)]
         for rank, a in enumerate(members):
             searcher.tell(a, -float(rank))
         children = [searcher.ask() for _ in range(40)]  # the population stays as it is
 
         def children_of(member):
-            return sum(sum(child[k] != member[k] for k in child) == 1 for child in children)
+            return sum(
+                sum(child[k] != member[k] for k in child) == 1 for child in children
+            )
 
         assert children_of(members[best]) >= 15
         assert children_of(members[worst]) <= 3
@@ -449,7 +507,9 @@ def test_mcts_exhausts_a_small_space_then_stops():
         proposals.append(a)
         searcher.tell(a, float(a["d0.units"]))
     assert a is None
-    assert {(a["d0.units"], a["d1.units"]) for a in proposals} == {(u, v) for u in (1, 2, 3) for v in (4, 5)}
+    assert {(a["d0.units"], a["d1.units"]) for a in proposals} == {
+        (u, v) for u in (1, 2, 3) for v in (4, 5)
+    }
 
 
 def test_mcts_spreads_parallel_asks_with_virtual_loss(cnn):
@@ -495,6 +555,10 @@ def best_so_far_area(space, name, seed, direction, trials=150):
 def test_learners_beat_random_search(request, space_name, name, direction):
     space = request.getfixturevalue(space_name)
     seeds = range(7)
-    learner = statistics.median(best_so_far_area(space, name, s, direction) for s in seeds)
-    baseline = statistics.median(best_so_far_area(space, "random", s, direction) for s in seeds)
+    learner = statistics.median(
+        best_so_far_area(space, name, s, direction) for s in seeds
+    )
+    baseline = statistics.median(
+        best_so_far_area(space, "random", s, direction) for s in seeds
+    )
     assert (learner > baseline) if direction == "max" else (learner < baseline)

@@ -24,28 +24,39 @@ from .render import doc_text, identifier, render_literal, render_mapping
 TEMPLATE = "candidate.py.j2"
 
 
-def emit(candidate: CandidateGraph, sections: Sequence[tuple[str, Iterable[str]]] = ()) -> str:
+def emit(
+    candidate: CandidateGraph, sections: Sequence[tuple[str, Iterable[str]]] = ()
+) -> str:
     """The generated module for ``candidate``.
 
     ``sections`` adds ``(heading, lines)`` blocks to the docstring (export uses it to record
     what the model scored); the code itself does not depend on them.
     """
     names = _variables(candidate)
-    statements = [_statement(op, names, len(candidate.inputs) == 1) for op in candidate.ops]
+    statements = [
+        _statement(op, names, len(candidate.inputs) == 1) for op in candidate.ops
+    ]
     inputs = [names[op.name] for op in candidate.inputs]
     outputs = [names[o] for o in candidate.outputs]
     hyperparameters = [(k, v) for k, v in candidate.assignment]
     space = f" from space {candidate.space}" if candidate.space else ""
     source = _template().render(
         title=doc_text(f"Candidate {candidate.id}{space}."),
-        hyperparameter_lines=[doc_text(f"{k} = {render_literal(v)}") for k, v in hyperparameters],
-        sections=[(doc_text(heading), [doc_text(line) for line in lines]) for heading, lines in sections],
+        hyperparameter_lines=[
+            doc_text(f"{k} = {render_literal(v)}") for k, v in hyperparameters
+        ],
+        sections=[
+            (doc_text(heading), [doc_text(line) for line in lines])
+            for heading, lines in sections
+        ],
         candidate_id=render_literal(candidate.id),
         shape_constant=_shape_constant(candidate),
         hyperparameters=render_mapping(hyperparameters),
         body_placeholder=BODY_PLACEHOLDER,
         model_inputs=inputs[0] if len(inputs) == 1 else "[" + ", ".join(inputs) + "]",
-        model_outputs=outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]",
+        model_outputs=(
+            outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"
+        ),
         model_name=render_literal(f"candidate_{candidate.id}"),
     )
     return format_module(source, statements)
@@ -73,7 +84,9 @@ def _template_dir() -> str:
         path = ""
     if path and os.path.exists(os.path.join(path, TEMPLATE)):
         return path
-    checkout = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "templates")
+    checkout = os.path.join(
+        os.path.dirname(__file__), os.pardir, os.pardir, "templates"
+    )
     return os.path.normpath(checkout)
 
 
@@ -81,7 +94,9 @@ def _shape_constant(candidate: CandidateGraph) -> str:
     inputs = candidate.inputs
     if len(inputs) == 1:
         return f"INPUT_SHAPE = {render_literal(inputs[0].arg('shape'))}"
-    return "INPUT_SHAPES = " + render_mapping([(op.name, op.arg("shape")) for op in inputs])
+    return "INPUT_SHAPES = " + render_mapping(
+        [(op.name, op.arg("shape")) for op in inputs]
+    )
 
 
 def _variables(candidate: CandidateGraph) -> dict[str, str]:
@@ -105,7 +120,11 @@ def _variables(candidate: CandidateGraph) -> dict[str, str]:
             names[op.name] = "inputs"
         elif op.name in candidate.outputs and single_output:
             names[op.name] = "outputs"
-        elif len(consumers[op.name]) == 1 and x_free_after <= i and op.name not in candidate.outputs:
+        elif (
+            len(consumers[op.name]) == 1
+            and x_free_after <= i
+            and op.name not in candidate.outputs
+        ):
             names[op.name] = "x"
             x_free_after = consumers[op.name][0]
         else:
@@ -118,7 +137,9 @@ def _statement(op: Op, names: dict[str, str], single_input: bool) -> str:
     if op.layer == "Input":
         args = [f"{k}={render_literal(v)}" for k, v in op.args if k != "shape"]
         shape = "INPUT_SHAPE" if single_input else render_literal(op.arg("shape"))
-        call_args = ", ".join([f"shape={shape}"] + args + [f"name={render_literal(op.name)}"])
+        call_args = ", ".join(
+            [f"shape={shape}"] + args + [f"name={render_literal(op.name)}"]
+        )
         return f"{target} = keras.Input({call_args})"
     spec = LAYERS[op.layer]
     args = dict(op.args)
@@ -138,9 +159,18 @@ def add_docstring_section(source: str, heading: str, lines: Iterable[str]) -> st
     """``source`` (a module :func:`emit` wrote) with one more ``heading:`` block at the end of
     its docstring; the code is left byte for byte as it was."""
     if not source.startswith('"""'):
-        raise ValueError("not a module written by nascompiler: it does not start with its docstring")
+        raise ValueError(
+            "not a module written by nascompiler: it does not start with its docstring"
+        )
     end = source.find('\n"""\n')
     if end < 0:
-        raise ValueError("not a module written by nascompiler: its docstring does not end on a line of its own")
-    block = "\n\n" + doc_text(heading) + ":\n" + "".join(f"    {doc_text(line)}\n" for line in lines)
+        raise ValueError(
+            "not a module written by nascompiler: its docstring does not end on a line of its own"
+        )
+    block = (
+        "\n\n"
+        + doc_text(heading)
+        + ":\n"
+        + "".join(f"    {doc_text(line)}\n" for line in lines)
+    )
     return source[:end] + block.rstrip("\n") + source[end:]

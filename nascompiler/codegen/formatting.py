@@ -41,8 +41,12 @@ def format_statements(statements: list[str]) -> str:
         source = "def f():\n" + _SPLIT.join(f"    {s}\n" for s in missing)
         formatted = format_source(source).split("\n", 1)[1]
         parts = formatted.split(_SPLIT)
-        if len(parts) != len(missing):  # never expected; fall back to one call per statement
-            parts = [format_source(f"def f():\n    {s}\n").split("\n", 1)[1] for s in missing]
+        if len(parts) != len(
+            missing
+        ):  # never expected; fall back to one call per statement
+            parts = [
+                format_source(f"def f():\n    {s}\n").split("\n", 1)[1] for s in missing
+            ]
         for statement, text in zip(missing, parts):
             _cache[statement] = text
         while len(_cache) > _CACHE_SIZE:

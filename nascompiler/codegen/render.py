@@ -19,8 +19,20 @@ from typing import Any
 from ..literals import NotALiteral, to_literal
 
 # Names the generated module defines or imports; a layer variable must not shadow them.
-RESERVED = frozenset({"keras", "layers", "build_model", "inputs", "outputs", "x", "CANDIDATE_ID", "INPUT_SHAPE",
-                      "INPUT_SHAPES", "HYPERPARAMETERS"})
+RESERVED = frozenset(
+    {
+        "keras",
+        "layers",
+        "build_model",
+        "inputs",
+        "outputs",
+        "x",
+        "CANDIDATE_ID",
+        "INPUT_SHAPE",
+        "INPUT_SHAPES",
+        "HYPERPARAMETERS",
+    }
+)
 
 
 def render_literal(value: Any) -> str:
@@ -46,7 +58,11 @@ def _render(value: Any) -> str:
 
 def render_mapping(items: list[tuple[str, Any]]) -> str:
     """A dict display ``{"key": value, ...}`` whose keys and values are literals."""
-    return "{" + ", ".join(f"{render_literal(k)}: {render_literal(v)}" for k, v in items) + "}"
+    return (
+        "{"
+        + ", ".join(f"{render_literal(k)}: {render_literal(v)}" for k, v in items)
+        + "}"
+    )
 
 
 def identifier(name: str, taken: set[str]) -> str:
@@ -59,7 +75,12 @@ def identifier(name: str, taken: set[str]) -> str:
     text = re.sub(r"^[0-9_]+", "", text)  # an identifier cannot start with a digit
     if not text:
         text = "layer"
-    if keyword.iskeyword(text) or keyword.issoftkeyword(text) or hasattr(builtins, text) or text in RESERVED:
+    if (
+        keyword.iskeyword(text)
+        or keyword.issoftkeyword(text)
+        or hasattr(builtins, text)
+        or text in RESERVED
+    ):
         text += "_"
     candidate, n = text, 2
     while candidate in taken:
@@ -80,7 +101,11 @@ def doc_text(text: str) -> str:
             out.append('\\"')
         elif not ch.isprintable():
             code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+            out.append(
+                f"\\x{code:02x}"
+                if code < 0x100
+                else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+            )
         else:
             out.append(ch)
     return "".join(out)

@@ -84,7 +84,9 @@ class _Compiler:
         params = self._parameters(module_conditions)
         param_names = self._parameter_names(params)
         table = self._table(params, param_names, module_conditions)
-        nodes = tuple(self._node(i, m, names[i], param_names) for i, m in enumerate(self.modules))
+        nodes = tuple(
+            self._node(i, m, names[i], param_names) for i, m in enumerate(self.modules)
+        )
         self._check_inputs_reachable(inputs, outputs)
         ir = SpaceIR(
             parameters=table,
@@ -187,7 +189,7 @@ class _Compiler:
                     stack[-1] = (i, k + 1)
                     j = self.index[id(deps[k])]
                     if state[j] == 1:
-                        cycle = path[path.index(j):] + [j]
+                        cycle = path[path.index(j) :] + [j]
                         self._raise_cycle(cycle)
                     if state[j] == 0:
                         state[j] = 1
@@ -208,14 +210,23 @@ class _Compiler:
         text = " -> ".join(reversed(names))
         last: tuple[int, SourceLocation | None] | None = None
         for consumer, producer in zip(mods, mods[1:]):
-            edges = [(order, loc) for dep, loc, order in
-                     zip(consumer.inbound, consumer.inbound_locations, consumer.inbound_order) if dep is producer]
-            if not edges:  # producer is a child of the op ``consumer``: made when the op was
+            edges = [
+                (order, loc)
+                for dep, loc, order in zip(
+                    consumer.inbound, consumer.inbound_locations, consumer.inbound_order
+                )
+                if dep is producer
+            ]
+            if (
+                not edges
+            ):  # producer is a child of the op ``consumer``: made when the op was
                 edges = [(consumer.created_order, consumer.location)]
             edge = max(edges, key=lambda e: e[0])
             if last is None or edge[0] > last[0]:
                 last = edge
-        location = last[1] if last is not None and last[1] is not None else mods[0].location
+        location = (
+            last[1] if last is not None and last[1] is not None else mods[0].location
+        )
         raise SpaceDefinitionError(f"the space has a cycle: {text}", location)
 
     def _inputs_outputs(self) -> tuple[list[int], list[int]]:
@@ -223,22 +234,33 @@ class _Compiler:
             inputs = [self.index[id(m)] for m in self.space.inputs]
             for i in inputs:
                 if self.modules[i].kind != "Input":
-                    raise SpaceDefinitionError(f"set_inputs(): {self.modules[i].describe()} is not an Input",
-                                               self.space.location)
+                    raise SpaceDefinitionError(
+                        f"set_inputs(): {self.modules[i].describe()} is not an Input",
+                        self.space.location,
+                    )
         else:
             inputs = [i for i, m in enumerate(self.modules) if m.kind == "Input"]
         if not inputs:
-            raise SpaceDefinitionError("the space has no Input; start it with e.g. Input(shape=(28, 28, 1))",
-                                       self.space.location)
+            raise SpaceDefinitionError(
+                "the space has no Input; start it with e.g. Input(shape=(28, 28, 1))",
+                self.space.location,
+            )
         if self.space.outputs is not None:
             outputs = [self.index[id(m)] for m in self.space.outputs]
         else:
             consumed: set[int] = set()
             for m in self.modules:
                 consumed.update(self.index[id(d)] for d in self._deps(m))
-            outputs = [i for i, m in enumerate(self.modules) if i not in consumed and m.kind != "Input"]
+            outputs = [
+                i
+                for i, m in enumerate(self.modules)
+                if i not in consumed and m.kind != "Input"
+            ]
         if not outputs:
-            raise SpaceDefinitionError("the space has no output: no module follows its inputs", self.space.location)
+            raise SpaceDefinitionError(
+                "the space has no output: no module follows its inputs",
+                self.space.location,
+            )
         return inputs, outputs
 
     def _check_inputs_reachable(self, inputs: list[int], outputs: list[int]) -> None:
@@ -260,7 +282,9 @@ class _Compiler:
             stack.extend(self.index[id(d)] for d in self._deps(m))
 
     # ------------------------------------------------------------------ conditions
-    def _module_conditions(self, order: list[int], outputs: list[int]) -> list[cond.Condition]:
+    def _module_conditions(
+        self, order: list[int], outputs: list[int]
+    ) -> list[cond.Condition]:
         conds: list[cond.Condition] = [cond.NEVER] * len(self.modules)
         for o in outputs:
             conds[o] = cond.ALWAYS
@@ -278,7 +302,9 @@ class _Compiler:
                     conds[j] = cond.or_(conds[j], self._child_condition(m, k, c))
         return conds
 
-    def _child_condition(self, op: ConnectionSpace, k: int, c: cond.Condition) -> cond.Condition:
+    def _child_condition(
+        self, op: ConnectionSpace, k: int, c: cond.Condition
+    ) -> cond.Condition:
         control = op.control
         if op.kind == "Repeat":
             allowed = tuple(t for t in control.options if t > k)
@@ -295,7 +321,9 @@ class _Compiler:
         return cond.and_clause(c, cond.clause(_PENDING + str(id(control)), allowed))
 
     # ------------------------------------------------------------------ parameters
-    def _parameters(self, module_conditions: list[cond.Condition]) -> dict[int, dict[str, Any]]:
+    def _parameters(
+        self, module_conditions: list[cond.Condition]
+    ) -> dict[int, dict[str, Any]]:
         """Every searchable parameter reachable from a live module, keyed by ``id()``."""
         params: dict[int, dict[str, Any]] = {}
 
@@ -328,7 +356,9 @@ class _Compiler:
             p = entry["param"]
             if p.name is not None:
                 if p.name in taken:
-                    raise SpaceDefinitionError(f"two parameters are named {p.name!r}", p.location)
+                    raise SpaceDefinitionError(
+                        f"two parameters are named {p.name!r}", p.location
+                    )
                 names[key] = p.name
                 taken.add(p.name)
         module_names = self.module_names
@@ -353,8 +383,12 @@ class _Compiler:
                     claim(value, f"{module_names[i]}.{arg}")
         return names
 
-    def _table(self, params: dict[int, dict[str, Any]], names: dict[int, str],
-               module_conditions: list[cond.Condition]) -> tuple[Parameter, ...]:
+    def _table(
+        self,
+        params: dict[int, dict[str, Any]],
+        names: dict[int, str],
+        module_conditions: list[cond.Condition],
+    ) -> tuple[Parameter, ...]:
         rename = {_PENDING + str(key): names[key] for key in params}
         rows: dict[str, Parameter] = {}
         creation: dict[str, int] = {}
@@ -376,11 +410,15 @@ class _Compiler:
                     pending.remove(name)
                     break
             else:  # cannot happen for a DAG; guard against an infinite loop anyway
-                raise SpaceDefinitionError(f"parameters switch each other on in a circle: {', '.join(pending)}")
+                raise SpaceDefinitionError(
+                    f"parameters switch each other on in a circle: {', '.join(pending)}"
+                )
         return tuple(ordered)
 
     # ------------------------------------------------------------------ nodes
-    def _node(self, i: int, m: ModuleSpace, name: str, param_names: dict[int, str]) -> Node:
+    def _node(
+        self, i: int, m: ModuleSpace, name: str, param_names: dict[int, str]
+    ) -> Node:
         args = tuple((k, self._arg(v, param_names)) for k, v in m.hyperparams.items())
         control = None
         children: tuple[int, ...] = ()
@@ -405,7 +443,6 @@ class _Compiler:
             children=children,
             control=control,
             keep_link=keep_link,
-            user_named=m.name is not None,
             location=m.location,
         )
 
@@ -449,7 +486,9 @@ def _domain(p: ParameterSpace) -> Domain:
         return RealRange(p.low, p.high, p.step, p.prior == "log")
     if isinstance(p, MultipleChoice):
         return Subset(p.options, p.num_chosen_least, p.num_chosen_most)
-    raise SpaceDefinitionError(f"{type(p).__name__} is not a searchable parameter", p.location)
+    raise SpaceDefinitionError(
+        f"{type(p).__name__} is not a searchable parameter", p.location
+    )
 
 
 def _kind(p: ParameterSpace) -> str:
@@ -494,9 +533,22 @@ def _fingerprint(ir: SpaceIR) -> str:
         return v
 
     doc = {
-        "parameters": [[p.name, p.domain.to_json(), [list(map(list, c)) for c in p.condition]] for p in ir.parameters],
-        "nodes": [[n.kind, n.name, [[k, arg(v)] for k, v in n.args], list(n.inbound), list(n.children),
-                   arg(n.control), n.keep_link] for n in ir.nodes],
+        "parameters": [
+            [p.name, p.domain.to_json(), [list(map(list, c)) for c in p.condition]]
+            for p in ir.parameters
+        ],
+        "nodes": [
+            [
+                n.kind,
+                n.name,
+                [[k, arg(v)] for k, v in n.args],
+                list(n.inbound),
+                list(n.children),
+                arg(n.control),
+                n.keep_link,
+            ]
+            for n in ir.nodes
+        ],
         "inputs": list(ir.inputs),
         "outputs": list(ir.outputs),
     }

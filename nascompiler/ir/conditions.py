@@ -70,7 +70,9 @@ def _simplify(conjs: list[Conjunction]) -> Condition:
 def holds(condition: Condition, values: Mapping[str, Any]) -> bool:
     """Whether ``condition`` holds; a clause over a parameter without a value is false."""
     for conj in condition:
-        if all(name in values and _member(values[name], allowed) for name, allowed in conj):
+        if all(
+            name in values and _member(values[name], allowed) for name, allowed in conj
+        ):
             return True
     return False
 
@@ -91,8 +93,15 @@ def describe(condition: Condition, domains: Mapping[str, Any] | None = None) -> 
         return "never"
     parts = []
     for conj in condition:
-        parts.append(" and ".join(_describe_clause(name, allowed, (domains or {}).get(name)) for name, allowed in conj))
-    return " or ".join(f"({p})" if len(condition) > 1 and " and " in p else p for p in parts)
+        parts.append(
+            " and ".join(
+                _describe_clause(name, allowed, (domains or {}).get(name))
+                for name, allowed in conj
+            )
+        )
+    return " or ".join(
+        f"({p})" if len(condition) > 1 and " and " in p else p for p in parts
+    )
 
 
 def _describe_clause(name: str, allowed: tuple, domain: Any) -> str:
@@ -103,8 +112,10 @@ def _describe_clause(name: str, allowed: tuple, domain: Any) -> str:
             values = sorted(domain.values(), key=literal_key)
         except ValueError:
             values = None
-        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-            tail = values[values.index(allowed[0]):] if allowed[0] in values else None
+        if values and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in values
+        ):
+            tail = values[values.index(allowed[0]) :] if allowed[0] in values else None
             if tail is not None and list(allowed) == tail:
                 return f"{name} >= {allowed[0]!r}"
     return f"{name} in {{{', '.join(repr(v) for v in allowed)}}}"

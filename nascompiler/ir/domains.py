@@ -159,7 +159,9 @@ class IntRange(Domain):
         # A small move: one or two steps up or down, staying in range.
         if self.size == 1:
             return value
-        moves = [d for d in (-2, -1, 1, 2) if self.low <= value + d * self.step <= self.high]
+        moves = [
+            d for d in (-2, -1, 1, 2) if self.low <= value + d * self.step <= self.high
+        ]
         return value + rng.choice(moves) * self.step
 
     def describe(self) -> str:
@@ -167,7 +169,12 @@ class IntRange(Domain):
         return f"int {self.low}..{self.high}{step}"
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "low": self.low, "high": self.high, "step": self.step}
+        return {
+            "kind": self.kind,
+            "low": self.low,
+            "high": self.high,
+            "step": self.step,
+        }
 
 
 class RealRange(Domain):
@@ -176,7 +183,9 @@ class RealRange(Domain):
 
     kind = "real"
 
-    def __init__(self, low: float, high: float, step: float | None = None, log: bool = False):
+    def __init__(
+        self, low: float, high: float, step: float | None = None, log: bool = False
+    ):
         self.low, self.high, self.step, self.log = low, high, step, log
         self._values: tuple | None = None
         if step is not None:
@@ -205,23 +214,35 @@ class RealRange(Domain):
         if self._values is not None:
             return self._values[rng.randrange(len(self._values))]
         if self.log:
-            return _clean_float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+            return _clean_float(
+                math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+            )
         return _clean_float(rng.uniform(self.low, self.high))
 
     def values(self) -> tuple:
         if self._values is None:
-            raise ValueError(f"the continuous range {self.describe()} has no finite list of values")
+            raise ValueError(
+                f"the continuous range {self.describe()} has no finite list of values"
+            )
         return self._values
 
     def grid(self, resolution: int | None = None) -> tuple:
         if self._values is not None:
             return self._values
         if not resolution or resolution < 2:
-            raise ValueError(f"the continuous range {self.describe()} needs a grid resolution of at least 2")
+            raise ValueError(
+                f"the continuous range {self.describe()} needs a grid resolution of at least 2"
+            )
         if self.log:
             lo, hi = math.log(self.low), math.log(self.high)
-            return tuple(_clean_float(math.exp(lo + (hi - lo) * i / (resolution - 1))) for i in range(resolution))
-        return tuple(_clean_float(self.low + (self.high - self.low) * i / (resolution - 1)) for i in range(resolution))
+            return tuple(
+                _clean_float(math.exp(lo + (hi - lo) * i / (resolution - 1)))
+                for i in range(resolution)
+            )
+        return tuple(
+            _clean_float(self.low + (self.high - self.low) * i / (resolution - 1))
+            for i in range(resolution)
+        )
 
     def mutate(self, value: Literal, rng: random.Random) -> Literal:
         if self._values is not None:
@@ -241,7 +262,13 @@ class RealRange(Domain):
         return f"[{self.low!r}, {self.high!r}]" + (" log" if self.log else "")
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "low": self.low, "high": self.high, "step": self.step, "log": self.log}
+        return {
+            "kind": self.kind,
+            "low": self.low,
+            "high": self.high,
+            "step": self.step,
+            "log": self.log,
+        }
 
 
 def _clean_float(x: float) -> float:
@@ -260,7 +287,9 @@ class Subset(Domain):
 
     @property
     def size(self) -> int:
-        return sum(math.comb(len(self.options), k) for k in range(self.least, self.most + 1))
+        return sum(
+            math.comb(len(self.options), k) for k in range(self.least, self.most + 1)
+        )
 
     def normalize(self, value: Any) -> Literal:
         value = _literal(value)
@@ -270,16 +299,24 @@ class Subset(Domain):
         for item in value:
             matches = [i for i, o in enumerate(self.options) if _same(o, item)]
             if not matches:
-                raise ValueError(f"{_fmt(item)} is not one of the options {self.describe()}")
+                raise ValueError(
+                    f"{_fmt(item)} is not one of the options {self.describe()}"
+                )
             if matches[0] in chosen:
                 raise ValueError(f"{_fmt(item)} is chosen twice")
             chosen.append(matches[0])
         if not self.least <= len(chosen) <= self.most:
-            raise ValueError(f"{len(chosen)} options chosen; {self.describe()} needs {self._count_text()}")
+            raise ValueError(
+                f"{len(chosen)} options chosen; {self.describe()} needs {self._count_text()}"
+            )
         return tuple(self.options[i] for i in sorted(chosen))
 
     def _count_text(self) -> str:
-        return f"exactly {self.least}" if self.least == self.most else f"{self.least} to {self.most}"
+        return (
+            f"exactly {self.least}"
+            if self.least == self.most
+            else f"{self.least} to {self.most}"
+        )
 
     def sample(self, rng: random.Random) -> Literal:
         k = rng.randint(self.least, self.most)
@@ -295,7 +332,16 @@ class Subset(Domain):
         )
 
     def describe(self) -> str:
-        return f"{self._count_text()} of {{" + ", ".join(_fmt(o) for o in self.options) + "}"
+        return (
+            f"{self._count_text()} of {{"
+            + ", ".join(_fmt(o) for o in self.options)
+            + "}"
+        )
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "options": list(self.options), "least": self.least, "most": self.most}
+        return {
+            "kind": self.kind,
+            "options": list(self.options),
+            "least": self.least,
+            "most": self.most,
+        }

@@ -61,14 +61,22 @@ class CandidateGraph:
     def canonical(self) -> dict:
         """The architecture as plain JSON data: layers, arguments and wiring only."""
         return {
-            "ops": [[op.name, op.layer, {k: _json(v) for k, v in op.args}, list(op.inputs)] for op in self.ops],
+            "ops": [
+                [op.name, op.layer, {k: _json(v) for k, v in op.args}, list(op.inputs)]
+                for op in self.ops
+            ],
             "outputs": list(self.outputs),
         }
 
     @cached_property
     def canonical_json(self) -> str:
-        return json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                          allow_nan=False)
+        return json.dumps(
+            self.canonical(),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=True,
+            allow_nan=False,
+        )
 
     @cached_property
     def full_id(self) -> str:
@@ -85,7 +93,11 @@ class CandidateGraph:
             args = ", ".join(f"{k}={v!r}" for k, v in op.args)
             call = f"{op.layer}({args})"
             if op.inputs:
-                ins = op.inputs[0] if len(op.inputs) == 1 else "[" + ", ".join(op.inputs) + "]"
+                ins = (
+                    op.inputs[0]
+                    if len(op.inputs) == 1
+                    else "[" + ", ".join(op.inputs) + "]"
+                )
                 call += f"({ins})"
             shape = "" if op.shape is None else f"  # {op.shape}"
             lines.append(f"{op.name} = {call}{shape}")

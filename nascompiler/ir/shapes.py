@@ -17,7 +17,9 @@ from ..errors import CandidateError
 Shape = tuple  # tuple[int | None, ...]
 
 
-def infer(kind: str, args: Mapping[str, Any], inputs: Sequence[Shape | None], name: str) -> Shape | None:
+def infer(
+    kind: str, args: Mapping[str, Any], inputs: Sequence[Shape | None], name: str
+) -> Shape | None:
     """The output shape of layer ``name`` of ``kind`` called on ``inputs`` shapes."""
     rule = _RULES.get(kind)
     if rule is None or any(s is None for s in inputs):
@@ -26,7 +28,9 @@ def infer(kind: str, args: Mapping[str, Any], inputs: Sequence[Shape | None], na
         return rule(args, list(inputs))
     except _ShapeProblem as exc:
         shown = ", ".join(_fmt(s) for s in inputs)
-        raise CandidateError(f"layer {name!r} ({kind}) cannot take input shape {shown}: {exc}") from None
+        raise CandidateError(
+            f"layer {name!r} ({kind}) cannot take input shape {shown}: {exc}"
+        ) from None
     except (ArithmeticError, TypeError, ValueError, KeyError, IndexError) as exc:
         # An argument of the wrong type or size (say strides=0 or kernel_size='x') that no rule
         # above names: still the candidate's fault, never a crash of the compiler.
@@ -41,7 +45,11 @@ class _ShapeProblem(Exception):
 
 
 def _fmt(shape: Shape | None) -> str:
-    return "(None, " + ", ".join("None" if d is None else str(d) for d in shape) + ")" if shape is not None else "?"
+    return (
+        "(None, " + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+        if shape is not None
+        else "?"
+    )
 
 
 def _one(inputs: list[Shape]) -> Shape:
@@ -52,7 +60,9 @@ def _tuple(value: Any, n: int, what: str) -> tuple:
     """``value`` as ``n`` positive ints (sizes, strides and rates of windows)."""
     if _is_int(value):
         value = (value,) * n
-    if not (isinstance(value, tuple) and len(value) == n and all(_is_int(v) for v in value)):
+    if not (
+        isinstance(value, tuple) and len(value) == n and all(_is_int(v) for v in value)
+    ):
         raise _ShapeProblem(f"{what}={value!r} should be an int or a tuple of {n} ints")
     if any(v < 1 for v in value):
         raise _ShapeProblem(f"{what}={value!r} must be positive")
@@ -70,9 +80,13 @@ def _positive_int(value: Any, what: str) -> int:
     return value
 
 
-def _spatial(args: Mapping[str, Any], shape: Shape, rank: int) -> tuple[list, Any, bool]:
+def _spatial(
+    args: Mapping[str, Any], shape: Shape, rank: int
+) -> tuple[list, Any, bool]:
     if len(shape) != rank + 1:
-        raise _ShapeProblem(f"expects a {rank + 1}-dimensional input (plus batch), got {len(shape)}")
+        raise _ShapeProblem(
+            f"expects a {rank + 1}-dimensional input (plus batch), got {len(shape)}"
+        )
     first = args.get("data_format") == "channels_first"
     dims = list(shape[1:] if first else shape[:-1])
     channels = shape[0] if first else shape[-1]
@@ -83,7 +97,9 @@ def _assemble(dims: list, channels: Any, first: bool) -> Shape:
     return tuple([channels] + dims) if first else tuple(dims + [channels])
 
 
-def _conv_length(length: int | None, kernel: int, stride: int, padding: str, dilation: int) -> int | None:
+def _conv_length(
+    length: int | None, kernel: int, stride: int, padding: str, dilation: int
+) -> int | None:
     if length is None:
         return None
     if padding in ("same", "causal"):
@@ -91,7 +107,9 @@ def _conv_length(length: int | None, kernel: int, stride: int, padding: str, dil
     effective = (kernel - 1) * dilation + 1
     out = (length - effective) // stride + 1
     if out <= 0:
-        raise _ShapeProblem(f"a window of {effective} does not fit a dimension of size {length} (padding='valid')")
+        raise _ShapeProblem(
+            f"a window of {effective} does not fit a dimension of size {length} (padding='valid')"
+        )
     return out
 
 
@@ -102,7 +120,10 @@ def _conv(rank: int, channels_rule: Callable[[Mapping[str, Any], Any], Any]):
         strides = _tuple(args.get("strides", 1), rank, "strides")
         dilation = _tuple(args.get("dilation_rate", 1), rank, "dilation_rate")
         padding = args.get("padding", "valid")
-        out = [_conv_length(d, k, s, padding, r) for d, k, s, r in zip(dims, kernel, strides, dilation)]
+        out = [
+            _conv_length(d, k, s, padding, r)
+            for d, k, s, r in zip(dims, kernel, strides, dilation)
+        ]
         return _assemble(out, channels_rule(args, channels), first)
 
     return rule
@@ -115,7 +136,9 @@ def _pool(rank: int):
         strides = args.get("strides")
         strides = pool if strides is None else _tuple(strides, rank, "strides")
         padding = args.get("padding", "valid")
-        out = [_conv_length(d, p, s, padding, 1) for d, p, s in zip(dims, pool, strides)]
+        out = [
+            _conv_length(d, p, s, padding, 1) for d, p, s in zip(dims, pool, strides)
+        ]
         return _assemble(out, channels, first)
 
     return rule
@@ -167,7 +190,9 @@ def _merge(args: Mapping[str, Any], inputs: list[Shape]) -> Shape:
         raise _ShapeProblem("a merge layer needs at least two inputs")
     first = inputs[0]
     for s in inputs[1:]:
-        if len(s) != len(first) or any(a is not None and b is not None and a != b for a, b in zip(s, first)):
+        if len(s) != len(first) or any(
+            a is not None and b is not None and a != b for a, b in zip(s, first)
+        ):
             raise _ShapeProblem("all inputs must have the same shape")
     return first
 
@@ -183,7 +208,9 @@ def _concatenate(args: Mapping[str, Any], inputs: list[Shape]) -> Shape:
     for s in inputs[1:]:
         for i, (a, b) in enumerate(zip(s, inputs[0])):
             if i != axis and a is not None and b is not None and a != b:
-                raise _ShapeProblem("inputs must match on every axis but the concatenation axis")
+                raise _ShapeProblem(
+                    "inputs must match on every axis but the concatenation axis"
+                )
     sizes = [s[axis] for s in inputs]
     out = list(inputs[0])
     out[axis] = None if any(v is None for v in sizes) else sum(sizes)
@@ -224,10 +251,16 @@ def _embedding(args: Mapping[str, Any], inputs: list[Shape]) -> Shape:
 def _rnn(args: Mapping[str, Any], inputs: list[Shape]) -> Shape:
     shape = _one(inputs)
     if len(shape) != 2:
-        raise _ShapeProblem(f"expects (timesteps, features), got a {len(shape)}-dimensional input")
+        raise _ShapeProblem(
+            f"expects (timesteps, features), got a {len(shape)}-dimensional input"
+        )
     if args.get("return_state"):
-        raise _ShapeProblem("return_state=True gives several outputs, which a candidate graph cannot wire")
-    return (shape[0], args["units"]) if args.get("return_sequences") else (args["units"],)
+        raise _ShapeProblem(
+            "return_state=True gives several outputs, which a candidate graph cannot wire"
+        )
+    return (
+        (shape[0], args["units"]) if args.get("return_sequences") else (args["units"],)
+    )
 
 
 def _depthwise_channels(args: Mapping[str, Any], channels: Any) -> Any:
@@ -272,10 +305,14 @@ _RULES: dict[str, Callable[[Mapping[str, Any], list[Shape]], Shape]] = {
 }
 
 
-def channels_and_size(shape: Shape | None, data_format: str | None, name: str) -> tuple[Any, Any]:
+def channels_and_size(
+    shape: Shape | None, data_format: str | None, name: str
+) -> tuple[Any, Any]:
     """(channels, height) of an image shape, for the ENAS macros."""
     if shape is None or len(shape) != 3:
-        raise CandidateError(f"{name!r} needs an image input (height, width, channels), got shape {_fmt(shape)}")
+        raise CandidateError(
+            f"{name!r} needs an image input (height, width, channels), got shape {_fmt(shape)}"
+        )
     if data_format == "channels_first":
         return shape[0], shape[1]
     return shape[2], shape[0]

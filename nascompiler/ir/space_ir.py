@@ -54,7 +54,9 @@ class Expr:
         try:
             return to_literal(result)
         except NotALiteral as exc:
-            raise CandidateError(f"{self.location}: Dynamic returned a value that is not a literal: {exc}") from None
+            raise CandidateError(
+                f"{self.location}: Dynamic returned a value that is not a literal: {exc}"
+            ) from None
 
     def parameters(self) -> Iterator[str]:
         for _, dep in self.deps:
@@ -90,7 +92,6 @@ class Node:
     children: tuple[int, ...] = ()
     control: Any = None
     keep_link: bool = False
-    user_named: bool = False
     location: SourceLocation | None = None
 
     def arg(self, key: str, default: Any = None) -> Any:
@@ -121,7 +122,9 @@ class SpaceIR:
     nodes: tuple[Node, ...]
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
-    entries: Mapping[int, tuple[int, ...]]  # child tail -> the open modules its op feeds
+    entries: Mapping[
+        int, tuple[int, ...]
+    ]  # child tail -> the open modules its op feeds
     source: str | None = None
     fingerprint: str = ""
     _by_name: dict[str, Parameter] = field(default_factory=dict, repr=False)
@@ -138,7 +141,9 @@ class SpaceIR:
         try:
             return self._by_name[name]
         except KeyError:
-            raise AssignmentError(f"unknown parameter {name!r}{self._suggest(name)}", name) from None
+            raise AssignmentError(
+                f"unknown parameter {name!r}{self._suggest(name)}", name
+            ) from None
 
     def _suggest(self, name: str) -> str:
         close = difflib.get_close_matches(name, self.names, n=1)
@@ -160,7 +165,9 @@ class SpaceIR:
         for an unknown or inactive parameter, or outside the parameter's domain.
         """
         if not isinstance(assignment, Mapping):
-            raise AssignmentError(f"an assignment is a mapping of parameter names to values, not {assignment!r}")
+            raise AssignmentError(
+                f"an assignment is a mapping of parameter names to values, not {assignment!r}"
+            )
         for name in assignment:
             self.parameter(name)  # unknown names first: they are usually typos
         values: Assignment = {}
@@ -175,15 +182,22 @@ class SpaceIR:
                     )
                 continue
             if p.name not in assignment:
-                raise AssignmentError(f"missing a value for parameter {p.name!r} (domain {p.domain.describe()})",
-                                      p.name)
+                raise AssignmentError(
+                    f"missing a value for parameter {p.name!r} (domain {p.domain.describe()})",
+                    p.name,
+                )
             try:
                 values[p.name] = p.domain.normalize(assignment[p.name])
             except ValueError as exc:
-                raise AssignmentError(f"value for parameter {p.name!r} is out of its domain: {exc}", p.name) from None
+                raise AssignmentError(
+                    f"value for parameter {p.name!r} is out of its domain: {exc}",
+                    p.name,
+                ) from None
         return values
 
-    def sample(self, rng: random.Random, keep: Mapping[str, Literal] | None = None) -> Assignment:
+    def sample(
+        self, rng: random.Random, keep: Mapping[str, Literal] | None = None
+    ) -> Assignment:
         """A random valid assignment; values in ``keep`` are reused where their parameter is active."""
         values: Assignment = {}
         for p in self.parameters:
@@ -195,14 +209,20 @@ class SpaceIR:
         return values
 
     def describe_condition(self, parameter: Parameter) -> str:
-        return cond.describe(parameter.condition, {p.name: p.domain for p in self.parameters})
+        return cond.describe(
+            parameter.condition, {p.name: p.domain for p in self.parameters}
+        )
 
     # -- size ------------------------------------------------------------------------------
     def count(self, limit: int = 1_000_000) -> int | None:
         """The number of distinct assignments, or ``None`` when a continuous ``Real`` makes it
         infinite. Raises ``OverflowError`` when counting would enumerate more than ``limit``
         combinations of the parameters that switch others on and off."""
-        controllers = set().union(*(cond.referenced(p.condition) for p in self.parameters)) if self.parameters else set()
+        controllers = (
+            set().union(*(cond.referenced(p.condition) for p in self.parameters))
+            if self.parameters
+            else set()
+        )
         visited = 0
 
         def walk(i: int, values: Assignment) -> int | None:
@@ -219,7 +239,11 @@ class SpaceIR:
                 rest = walk(i + 1, values)
                 if rest == 0:
                     return 0
-                return None if p.domain.size is None or rest is None else p.domain.size * rest
+                return (
+                    None
+                    if p.domain.size is None or rest is None
+                    else p.domain.size * rest
+                )
             total: int | None = 0
             for v in p.domain.values():
                 values[p.name] = v
@@ -229,6 +253,3 @@ class SpaceIR:
             return total
 
         return walk(0, {})
-
-    def node(self, index: int) -> Node:
-        return self.nodes[index]

@@ -78,7 +78,9 @@ class _Builder:
             return tuple(out)
         if node.index in self.bound:
             return self.bound[node.index]
-        raise CandidateError(f"{node.name!r} ({node.kind}) has no input in this candidate")
+        raise CandidateError(
+            f"{node.name!r} ({node.kind}) has no input in this candidate"
+        )
 
     def _feed(self, child: int, tensors: Tensors) -> Tensors:
         for entry in self.ir.entries[child]:
@@ -92,7 +94,11 @@ class _Builder:
         kind = node.kind
         if kind == "Input":
             args = self._args(node)
-            return (self._emit(node.name, "Input", args, (), tuple(args.get("shape", ())) or None),)
+            return (
+                self._emit(
+                    node.name, "Input", args, (), tuple(args.get("shape", ())) or None
+                ),
+            )
         if kind == "Identity":
             return self._inputs(node)
         if kind == "Sequential":
@@ -130,7 +136,11 @@ class _Builder:
         if kind in _MACROS:
             return _MACROS[kind](self, node, self._inputs(node))
         if kind in LAYERS:
-            return (self._layer(node, node.name, kind, self._args(node), self._inputs(node)),)
+            return (
+                self._layer(
+                    node, node.name, kind, self._args(node), self._inputs(node)
+                ),
+            )
         raise CandidateError(f"{node.name!r}: unknown module kind {kind!r}")
 
     # ------------------------------------------------------------------ layers
@@ -144,10 +154,19 @@ class _Builder:
             args[key] = value
         return args
 
-    def _layer(self, node: Node | None, name: str, kind: str, args: dict[str, Literal], inputs: Tensors) -> str:
+    def _layer(
+        self,
+        node: Node | None,
+        name: str,
+        kind: str,
+        args: dict[str, Literal],
+        inputs: Tensors,
+    ) -> str:
         spec = LAYERS[kind]
         if not inputs:
-            raise CandidateError(f"layer {name!r} ({kind}) gets no input in this candidate")
+            raise CandidateError(
+                f"layer {name!r} ({kind}) gets no input in this candidate"
+            )
         if not spec.multi_input and len(inputs) != 1:
             raise CandidateError(
                 f"layer {name!r} ({kind}) takes one input but gets {len(inputs)} in this candidate "
@@ -159,7 +178,14 @@ class _Builder:
         )
         return self._emit(name, kind, dict(ordered), inputs, shape)
 
-    def _emit(self, name: str, layer: str, args: dict[str, Literal], inputs: Tensors, shape: tuple | None) -> str:
+    def _emit(
+        self,
+        name: str,
+        layer: str,
+        args: dict[str, Literal],
+        inputs: Tensors,
+        shape: tuple | None,
+    ) -> str:
         unique = name
         n = 2
         while unique in self.used_names:
@@ -174,7 +200,9 @@ class _Builder:
 
     def call(self, name: str, kind: str, inputs: Tensors, **args: Literal) -> str:
         """Emit a lowered layer (used by the ENAS macros)."""
-        return self._layer(None, name, kind, {k: v for k, v in args.items() if v is not None}, inputs)
+        return self._layer(
+            None, name, kind, {k: v for k, v in args.items() if v is not None}, inputs
+        )
 
 
 def _truncate(value: Any) -> Any:
@@ -197,50 +225,136 @@ def _channel_axis(data_format: str | None) -> int | None:
     return 1 if data_format == "channels_first" else None  # None: Keras' default -1
 
 
-def _factorized_reduction(b: _Builder, x: str, filters: int, relu_name: str, prefix: str,
-                          data_format: str | None) -> str:
+def _factorized_reduction(
+    b: _Builder,
+    x: str,
+    filters: int,
+    relu_name: str,
+    prefix: str,
+    data_format: str | None,
+) -> str:
     half = int(filters) // 2
     fmt = {"data_format": data_format}
     x = b.call(relu_name, "ReLU", (x,))
-    a = b.call(f"{prefix}avepool2d_a_", "AveragePooling2D", (x,), pool_size=(1, 1), strides=(2, 2),
-               padding="valid", **fmt)
-    a = b.call(f"{prefix}conv2d_a_", "Conv2D", (a,), filters=half, kernel_size=(1, 1), strides=(1, 1),
-               padding="valid", **fmt)
-    p = b.call(f"{prefix}zeropad2d_b_", "ZeroPadding2D", (x,), padding=((0, 1), (0, 1)), **fmt)
-    p = b.call(f"{prefix}crop2d_b_", "Cropping2D", (p,), cropping=((1, 0), (1, 0)), **fmt)
-    p = b.call(f"{prefix}avepool2d_b_", "AveragePooling2D", (p,), pool_size=(1, 1), strides=(2, 2),
-               padding="valid", **fmt)
-    p = b.call(f"{prefix}conv2d_b_", "Conv2D", (p,), filters=half, kernel_size=(1, 1), strides=(1, 1),
-               padding="valid", **fmt)
-    x = b.call(f"{prefix}concat_", "Concatenate", (a, p), axis=_channel_axis(data_format))
-    return b.call(f"{prefix}bn_", "BatchNormalization", (x,), axis=_channel_axis(data_format))
+    a = b.call(
+        f"{prefix}avepool2d_a_",
+        "AveragePooling2D",
+        (x,),
+        pool_size=(1, 1),
+        strides=(2, 2),
+        padding="valid",
+        **fmt,
+    )
+    a = b.call(
+        f"{prefix}conv2d_a_",
+        "Conv2D",
+        (a,),
+        filters=half,
+        kernel_size=(1, 1),
+        strides=(1, 1),
+        padding="valid",
+        **fmt,
+    )
+    p = b.call(
+        f"{prefix}zeropad2d_b_", "ZeroPadding2D", (x,), padding=((0, 1), (0, 1)), **fmt
+    )
+    p = b.call(
+        f"{prefix}crop2d_b_", "Cropping2D", (p,), cropping=((1, 0), (1, 0)), **fmt
+    )
+    p = b.call(
+        f"{prefix}avepool2d_b_",
+        "AveragePooling2D",
+        (p,),
+        pool_size=(1, 1),
+        strides=(2, 2),
+        padding="valid",
+        **fmt,
+    )
+    p = b.call(
+        f"{prefix}conv2d_b_",
+        "Conv2D",
+        (p,),
+        filters=half,
+        kernel_size=(1, 1),
+        strides=(1, 1),
+        padding="valid",
+        **fmt,
+    )
+    x = b.call(
+        f"{prefix}concat_", "Concatenate", (a, p), axis=_channel_axis(data_format)
+    )
+    return b.call(
+        f"{prefix}bn_", "BatchNormalization", (x,), axis=_channel_axis(data_format)
+    )
 
 
-def _filters_aligning(b: _Builder, x: str, filters: int, prefix: str, input_no: str, data_format: str | None) -> str:
+def _filters_aligning(
+    b: _Builder,
+    x: str,
+    filters: int,
+    prefix: str,
+    input_no: str,
+    data_format: str | None,
+) -> str:
     x = b.call(f"{prefix}{input_no}_filters_aligning_relu_", "ReLU", (x,))
-    x = b.call(f"{prefix}{input_no}_filters_aligning_conv2d_", "Conv2D", (x,), filters=int(filters),
-               kernel_size=(1, 1), padding="same", data_format=data_format)
-    return b.call(f"{prefix}{input_no}_filters_aligning_bn_", "BatchNormalization", (x,),
-                  axis=_channel_axis(data_format))
+    x = b.call(
+        f"{prefix}{input_no}_filters_aligning_conv2d_",
+        "Conv2D",
+        (x,),
+        filters=int(filters),
+        kernel_size=(1, 1),
+        padding="same",
+        data_format=data_format,
+    )
+    return b.call(
+        f"{prefix}{input_no}_filters_aligning_bn_",
+        "BatchNormalization",
+        (x,),
+        axis=_channel_axis(data_format),
+    )
 
 
 def _lower_factorized_reduction(b: _Builder, node: Node, inputs: Tensors) -> Tensors:
     a = _macro_args(b, node)
     x = _single(node, inputs)
     prefix = a["name_prefix"]
-    return (_factorized_reduction(b, x, a["filters"], f"{prefix}relu_", f"{prefix}reduction_", a.get("data_format")),)
+    return (
+        _factorized_reduction(
+            b,
+            x,
+            a["filters"],
+            f"{prefix}relu_",
+            f"{prefix}reduction_",
+            a.get("data_format"),
+        ),
+    )
 
 
 def _lower_calibrate_size(b: _Builder, node: Node, inputs: Tensors) -> Tensors:
     a = _macro_args(b, node)
-    filters, prefix, data_format, no = int(a["filters"]), a["name_prefix"], a.get("data_format"), a["no"]
+    filters, prefix, data_format, no = (
+        int(a["filters"]),
+        a["name_prefix"],
+        a.get("data_format"),
+        a["no"],
+    )
     if len(inputs) == 1:
         x = inputs[0]
         channels, _ = shapes.channels_and_size(b.shape[x], data_format, node.name)
-        return (_filters_aligning(b, x, filters, prefix, "input0", data_format) if channels != filters else x,)
+        return (
+            (
+                _filters_aligning(b, x, filters, prefix, "input0", data_format)
+                if channels != filters
+                else x
+            ),
+        )
     if len(inputs) != 2:
-        raise CandidateError(f"{node.name!r} (CalibrateSize) takes one input or a list of two, got {len(inputs)}")
-    (c0, h0), (c1, h1) = (shapes.channels_and_size(b.shape[t], data_format, node.name) for t in inputs)
+        raise CandidateError(
+            f"{node.name!r} (CalibrateSize) takes one input or a list of two, got {len(inputs)}"
+        )
+    (c0, h0), (c1, h1) = (
+        shapes.channels_and_size(b.shape[t], data_format, node.name) for t in inputs
+    )
     if no == 0:
         x = inputs[0]
         if h0 != h1:
@@ -249,11 +363,31 @@ def _lower_calibrate_size(b: _Builder, node: Node, inputs: Tensors) -> Tensors:
                     f"{node.name!r} (CalibrateSize) can only halve input 0 to match input 1, but their sizes are "
                     f"{h0} and {h1}"
                 )
-            return (_factorized_reduction(b, x, filters, f"{prefix}relu_", f"{prefix}input0_factorized_reduction_",
-                                          data_format),)
-        return (_filters_aligning(b, x, filters, prefix, "input0", data_format) if c0 != filters else x,)
+            return (
+                _factorized_reduction(
+                    b,
+                    x,
+                    filters,
+                    f"{prefix}relu_",
+                    f"{prefix}input0_factorized_reduction_",
+                    data_format,
+                ),
+            )
+        return (
+            (
+                _filters_aligning(b, x, filters, prefix, "input0", data_format)
+                if c0 != filters
+                else x
+            ),
+        )
     x = inputs[1]
-    return (_filters_aligning(b, x, filters, prefix, "input1", data_format) if c1 != filters else x,)
+    return (
+        (
+            _filters_aligning(b, x, filters, prefix, "input1", data_format)
+            if c1 != filters
+            else x
+        ),
+    )
 
 
 def _lower_safe_concatenate(b: _Builder, node: Node, inputs: Tensors) -> Tensors:
@@ -270,12 +404,18 @@ def _lower_safe_merge(b: _Builder, node: Node, inputs: Tensors) -> Tensors:
     a = _macro_args(b, node)
     if a["merge_type"] == "add":
         return (b.call(node.name, "Add", inputs),)
-    return (b.call(node.name, "Concatenate", inputs, axis=_channel_axis(a.get("data_format"))),)
+    return (
+        b.call(
+            node.name, "Concatenate", inputs, axis=_channel_axis(a.get("data_format"))
+        ),
+    )
 
 
 def _single(node: Node, inputs: Tensors) -> str:
     if len(inputs) != 1:
-        raise CandidateError(f"{node.name!r} ({node.kind}) takes one input but gets {len(inputs)}")
+        raise CandidateError(
+            f"{node.name!r} ({node.kind}) takes one input but gets {len(inputs)}"
+        )
     return inputs[0]
 
 

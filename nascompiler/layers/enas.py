@@ -23,20 +23,41 @@ from typing import Any
 from ..ops import Identity
 from ..space import HyperSpace, ModuleSpace
 
-__all__ = ["Identity", "SafeMerge", "SafeConcatenate", "CalibrateSize", "FactorizedReduction"]
+__all__ = [
+    "Identity",
+    "SafeMerge",
+    "SafeConcatenate",
+    "CalibrateSize",
+    "FactorizedReduction",
+]
 
 
 class EnasModule(ModuleSpace):
     """A module that the IR lowers to several standard layers."""
 
-    def __init__(self, filters: Any, name_prefix: str, data_format: str | None = None,
-                 space: HyperSpace | None = None, name: str | None = None, **hyperparams: Any):
-        super().__init__(space, name, filters=filters, name_prefix=name_prefix, data_format=data_format,
-                         **hyperparams)
+    def __init__(
+        self,
+        filters: Any,
+        name_prefix: str,
+        data_format: str | None = None,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+        **hyperparams: Any,
+    ):
+        super().__init__(
+            space,
+            name,
+            filters=filters,
+            name_prefix=name_prefix,
+            data_format=data_format,
+            **hyperparams,
+        )
         if not isinstance(name_prefix, str):
             raise self._fail(f"name_prefix must be a string, got {name_prefix!r}")
         if data_format not in (None, "channels_last", "channels_first"):
-            raise self._fail(f"data_format must be 'channels_last' or 'channels_first', got {data_format!r}")
+            raise self._fail(
+                f"data_format must be 'channels_last' or 'channels_first', got {data_format!r}"
+            )
 
 
 class FactorizedReduction(EnasModule):
@@ -50,8 +71,15 @@ class CalibrateSize(EnasModule):
 
     kind = "CalibrateSize"
 
-    def __init__(self, no: int, filters: Any, name_prefix: str, data_format: str | None = None,
-                 space: HyperSpace | None = None, name: str | None = None):
+    def __init__(
+        self,
+        no: int,
+        filters: Any,
+        name_prefix: str,
+        data_format: str | None = None,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+    ):
         super().__init__(filters, name_prefix, data_format, space, name, no=no)
         if no not in (0, 1) or isinstance(no, bool):
             raise self._fail(f"no must be 0 or 1, got {no!r}")
@@ -62,8 +90,15 @@ class SafeConcatenate(EnasModule):
 
     kind = "SafeConcatenate"
 
-    def __init__(self, filters: Any, name_prefix: str, data_format: str | None = None,
-                 space: HyperSpace | None = None, name: str | None = None, **hyperparams: Any):
+    def __init__(
+        self,
+        filters: Any,
+        name_prefix: str,
+        data_format: str | None = None,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+        **hyperparams: Any,
+    ):
         super().__init__(filters, name_prefix, data_format, space, name, **hyperparams)
         unknown = set(hyperparams) - {"axis"}
         if unknown:
@@ -75,8 +110,19 @@ class SafeMerge(EnasModule):
 
     kind = "SafeMerge"
 
-    def __init__(self, merge_type: str, filters: Any, name_prefix: str, data_format: str | None = None,
-                 space: HyperSpace | None = None, name: str | None = None):
-        super().__init__(filters, name_prefix, data_format, space, name, merge_type=merge_type)
+    def __init__(
+        self,
+        merge_type: str,
+        filters: Any,
+        name_prefix: str,
+        data_format: str | None = None,
+        space: HyperSpace | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(
+            filters, name_prefix, data_format, space, name, merge_type=merge_type
+        )
         if merge_type not in ("add", "concat"):
-            raise self._fail(f"merge_type must be 'add' or 'concat', got {merge_type!r}")
+            raise self._fail(
+                f"merge_type must be 'add' or 'concat', got {merge_type!r}"
+            )

@@ -6,7 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from .events import StudyListener
@@ -31,11 +38,15 @@ def format_seconds(seconds: float | None) -> str:
 
 def describe_trial(trial: TrialRecord, objective_name: str) -> str:
     if trial.status == "complete":
-        return f"{objective_name}={format_objective(trial.objective)}, {trial.params:,} params, " \
-               f"fit {format_seconds(trial.fit_seconds)}"
+        return (
+            f"{objective_name}={format_objective(trial.objective)}, {trial.params:,} params, "
+            f"fit {format_seconds(trial.fit_seconds)}"
+        )
     if trial.status == "duplicate":
-        return f"same architecture as trial #{trial.duplicate_of}; reused its result " \
-               f"({objective_name}={format_objective(trial.objective)})"
+        return (
+            f"same architecture as trial #{trial.duplicate_of}; reused its result "
+            f"({objective_name}={format_objective(trial.objective)})"
+        )
     return f"failed: {trial.error}"
 
 
@@ -47,7 +58,9 @@ class ConsoleReporter(StudyListener):
         self.live = console.is_terminal if live is None else live
         self.progress: Progress | None = None
         self.task: Any = None
-        self.running: dict[int, tuple[str, int]] = {}  # trial number -> (candidate id, epochs done)
+        self.running: dict[int, tuple[str, int]] = (
+            {}
+        )  # trial number -> (candidate id, epochs done)
 
     def search_started(self, study: Any) -> None:
         c = study.config
@@ -72,36 +85,61 @@ class ConsoleReporter(StudyListener):
                 transient=False,
             )
             self.progress.start()
-            self.task = self.progress.add_task("search", total=c.max_trials, completed=study.done,
-                                               best=self._best_text(study), running="")
+            self.task = self.progress.add_task(
+                "search",
+                total=c.max_trials,
+                completed=study.done,
+                best=self._best_text(study),
+                running="",
+            )
 
     def _best_text(self, study: Any) -> str:
         best = study.best()
-        return "-" if best is None else f"{format_objective(best.objective)} ({best.candidate_id})"
+        return (
+            "-"
+            if best is None
+            else f"{format_objective(best.objective)} ({best.candidate_id})"
+        )
 
     def _refresh(self, study: Any) -> None:
         if self.progress is not None:
             epochs = study.config.settings.epochs
-            running = "  ".join(f"#{n} {cid} epoch {e}/{epochs}" for n, (cid, e) in sorted(self.running.items()))
-            self.progress.update(self.task, completed=study.done, best=self._best_text(study), running=running)
+            running = "  ".join(
+                f"#{n} {cid} epoch {e}/{epochs}"
+                for n, (cid, e) in sorted(self.running.items())
+            )
+            self.progress.update(
+                self.task,
+                completed=study.done,
+                best=self._best_text(study),
+                running=running,
+            )
 
     def trial_started(self, study: Any, trial: TrialRecord) -> None:
         self.running[trial.number] = (trial.candidate_id, 0)
         self._refresh(study)
 
-    def epoch_finished(self, study: Any, number: int, epoch: int, logs: dict[str, float]) -> None:
+    def epoch_finished(
+        self, study: Any, number: int, epoch: int, logs: dict[str, float]
+    ) -> None:
         if number in self.running:
             self.running[number] = (self.running[number][0], epoch)
         self._refresh(study)
 
     def trial_finished(self, study: Any, trial: TrialRecord) -> None:
         self.running.pop(trial.number, None)
-        line = f"trial #{trial.number} {trial.candidate_id or '(not built)'}: " + describe_trial(
-            trial, study.config.settings.objective)
+        line = (
+            f"trial #{trial.number} {trial.candidate_id or '(not built)'}: "
+            + describe_trial(trial, study.config.settings.objective)
+        )
         if self.progress is not None:
             self.progress.console.print(line, markup=False)
         else:
-            self.console.print(f"[{study.done}/{study.config.max_trials}] " + line, markup=False, soft_wrap=True)
+            self.console.print(
+                f"[{study.done}/{study.config.max_trials}] " + line,
+                markup=False,
+                soft_wrap=True,
+            )
         self._refresh(study)
 
     def message(self, study: Any, text: str) -> None:
@@ -116,13 +154,23 @@ class ConsoleReporter(StudyListener):
         self.stop()
 
 
-def leaderboard_table(trials: list[TrialRecord], objective: str, limit: int | None = 10) -> Table:
+def leaderboard_table(
+    trials: list[TrialRecord], objective: str, limit: int | None = 10
+) -> Table:
     table = Table(title="Leaderboard", title_justify="left")
     for column in ("rank", "trial", "candidate", objective, "parameters", "train time"):
-        table.add_column(column, justify="right" if column not in ("candidate",) else "left")
+        table.add_column(
+            column, justify="right" if column not in ("candidate",) else "left"
+        )
     for rank, trial in enumerate(trials[:limit] if limit else trials, start=1):
-        table.add_row(str(rank), f"#{trial.number}", trial.candidate_id, format_objective(trial.objective),
-                      f"{trial.params:,}" if trial.params is not None else "-", format_seconds(trial.fit_seconds))
+        table.add_row(
+            str(rank),
+            f"#{trial.number}",
+            trial.candidate_id,
+            format_objective(trial.objective),
+            f"{trial.params:,}" if trial.params is not None else "-",
+            format_seconds(trial.fit_seconds),
+        )
     return table
 
 
@@ -131,6 +179,7 @@ def failures_table(trials: list[TrialRecord]) -> Table:
     for column in ("trial", "candidate", "reason"):
         table.add_column(column, overflow="fold")
     for trial in trials:
-        table.add_row(f"#{trial.number}", trial.candidate_id or "(not built)", trial.error or "")
+        table.add_row(
+            f"#{trial.number}", trial.candidate_id or "(not built)", trial.error or ""
+        )
     return table
-

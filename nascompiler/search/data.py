@@ -29,15 +29,26 @@ class Dataset:
     y_val: Any
 
     @classmethod
-    def from_arrays(cls, x_train: Any, y_train: Any, x_val: Any, y_val: Any) -> "Dataset":
-        return cls(*(_as_arrays(a, name) for a, name in zip((x_train, y_train, x_val, y_val), SPLITS)))
+    def from_arrays(
+        cls, x_train: Any, y_train: Any, x_val: Any, y_val: Any
+    ) -> "Dataset":
+        return cls(
+            *(
+                _as_arrays(a, name)
+                for a, name in zip((x_train, y_train, x_val, y_val), SPLITS)
+            )
+        )
 
     def summary(self) -> dict[str, Any]:
         return {name: _describe(getattr(self, name)) for name in SPLITS}
 
 
 def _as_arrays(value: Any, name: str) -> Any:
-    if isinstance(value, (list, tuple)) and value and all(hasattr(v, "shape") for v in value):
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(hasattr(v, "shape") for v in value)
+    ):
         return [np.asarray(v) for v in value]  # several model inputs
     try:
         return np.asarray(value)
@@ -52,7 +63,9 @@ def _describe(value: Any) -> dict[str, Any]:
     if value.size and np.issubdtype(value.dtype, np.number) and value.ndim <= 2:
         info["min"] = float(np.min(value))
         info["max"] = float(np.max(value))
-        info["integer"] = bool(np.issubdtype(value.dtype, np.integer) or np.all(np.mod(value, 1) == 0))
+        info["integer"] = bool(
+            np.issubdtype(value.dtype, np.integer) or np.all(np.mod(value, 1) == 0)
+        )
     return info
 
 
@@ -98,7 +111,10 @@ class ArrayFolderData(DataSource):
             if single.exists():
                 arrays.append(np.load(single, mmap_mode="r"))
             else:
-                parts = sorted(folder.glob(f"{name}.*.npy"), key=lambda p: int(p.name.split(".")[1]))
+                parts = sorted(
+                    folder.glob(f"{name}.*.npy"),
+                    key=lambda p: int(p.name.split(".")[1]),
+                )
                 if not parts:
                     raise UsageError(f"{folder} has no saved {name}")
                 arrays.append([np.load(p, mmap_mode="r") for p in parts])
@@ -123,15 +139,22 @@ def save_arrays(folder: Path, dataset: Dataset) -> ArrayFolderData:
 # ---------------------------------------------------------------------------- checks
 
 
-def check_data(summary: dict[str, Any], input_shapes: Sequence[tuple], output_shape: tuple | None, loss: Any,
-               source: str) -> None:
+def check_data(
+    summary: dict[str, Any],
+    input_shapes: Sequence[tuple],
+    output_shape: tuple | None,
+    loss: Any,
+    source: str,
+) -> None:
     """Raise :class:`UsageError` if the data cannot train the space's candidates."""
     for split in ("train", "val"):
         xs = _inputs(summary[f"x_{split}"])
         y = summary[f"y_{split}"]
         if len(xs) != len(input_shapes):
-            raise UsageError(f"{source} gives {len(xs)} input array(s) for x_{split}, but the space has "
-                             f"{len(input_shapes)} Input(s)")
+            raise UsageError(
+                f"{source} gives {len(xs)} input array(s) for x_{split}, but the space has "
+                f"{len(input_shapes)} Input(s)"
+            )
         n = y["shape"][0] if "shape" in y else None
         for x, expected in zip(xs, input_shapes):
             shape = tuple(x["shape"])
@@ -141,7 +164,9 @@ def check_data(summary: dict[str, Any], input_shapes: Sequence[tuple], output_sh
                     f"(samples, {', '.join('any' if d is None else str(d) for d in expected)})"
                 )
             if n is not None and shape[0] != n:
-                raise UsageError(f"{source} gives {shape[0]} samples in x_{split} but {n} labels in y_{split}")
+                raise UsageError(
+                    f"{source} gives {shape[0]} samples in x_{split} but {n} labels in y_{split}"
+                )
         _check_labels(y, output_shape, loss, f"y_{split}", source)
 
 
@@ -150,14 +175,20 @@ def _inputs(info: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _fits(shape: tuple, expected: tuple) -> bool:
-    return len(shape) == len(expected) and all(e is None or s == e for s, e in zip(shape, expected))
+    return len(shape) == len(expected) and all(
+        e is None or s == e for s, e in zip(shape, expected)
+    )
 
 
 def _shape_text(shape: Sequence[int]) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    return (
+        "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    )
 
 
-def _check_labels(y: dict[str, Any], output_shape: tuple | None, loss: Any, name: str, source: str) -> None:
+def _check_labels(
+    y: dict[str, Any], output_shape: tuple | None, loss: Any, name: str, source: str
+) -> None:
     if "inputs" in y or output_shape is None or not isinstance(loss, str):
         return
     shape = tuple(y["shape"])
@@ -169,8 +200,10 @@ def _check_labels(y: dict[str, Any], output_shape: tuple | None, loss: Any, name
                 "wants one class index per sample; use loss 'categorical_crossentropy' for one-hot labels"
             )
         if y.get("integer") is False:
-            raise UsageError(f"{source} gives non-integer {name}, but 'sparse_categorical_crossentropy' wants class "
-                             "indices")
+            raise UsageError(
+                f"{source} gives non-integer {name}, but 'sparse_categorical_crossentropy' wants class "
+                "indices"
+            )
         if units is not None and "max" in y and (y["min"] < 0 or y["max"] >= units):
             raise UsageError(
                 f"{source} gives class indices {int(y['min'])}..{int(y['max'])} in {name}, but the model has "
@@ -185,8 +218,12 @@ def _check_labels(y: dict[str, Any], output_shape: tuple | None, loss: Any, name
             )
     elif loss == "binary_crossentropy":
         if "max" in y and (y["min"] < 0 or y["max"] > 1):
-            raise UsageError(f"{source} gives {name} outside [0, 1], but 'binary_crossentropy' wants 0/1 labels")
+            raise UsageError(
+                f"{source} gives {name} outside [0, 1], but 'binary_crossentropy' wants 0/1 labels"
+            )
         per_sample = math.prod(shape[1:]) if len(shape) > 1 else 1
         if units is not None and per_sample != math.prod(output_shape):
-            raise UsageError(f"{source} gives {name} of shape {_shape_text(shape)}, which does not match the "
-                             f"model's output {_shape_text((len(shape) and shape[0],) + tuple(output_shape))}")
+            raise UsageError(
+                f"{source} gives {name} of shape {_shape_text(shape)}, which does not match the "
+                f"model's output {_shape_text((len(shape) and shape[0],) + tuple(output_shape))}"
+            )

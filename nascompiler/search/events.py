@@ -24,7 +24,9 @@ class StudyListener:
     def trial_started(self, study: "Study", trial: TrialRecord) -> None:
         """A trial was sent to a worker (a rerun of an interrupted trial too)."""
 
-    def epoch_finished(self, study: "Study", number: int, epoch: int, logs: dict[str, float]) -> None:
+    def epoch_finished(
+        self, study: "Study", number: int, epoch: int, logs: dict[str, float]
+    ) -> None:
         """Trial ``number`` finished epoch ``epoch`` (1-based)."""
 
     def trial_finished(self, study: "Study", trial: TrialRecord) -> None:

@@ -72,10 +72,17 @@ def visible_gpus() -> list[str]:
     if shutil.which("nvidia-smi") is None:
         return []
     try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
+        listing = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
-    return [str(i) for i, line in enumerate(l for l in listing.splitlines() if l.startswith("GPU "))]
+    return [
+        str(i)
+        for i, line in enumerate(
+            l for l in listing.splitlines() if l.startswith("GPU ")
+        )
+    ]
 
 
 @dataclass
@@ -103,9 +110,16 @@ class LocalExecutor(Executor):
     garbage collection down).
     """
 
-    def __init__(self, data: DataSource, settings: dict[str, Any], workers: int = 1,
-                 gpus: list[str] | None = None, log_dir: Path | None = None, startup_timeout: float = 600.0,
-                 recycle_after: int = 25):
+    def __init__(
+        self,
+        data: DataSource,
+        settings: dict[str, Any],
+        workers: int = 1,
+        gpus: list[str] | None = None,
+        log_dir: Path | None = None,
+        startup_timeout: float = 600.0,
+        recycle_after: int = 25,
+    ):
         if workers < 1:
             raise UsageError(f"--workers must be at least 1, got {workers}")
         self.data = data
@@ -128,12 +142,16 @@ class LocalExecutor(Executor):
         while not all(s.ready for s in self.slots):
             if time.monotonic() > deadline:
                 self.shutdown()
-                raise UsageError(f"workers did not start within {self.startup_timeout:.0f} s (loading the data?)")
+                raise UsageError(
+                    f"workers did not start within {self.startup_timeout:.0f} s (loading the data?)"
+                )
             self._receive(0.2, [])
             for slot in self.slots:
                 if not slot.ready and slot.process.poll() is not None:
                     self.shutdown()
-                    raise UsageError(f"a worker process exited while loading the data ({_exit_text(slot)})")
+                    raise UsageError(
+                        f"a worker process exited while loading the data ({_exit_text(slot)})"
+                    )
         assert self.summary is not None
         return self.summary
 
@@ -152,7 +170,13 @@ class LocalExecutor(Executor):
             output = open(log, "ab")
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "nascompiler.search.worker", str(task_read), str(event_write)],
+                [
+                    sys.executable,
+                    "-m",
+                    "nascompiler.search.worker",
+                    str(task_read),
+                    str(event_write),
+                ],
                 pass_fds=(task_read, event_write),
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -165,9 +189,16 @@ class LocalExecutor(Executor):
             os.close(event_write)
             if output is not None:
                 output.close()
-        slot = _Slot(index, process, Connection(task_write, readable=False), Connection(event_read, writable=False),
-                     log)
-        slot.tasks.send(WorkerInit(index, self.data, self.settings, device, os.getpid()))
+        slot = _Slot(
+            index,
+            process,
+            Connection(task_write, readable=False),
+            Connection(event_read, writable=False),
+            log,
+        )
+        slot.tasks.send(
+            WorkerInit(index, self.data, self.settings, device, os.getpid())
+        )
         return slot
 
     def shutdown(self) -> None:
@@ -207,14 +238,25 @@ class LocalExecutor(Executor):
         self._receive(timeout, out)
         for i, slot in enumerate(self.slots):
             if slot.process.poll() is None:
-                if slot.task is None and self.recycle_after and slot.trials_done >= self.recycle_after:
+                if (
+                    slot.task is None
+                    and self.recycle_after
+                    and slot.trials_done >= self.recycle_after
+                ):
                     self._stop(slot)
                     self.slots[i] = self._spawn(slot.index)
                 continue
             self._drain(slot, out)  # anything it sent before it died
             if slot.task is not None:
-                out.append(ResultEvent(TrialOutcome(number=slot.task.number, status="failed",
-                                                    error=f"the worker process died: {_exit_text(slot)}")))
+                out.append(
+                    ResultEvent(
+                        TrialOutcome(
+                            number=slot.task.number,
+                            status="failed",
+                            error=f"the worker process died: {_exit_text(slot)}",
+                        )
+                    )
+                )
             slot.tasks.close()
             slot.events.close()
             self.slots[i] = self._spawn(slot.index)

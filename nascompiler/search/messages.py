@@ -16,7 +16,9 @@ class WorkerInit:
     worker_id: int
     data: DataSource
     settings: dict[str, Any]  # TrainingSettings.to_json()
-    device: str | None  # value for CUDA_VISIBLE_DEVICES, or None to leave the environment alone
+    device: (
+        str | None
+    )  # value for CUDA_VISIBLE_DEVICES, or None to leave the environment alone
     parent_pid: int
 
 
@@ -26,7 +28,9 @@ class TrialTask:
     candidate_id: str
     module_path: str
     seed: int
-    weights_path: str | None  # where to save the trained weights if they may be among the best kept
+    weights_path: (
+        str | None
+    )  # where to save the trained weights if they may be among the best kept
     keep_if_better_than: float | None
 
 
@@ -48,7 +52,11 @@ def describe_exception(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     message = text[0] if text else ""
     name = type(exc).__name__
-    if "ResourceExhausted" in name or "out of memory" in message.lower() or isinstance(exc, MemoryError):
+    if (
+        "ResourceExhausted" in name
+        or "out of memory" in message.lower()
+        or isinstance(exc, MemoryError)
+    ):
         return f"out of memory: {name}: {message}"[:500]
     if not message:
         frame = traceback.extract_tb(exc.__traceback__)[-1:] or None

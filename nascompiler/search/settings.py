@@ -8,7 +8,15 @@ from typing import Any, Mapping
 
 from ..errors import UsageError
 
-KEYS = ("optimizer", "loss", "metrics", "objective", "direction", "epochs", "batch_size")
+KEYS = (
+    "optimizer",
+    "loss",
+    "metrics",
+    "objective",
+    "direction",
+    "epochs",
+    "batch_size",
+)
 
 
 @dataclass(frozen=True)
@@ -29,27 +37,41 @@ class TrainingSettings:
     batch_size: int = 32
 
     @classmethod
-    def resolve(cls, training: Mapping[str, Any] | None = None, source: str = "TRAINING",
-                **overrides: Any) -> "TrainingSettings":
+    def resolve(
+        cls,
+        training: Mapping[str, Any] | None = None,
+        source: str = "TRAINING",
+        **overrides: Any,
+    ) -> "TrainingSettings":
         """Settings from ``training`` (a ``TRAINING`` dict) with ``overrides`` (flags; ``None``
         means "not given") on top, checked."""
         values: dict[str, Any] = {}
         for key, value in (training or {}).items():
             if key not in KEYS:
-                raise UsageError(f"{source}: unknown setting {key!r}; known settings are {', '.join(KEYS)}")
+                raise UsageError(
+                    f"{source}: unknown setting {key!r}; known settings are {', '.join(KEYS)}"
+                )
             values[key] = value
         values.update({k: v for k, v in overrides.items() if v is not None})
         metrics = values.get("metrics", ("accuracy",))
         if isinstance(metrics, str):
             metrics = (metrics,)
-        if not isinstance(metrics, (list, tuple)) or not all(isinstance(m, str) for m in metrics):
-            raise UsageError(f"{source}: metrics must be a list of metric names, e.g. ['accuracy']")
+        if not isinstance(metrics, (list, tuple)) or not all(
+            isinstance(m, str) for m in metrics
+        ):
+            raise UsageError(
+                f"{source}: metrics must be a list of metric names, e.g. ['accuracy']"
+            )
         metrics = tuple(metrics)
-        objective = values.get("objective") or (f"val_{metrics[0]}" if metrics else "val_loss")
+        objective = values.get("objective") or (
+            f"val_{metrics[0]}" if metrics else "val_loss"
+        )
         allowed = objectives_for(metrics)
         if objective not in allowed:
-            raise UsageError(f"unknown objective {objective!r}; with metrics {list(metrics)} it can be one of "
-                             f"{', '.join(allowed)}")
+            raise UsageError(
+                f"unknown objective {objective!r}; with metrics {list(metrics)} it can be one of "
+                f"{', '.join(allowed)}"
+            )
         direction = values.get("direction") or default_direction(objective)
         if direction not in ("max", "min"):
             raise UsageError(f"direction must be 'max' or 'min', got {direction!r}")
@@ -87,10 +109,16 @@ class TrainingSettings:
         return cls(**{**data, "metrics": tuple(data["metrics"])})
 
     def describe(self) -> str:
-        optimizer = self.optimizer if isinstance(self.optimizer, str) else json.dumps(self.optimizer)
+        optimizer = (
+            self.optimizer
+            if isinstance(self.optimizer, str)
+            else json.dumps(self.optimizer)
+        )
         loss = self.loss if isinstance(self.loss, str) else json.dumps(self.loss)
-        return (f"optimizer={optimizer}, loss={loss}, metrics={list(self.metrics)}, epochs={self.epochs}, "
-                f"batch_size={self.batch_size}")
+        return (
+            f"optimizer={optimizer}, loss={loss}, metrics={list(self.metrics)}, epochs={self.epochs}, "
+            f"batch_size={self.batch_size}"
+        )
 
 
 def objectives_for(metrics: tuple[str, ...]) -> list[str]:
@@ -100,4 +128,6 @@ def objectives_for(metrics: tuple[str, ...]) -> list[str]:
 
 def default_direction(objective: str) -> str:
     lowered = objective.lower()
-    return "min" if any(w in lowered for w in ("loss", "error", "mse", "mae")) else "max"
+    return (
+        "min" if any(w in lowered for w in ("loss", "error", "mse", "mae")) else "max"
+    )

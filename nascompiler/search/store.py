@@ -75,10 +75,6 @@ class TrialRecord:
     wall_seconds: float | None = None
     error: str | None = None
 
-    @property
-    def finished(self) -> bool:
-        return self.status != "running"
-
 
 class Store:
     """Reads and writes one study's database."""
@@ -88,40 +84,62 @@ class Store:
         self.path = self.directory / DB_NAME
         if not self.path.exists():
             if not create:
-                raise UsageError(f"{self.directory} is not a study: it has no {DB_NAME}")
+                raise UsageError(
+                    f"{self.directory} is not a study: it has no {DB_NAME}"
+                )
             self.directory.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            tables = {
+                r[0]
+                for r in self.db.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table'"
+                )
+            }
             if not tables:
                 if not create:
                     raise UsageError(f"{self.path} is empty, not a study database")
                 self._create()
             elif tables != {"meta", "trials"}:
-                raise UsageError(f"{self.path} is not a nascompiler study database (tables: {', '.join(sorted(tables))})")
+                raise UsageError(
+                    f"{self.path} is not a nascompiler study database (tables: {', '.join(sorted(tables))})"
+                )
             self._check_version()
         except sqlite3.DatabaseError as exc:
-            raise UsageError(f"{self.path} is not a valid study database ({exc})") from None
+            raise UsageError(
+                f"{self.path} is not a valid study database ({exc})"
+            ) from None
 
     def _create(self) -> None:
         with self._transaction() as db:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
-            db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (json.dumps(SCHEMA_VERSION),))
-            db.execute("INSERT INTO meta VALUES ('created_at', ?)", (json.dumps(time.time()),))
+            db.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?)",
+                (json.dumps(SCHEMA_VERSION),),
+            )
+            db.execute(
+                "INSERT INTO meta VALUES ('created_at', ?)", (json.dumps(time.time()),)
+            )
 
     def _check_version(self) -> None:
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        row = self.db.execute(
+            "SELECT value FROM meta WHERE key='schema_version'"
+        ).fetchone()
         if row is None:
-            raise UsageError(f"{self.path} has no schema version; it is not a nascompiler study database")
+            raise UsageError(
+                f"{self.path} has no schema version; it is not a nascompiler study database"
+            )
         try:
             version = int(json.loads(row[0]))
         except (ValueError, TypeError):
-            raise UsageError(f"{self.path} has a corrupt schema version {row[0]!r}") from None
+            raise UsageError(
+                f"{self.path} has a corrupt schema version {row[0]!r}"
+            ) from None
         if version > SCHEMA_VERSION:
             raise UsageError(
                 f"{self.path} was written by a newer nascompiler (schema {version}; this version reads up to "
@@ -149,7 +167,10 @@ class Store:
     def set_meta(self, **values: Any) -> None:
         with self._transaction() as db:
             for key, value in values.items():
-                db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value, sort_keys=True)))
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                    (key, json.dumps(value, sort_keys=True)),
+                )
 
     def touch(self) -> None:
         """Record that the study was just used (``export`` with no ``--study`` picks the latest)."""
@@ -157,7 +178,11 @@ class Store:
 
     # ------------------------------------------------------------------ trials
     def trials(self, status: str | None = None) -> list[TrialRecord]:
-        query = "SELECT * FROM trials" + (" WHERE status=?" if status else "") + " ORDER BY number"
+        query = (
+            "SELECT * FROM trials"
+            + (" WHERE status=?" if status else "")
+            + " ORDER BY number"
+        )
         cursor = self.db.execute(query, (status,) if status else ())
         names = [d[0] for d in cursor.description]
         return [_decode(dict(zip(names, row))) for row in cursor.fetchall()]
@@ -165,14 +190,14 @@ class Store:
     def trial(self, number: int) -> TrialRecord | None:
         cursor = self.db.execute("SELECT * FROM trials WHERE number=?", (number,))
         row = cursor.fetchone()
-        return None if row is None else _decode(dict(zip([d[0] for d in cursor.description], row)))
+        return (
+            None
+            if row is None
+            else _decode(dict(zip([d[0] for d in cursor.description], row)))
+        )
 
     def next_number(self) -> int:
         row = self.db.execute("SELECT MAX(number) FROM trials").fetchone()
-        return 0 if row[0] is None else row[0] + 1
-
-    def next_told_order(self) -> int:
-        row = self.db.execute("SELECT MAX(told_order) FROM trials").fetchone()
         return 0 if row[0] is None else row[0] + 1
 
     def evaluated(self, candidate_id: str) -> TrialRecord | None:
@@ -182,39 +207,85 @@ class Store:
             (candidate_id,),
         )
         row = cursor.fetchone()
-        return None if row is None else _decode(dict(zip([d[0] for d in cursor.description], row)))
+        return (
+            None
+            if row is None
+            else _decode(dict(zip([d[0] for d in cursor.description], row)))
+        )
 
-    def start_trial(self, number: int, candidate_id: str, assignment: dict[str, Any], seed: int,
-                    asked_after: int) -> None:
+    def start_trial(
+        self,
+        number: int,
+        candidate_id: str,
+        assignment: dict[str, Any],
+        seed: int,
+        asked_after: int,
+    ) -> None:
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO trials (number, candidate_id, assignment, status, seed, asked_after, started_at) "
                 "VALUES (?, ?, ?, 'running', ?, ?, ?)",
-                (number, candidate_id, _dumps(assignment), seed, asked_after, time.time()),
+                (
+                    number,
+                    candidate_id,
+                    _dumps(assignment),
+                    seed,
+                    asked_after,
+                    time.time(),
+                ),
             )
 
     def restart_trial(self, number: int) -> None:
         """A trial that was running when the search died runs again."""
         with self._transaction() as db:
-            db.execute("UPDATE trials SET started_at=? WHERE number=? AND status='running'", (time.time(), number))
+            db.execute(
+                "UPDATE trials SET started_at=? WHERE number=? AND status='running'",
+                (time.time(), number),
+            )
 
-    def finish_trial(self, number: int, *, status: str, told_order: int, objective: float | None = None,
-                     metrics: dict[str, list[float]] | None = None, params: int | None = None,
-                     fit_seconds: float | None = None, wall_seconds: float | None = None,
-                     error: str | None = None, duplicate_of: int | None = None) -> None:
+    def finish_trial(
+        self,
+        number: int,
+        *,
+        status: str,
+        told_order: int,
+        objective: float | None = None,
+        metrics: dict[str, list[float]] | None = None,
+        params: int | None = None,
+        fit_seconds: float | None = None,
+        wall_seconds: float | None = None,
+        error: str | None = None,
+        duplicate_of: int | None = None,
+    ) -> None:
         if status not in STATUSES or status == "running":
             raise ValueError(f"cannot finish a trial with status {status!r}")
         with self._transaction() as db:
             db.execute(
                 "UPDATE trials SET status=?, objective=?, metrics=?, params=?, fit_seconds=?, wall_seconds=?, "
                 "error=?, duplicate_of=?, told_order=?, finished_at=? WHERE number=?",
-                (status, objective, _dumps(metrics or {}), params, fit_seconds, wall_seconds, error, duplicate_of,
-                 told_order, time.time(), number),
+                (
+                    status,
+                    objective,
+                    _dumps(metrics or {}),
+                    params,
+                    fit_seconds,
+                    wall_seconds,
+                    error,
+                    duplicate_of,
+                    told_order,
+                    time.time(),
+                    number,
+                ),
             )
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('last_used', ?)", (json.dumps(time.time()),))
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('last_used', ?)",
+                (json.dumps(time.time()),),
+            )
 
     def counts(self) -> dict[str, int]:
-        rows = self.db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall()
+        rows = self.db.execute(
+            "SELECT status, COUNT(*) FROM trials GROUP BY status"
+        ).fetchall()
         counts = {s: 0 for s in STATUSES}
         counts.update(dict(rows))
         return counts
@@ -231,7 +302,9 @@ def _dumps(value: Any) -> str:
 
 
 def _decode(row: dict[str, Any]) -> TrialRecord:
-    row["assignment"] = {k: from_json(v) for k, v in json.loads(row["assignment"]).items()}
+    row["assignment"] = {
+        k: from_json(v) for k, v in json.loads(row["assignment"]).items()
+    }
     row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else {}
     return TrialRecord(**row)
 
@@ -251,7 +324,9 @@ def latest_study(root: str | os.PathLike) -> Path | None:
         stamp = db_path.stat().st_mtime
         try:
             with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-                row = db.execute("SELECT value FROM meta WHERE key='last_used'").fetchone()
+                row = db.execute(
+                    "SELECT value FROM meta WHERE key='last_used'"
+                ).fetchone()
             if row is not None:
                 stamp = max(stamp, float(json.loads(row[0])))
         except (sqlite3.DatabaseError, ValueError):
@@ -260,8 +335,3 @@ def latest_study(root: str | os.PathLike) -> Path | None:
         if best is None or key > best:
             best, chosen = key, db_path.parent
     return chosen
-
-
-def iter_finished(trials: list[TrialRecord]) -> Iterator[TrialRecord]:
-    """Finished trials in the order their results were told to the searcher."""
-    return iter(sorted((t for t in trials if t.told_order is not None), key=lambda t: t.told_order))

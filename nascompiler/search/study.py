@@ -69,12 +69,20 @@ def fresh_directory(directory: Path) -> Path | None:
 
 
 class Study:
-    def __init__(self, config: StudyConfig, listeners: Iterable[StudyListener] = (),
-                 executor: Executor | None = None):
+    def __init__(
+        self,
+        config: StudyConfig,
+        listeners: Iterable[StudyListener] = (),
+        executor: Executor | None = None,
+    ):
         if config.max_trials < 1:
-            raise UsageError(f"--max-trials must be at least 1, got {config.max_trials}")
+            raise UsageError(
+                f"--max-trials must be at least 1, got {config.max_trials}"
+            )
         if config.keep_weights < 0:
-            raise UsageError(f"--keep-weights must be 0 or more, got {config.keep_weights}")
+            raise UsageError(
+                f"--keep-weights must be 0 or more, got {config.keep_weights}"
+            )
         self.config = config
         self.listeners = list(listeners)
         self.directory = Path(config.directory)
@@ -82,13 +90,16 @@ class Study:
         self.weights = self.directory / "weights"
         self.store = Store(self.directory, create=True)
         self._check_or_record_definition()
-        self.executor = executor or LocalExecutor(config.data, config.settings.to_json(), config.workers,
-                                                  log_dir=self.directory / "logs")
+        self.executor = executor or LocalExecutor(
+            config.data,
+            config.settings.to_json(),
+            config.workers,
+            log_dir=self.directory / "logs",
+        )
         self.stop_reason: str | None = None
-        self.in_flight: dict[int, tuple[str, float]] = {}  # trial number -> (candidate id, when it was sent)
-        self.epochs: dict[int, int] = {}  # trial number -> last finished epoch
-        self.started_at = time.time()
-        self.interrupted = False
+        self.in_flight: dict[int, tuple[str, float]] = (
+            {}
+        )  # trial number -> (candidate id, when it was sent)
 
     # ------------------------------------------------------------------ definition
     def _check_or_record_definition(self) -> None:
@@ -113,8 +124,10 @@ class Study:
             )
         for key in ("searcher", "searcher_options", "seed"):
             if stored[key] != definition[key]:
-                raise UsageError(f"{self.directory} was searched with {key}={stored[key]!r}, not {definition[key]!r}; "
-                                 "resume with the same setting, or use --fresh to start over")
+                raise UsageError(
+                    f"{self.directory} was searched with {key}={stored[key]!r}, not {definition[key]!r}; "
+                    "resume with the same setting, or use --fresh to start over"
+                )
         for key, value in definition["settings"].items():
             if stored["settings"].get(key) != value:
                 raise UsageError(
@@ -152,12 +165,20 @@ class Study:
         """Run (or resume) the search until ``max_trials`` trials are done. Ctrl-C stops it
         cleanly: finished trials are kept, running ones run again on the next run."""
         self.store.touch()
-        self.searcher = make_searcher(self.config.searcher, self.config.space, seed=self.config.seed,
-                                      direction=self.direction, **self.config.searcher_options)
+        self.searcher = make_searcher(
+            self.config.searcher,
+            self.config.space,
+            seed=self.config.seed,
+            direction=self.direction,
+            **self.config.searcher_options,
+        )
         reruns = self._replay()
         if self.done >= self.config.max_trials and not reruns:
-            self._emit("message", f"the study already holds {self.done} finished trials (--max-trials "
-                                  f"{self.config.max_trials}); nothing to do")
+            self._emit(
+                "message",
+                f"the study already holds {self.done} finished trials (--max-trials "
+                f"{self.config.max_trials}); nothing to do",
+            )
             self._emit("search_finished")
             return self
         summary = self.executor.start()
@@ -165,9 +186,6 @@ class Study:
             self._check_data(summary)
             self._emit("search_started")
             self._loop(reruns)
-        except KeyboardInterrupt:
-            self.interrupted = True
-            raise
         finally:
             self.executor.shutdown()
         self._emit("search_finished")
@@ -185,12 +203,20 @@ class Study:
                 output_shape = outputs[0].shape
         except CandidateError:
             pass
-        check_data(summary, input_shapes, output_shape, self.config.settings.loss, self.config.data.describe())
+        check_data(
+            summary,
+            input_shapes,
+            output_shape,
+            self.config.settings.loss,
+            self.config.data.describe(),
+        )
 
     def _replay(self) -> list[TrialRecord]:
         """Rebuild the searcher's state from the store; return the trials to run again."""
         trials = self.store.trials()
-        told = sorted((t for t in trials if t.told_order is not None), key=lambda t: t.told_order)
+        told = sorted(
+            (t for t in trials if t.told_order is not None), key=lambda t: t.told_order
+        )
         position = 0
         for trial in trials:
             while position < len(told) and position < trial.asked_after:
@@ -198,42 +224,65 @@ class Study:
                 position += 1
             proposal = self.searcher.ask()
             if proposal is not None and proposal != trial.assignment:
-                self._emit("message", f"the searcher now proposes differently than when trial #{trial.number} ran; "
-                                      "the study continues with its new proposals")
+                self._emit(
+                    "message",
+                    f"the searcher now proposes differently than when trial #{trial.number} ran; "
+                    "the study continues with its new proposals",
+                )
         for record in told[position:]:
             self._tell(record)
         self.tells = len(told)
         return [t for t in trials if t.status == "running"]
 
     def _tell(self, record: TrialRecord) -> None:
-        self.searcher.tell(record.assignment, record.objective if record.status in ("complete", "duplicate") else None)
+        self.searcher.tell(
+            record.assignment,
+            record.objective if record.status in ("complete", "duplicate") else None,
+        )
 
     def _loop(self, reruns: list[TrialRecord]) -> None:
-        exhausted = False
+        exhausted = announced_stop = False
         duplicates_in_a_row = 0
-        waiting: dict[str, list[int]] = {}  # candidate id -> duplicate trials waiting for its result
+        waiting: dict[str, list[int]] = (
+            {}
+        )  # candidate id -> duplicate trials waiting for its result
         while True:
             while self.executor.free_slots() > 0:
                 if reruns:
                     self._submit(reruns.pop(0), restart=True)
                     continue
-                if self.stop_reason or exhausted or self.done + len(self.in_flight) >= self.config.max_trials:
+                if self.stop_reason and not announced_stop:
+                    self._emit("message", f"stopping the search: {self.stop_reason}")
+                    announced_stop = True
+                if (
+                    self.stop_reason
+                    or exhausted
+                    or self.done + len(self.in_flight) >= self.config.max_trials
+                ):
                     break
                 if duplicates_in_a_row >= MAX_CONSECUTIVE_DUPLICATES:
-                    self._emit("message", f"the searcher proposed {duplicates_in_a_row} already-evaluated candidates "
-                                          "in a row; the space looks exhausted")
+                    self._emit(
+                        "message",
+                        f"the searcher proposed {duplicates_in_a_row} already-evaluated candidates "
+                        "in a row; the space looks exhausted",
+                    )
                     exhausted = True
                     break
                 assignment = self.searcher.ask()
                 if assignment is None:
-                    self._emit("message", "the searcher has proposed every candidate of the space")
+                    self._emit(
+                        "message",
+                        "the searcher has proposed every candidate of the space",
+                    )
                     exhausted = True
                     break
                 record = self._new_trial(assignment)
                 if record is None:
                     duplicates_in_a_row += 1
                     continue
-                if any(cid == record.candidate_id for cid, _ in self.in_flight.values()):
+                if any(
+                    cid == record.candidate_id for cid, _ in self.in_flight.values()
+                ):
                     waiting.setdefault(record.candidate_id, []).append(record.number)
                     duplicates_in_a_row += 1
                     continue
@@ -243,7 +292,6 @@ class Study:
                 break
             for event in self.executor.poll(0.25):
                 if isinstance(event, EpochEvent):
-                    self.epochs[event.number] = event.epoch
                     self._emit("epoch_finished", event.number, event.epoch, event.logs)
                 elif isinstance(event, ResultEvent):
                     if event.outcome.number not in self.in_flight:
@@ -255,17 +303,22 @@ class Study:
     # ------------------------------------------------------------------ trials
     def _new_trial(self, assignment: dict[str, Any]) -> TrialRecord | None:
         """Store a proposal as a trial. Returns the running trial to submit, or ``None`` when
-        it was settled at once (a duplicate of an evaluated candidate, or one that cannot be built)."""
+        it was settled at once (a duplicate of an evaluated candidate, or one that cannot be built).
+        """
         number = self.store.next_number()
         seed = trial_seed(self.config.seed, number)
         try:
             graph = specialize(self.config.space, assignment)
         except CandidateError as exc:
             self.store.start_trial(number, "", assignment, seed, self.tells)
-            self._store_result(number, "failed", error=f"cannot build this candidate: {exc}")
+            self._store_result(
+                number, "failed", error=f"cannot build this candidate: {exc}"
+            )
             return None
         earlier = self.store.evaluated(graph.id)
-        self.store.start_trial(number, graph.id, dict(graph.assignment), seed, self.tells)
+        self.store.start_trial(
+            number, graph.id, dict(graph.assignment), seed, self.tells
+        )
         record = self.store.trial(number)
         if earlier is not None:
             self._finish_duplicate(record, earlier)
@@ -277,27 +330,34 @@ class Study:
 
     def _submit(self, record: TrialRecord, restart: bool) -> None:
         if restart:
-            earlier = self.store.evaluated(record.candidate_id) if record.candidate_id else None
+            earlier = (
+                self.store.evaluated(record.candidate_id)
+                if record.candidate_id
+                else None
+            )
             if earlier is not None:
                 self._finish_duplicate(record, earlier)
                 return
             self.store.restart_trial(record.number)
         threshold = self._keep_threshold()
         keep = self.config.keep_weights > 0
-        self.executor.submit(TrialTask(
-            number=record.number,
-            candidate_id=record.candidate_id,
-            module_path=str(self.candidate_path(record.candidate_id)),
-            seed=record.seed,
-            weights_path=str(self.weights_path(record.candidate_id)) if keep else None,
-            keep_if_better_than=threshold,
-        ))
+        self.executor.submit(
+            TrialTask(
+                number=record.number,
+                candidate_id=record.candidate_id,
+                module_path=str(self.candidate_path(record.candidate_id)),
+                seed=record.seed,
+                weights_path=(
+                    str(self.weights_path(record.candidate_id)) if keep else None
+                ),
+                keep_if_better_than=threshold,
+            )
+        )
         self.in_flight[record.number] = (record.candidate_id, time.monotonic())
         self._emit("trial_started", record)
 
     def _finish(self, outcome: TrialOutcome) -> TrialRecord:
         _, sent = self.in_flight.pop(outcome.number)
-        self.epochs.pop(outcome.number, None)
         record = self._store_result(
             outcome.number,
             outcome.status,
@@ -313,9 +373,15 @@ class Study:
         return record
 
     def _finish_duplicate(self, record: TrialRecord, earlier: TrialRecord) -> None:
-        self._store_result(record.number, "duplicate", objective=earlier.objective, params=earlier.params,
-                           metrics=earlier.metrics, duplicate_of=earlier.number,
-                           error=earlier.error if earlier.status == "failed" else None)
+        self._store_result(
+            record.number,
+            "duplicate",
+            objective=earlier.objective,
+            params=earlier.params,
+            metrics=earlier.metrics,
+            duplicate_of=earlier.number,
+            error=earlier.error if earlier.status == "failed" else None,
+        )
 
     def _store_result(self, number: int, status: str, **fields: Any) -> TrialRecord:
         self.store.finish_trial(number, status=status, told_order=self.tells, **fields)
@@ -347,11 +413,14 @@ class Study:
             return
         keep = {f"{cid}.weights.h5" for cid in self._kept_candidates()}
         for path in self.weights.iterdir():
-            if path.name.endswith(".weights.h5") and path.name not in keep and not path.name.startswith(".tmp-"):
+            if (
+                path.name.endswith(".weights.h5")
+                and path.name not in keep
+                and not path.name.startswith(".tmp-")
+            ):
                 path.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ listeners
     def _emit(self, event: str, *args: Any) -> None:
         for listener in self.listeners:
             getattr(listener, event)(self, *args)
-

@@ -19,7 +19,9 @@ from .messages import TrialOutcome, TrialTask, describe_exception
 from .settings import TrainingSettings
 
 
-def run_trial(task: TrialTask, dataset: Any, settings: TrainingSettings, on_epoch: Any) -> TrialOutcome:
+def run_trial(
+    task: TrialTask, dataset: Any, settings: TrainingSettings, on_epoch: Any
+) -> TrialOutcome:
     """Train one candidate module; never raises (a failure is a failed outcome)."""
     started = time.perf_counter()
     fit_seconds = 0.0
@@ -27,7 +29,11 @@ def run_trial(task: TrialTask, dataset: Any, settings: TrainingSettings, on_epoc
         keras.utils.set_random_seed(task.seed)
         module = _import_candidate(task.module_path, task.candidate_id)
         model = module.build_model()
-        model.compile(optimizer=_optimizer(settings.optimizer), loss=settings.loss, metrics=list(settings.metrics))
+        model.compile(
+            optimizer=_optimizer(settings.optimizer),
+            loss=settings.loss,
+            metrics=list(settings.metrics),
+        )
         watcher = _EpochWatcher(on_epoch)
         fit_started = time.perf_counter()
         history = model.fit(
@@ -40,17 +46,39 @@ def run_trial(task: TrialTask, dataset: Any, settings: TrainingSettings, on_epoc
             verbose=0,
         )
         fit_seconds = time.perf_counter() - fit_started
-        metrics = {k: [float(v) for v in values] for k, values in history.history.items()}
+        metrics = {
+            k: [float(v) for v in values] for k, values in history.history.items()
+        }
         if watcher.nan_at is not None:
-            return _failed(task, started, fit_seconds, f"loss became NaN in epoch {watcher.nan_at}", metrics)
+            return _failed(
+                task,
+                started,
+                fit_seconds,
+                f"loss became NaN in epoch {watcher.nan_at}",
+                metrics,
+            )
         if settings.objective not in metrics:
-            return _failed(task, started, fit_seconds, f"the training history has no {settings.objective!r} "
-                           f"(it has {', '.join(sorted(metrics))})", metrics)
+            return _failed(
+                task,
+                started,
+                fit_seconds,
+                f"the training history has no {settings.objective!r} "
+                f"(it has {', '.join(sorted(metrics))})",
+                metrics,
+            )
         objective = metrics[settings.objective][-1]
         if not math.isfinite(objective):
-            return _failed(task, started, fit_seconds, f"{settings.objective} is {objective}", metrics)
+            return _failed(
+                task,
+                started,
+                fit_seconds,
+                f"{settings.objective} is {objective}",
+                metrics,
+            )
         saved = False
-        if task.weights_path and _worth_keeping(objective, task.keep_if_better_than, settings.direction):
+        if task.weights_path and _worth_keeping(
+            objective, task.keep_if_better_than, settings.direction
+        ):
             _save_weights(model, task.weights_path)
             saved = True
         outcome = TrialOutcome(
@@ -122,8 +150,13 @@ def _save_weights(model: Any, path: str) -> None:
     os.replace(tmp, path)
 
 
-def _failed(task: TrialTask, started: float, fit_seconds: float, reason: str,
-            metrics: dict[str, list[float]] | None = None) -> TrialOutcome:
+def _failed(
+    task: TrialTask,
+    started: float,
+    fit_seconds: float,
+    reason: str,
+    metrics: dict[str, list[float]] | None = None,
+) -> TrialOutcome:
     return TrialOutcome(
         number=task.number,
         status="failed",

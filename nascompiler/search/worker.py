@@ -43,7 +43,9 @@ def worker_main(tasks: Connection, events: Connection) -> None:
         dataset = init.data.load()
         summary = dataset.summary()
         from .trainer import run_trial  # imports Keras, now that the environment is set
-    except Exception as exc:  # reported to the driver, which stops the search with this message
+    except (
+        Exception
+    ) as exc:  # reported to the driver, which stops the search with this message
         events.send(("fatal", wid, describe_exception(exc)))
         return
     # Keras and TensorFlow create some 340,000 long-lived objects; every garbage collection
@@ -60,7 +62,12 @@ def worker_main(tasks: Connection, events: Connection) -> None:
         if task is None:
             return
         number = task.number
-        outcome = run_trial(task, dataset, settings, lambda epoch, logs: events.send(("epoch", wid, number, epoch, logs)))
+        outcome = run_trial(
+            task,
+            dataset,
+            settings,
+            lambda epoch, logs: events.send(("epoch", wid, number, epoch, logs)),
+        )
         events.send(("result", wid, outcome))
 
 

@@ -27,11 +27,15 @@ from .enas_micro import enas_micro_search_space
 __all__ = ["dnn_search_space", "cnn_search_space", "enas_micro_search_space"]
 
 
-def dnn_block(hp_dnn_units, hp_reduce_factor, hp_seq, hp_use_bn, hp_dropout, hp_activation, step):
+def dnn_block(
+    hp_dnn_units, hp_reduce_factor, hp_seq, hp_use_bn, hp_dropout, hp_activation, step
+):
     """Dense, then activation / optional BatchNormalization / dropout in a searched order."""
     # Step 0 keeps the chosen width; step k shrinks it by reduce_factor ** k.
     block_units = Dynamic(
-        lambda_fn=lambda units, reduce_factor: units if step == 0 else units * (reduce_factor**step),
+        lambda_fn=lambda units, reduce_factor: (
+            units if step == 0 else units * (reduce_factor**step)
+        ),
         units=hp_dnn_units,
         reduce_factor=hp_reduce_factor,
     )
@@ -43,9 +47,15 @@ def dnn_block(hp_dnn_units, hp_reduce_factor, hp_seq, hp_use_bn, hp_dropout, hp_
     return Sequential([dense, perm_act_bn_dropout])
 
 
-def dnn_search_space(input_shape, output_units, output_activation, units_choices=[200, 500, 1000],
-                     reduce_facotr_choices=[1, 0.8, 0.5], layer_num_choices=[2, 3, 4],
-                     activation_choices=['relu', 'tanh']):
+def dnn_search_space(
+    input_shape,
+    output_units,
+    output_activation,
+    units_choices=[200, 500, 1000],
+    reduce_facotr_choices=[1, 0.8, 0.5],
+    layer_num_choices=[2, 3, 4],
+    activation_choices=["relu", "tanh"],
+):
     """A stack of 2-4 dense blocks whose widths shrink geometrically, then a Dense head."""
     space = HyperSpace()
     with space.as_default():
@@ -61,20 +71,40 @@ def dnn_search_space(input_shape, output_units, output_activation, units_choices
 
         input = Input(shape=input_shape)
         backbone = Repeat(
-            lambda step: dnn_block(hp_dnn_units, hp_reduce_factor, hp_seq, hp_use_bn, hp_dropout, hp_activation,
-                                   step),
+            lambda step: dnn_block(
+                hp_dnn_units,
+                hp_reduce_factor,
+                hp_seq,
+                hp_use_bn,
+                hp_dropout,
+                hp_activation,
+                step,
+            ),
             repeat_times=layer_num_choices,
         )(input)
         Dense(units=output_units, activation=output_activation)(backbone)
     return space
 
 
-def conv_block(block_no, hp_pooling, hp_filters, hp_kernel_size, hp_bn_act, hp_use_bn, hp_activation,
-               strides=(1, 1)):
+def conv_block(
+    block_no,
+    hp_pooling,
+    hp_filters,
+    hp_kernel_size,
+    hp_bn_act,
+    hp_use_bn,
+    hp_activation,
+    strides=(1, 1),
+):
     """Repeated Conv2D + (BatchNormalization, activation in a searched order), then pooling."""
 
     def conv_bn(step):
-        conv = Conv2D(filters=conv_filters, kernel_size=hp_kernel_size, strides=strides, padding="same")
+        conv = Conv2D(
+            filters=conv_filters,
+            kernel_size=hp_kernel_size,
+            strides=strides,
+            padding="same",
+        )
         act = Activation(activation=hp_activation)
         optional_bn = Optional(BatchNormalization(), keep_link=True, hp_opt=hp_use_bn)
         perm_act_bn = Permutation([optional_bn, act], hp_seq=hp_bn_act)
@@ -89,12 +119,22 @@ def conv_block(block_no, hp_pooling, hp_filters, hp_kernel_size, hp_bn_act, hp_u
 
     conv_filters = Dynamic(lambda filters: filters * multiplier, filters=hp_filters)
     conv = Repeat(conv_bn, repeat_times=repeat_num_choices)
-    pooling = ModuleChoice([MaxPooling2D(padding="same"), AveragePooling2D(padding="same")], hp_or=hp_pooling)
+    pooling = ModuleChoice(
+        [MaxPooling2D(padding="same"), AveragePooling2D(padding="same")],
+        hp_or=hp_pooling,
+    )
     return Sequential([conv, pooling])
 
 
-def cnn_search_space(input_shape, output_units, output_activation='softmax', block_num_choices=[2, 3, 4, 5, 6],
-                     activation_choices=['relu'], filters_choices=[32, 64], kernel_size_choices=[(1, 1), (3, 3)]):
+def cnn_search_space(
+    input_shape,
+    output_units,
+    output_activation="softmax",
+    block_num_choices=[2, 3, 4, 5, 6],
+    activation_choices=["relu"],
+    filters_choices=[32, 64],
+    kernel_size_choices=[(1, 1), (3, 3)],
+):
     """A VGG-like stack of 2-6 conv blocks with doubling filters, then two dense layers."""
     space = HyperSpace()
     with space.as_default():

@@ -9,8 +9,16 @@ from ..space import HyperSpace
 from .enas_ops import classfication, conv_layer, stem_op
 
 
-def enas_micro_search_space(arch="NRNR", input_shape=(28, 28, 1), init_filters=64, node_num=4, data_format=None,
-                            classes=10, classification_dropout=0, hp_dict=None):
+def enas_micro_search_space(
+    arch="NRNR",
+    input_shape=(28, 28, 1),
+    init_filters=64,
+    node_num=4,
+    data_format=None,
+    classes=10,
+    classification_dropout=0,
+    hp_dict=None,
+):
     """Cells in the order ``arch`` gives ('N' normal, 'R' reduction) after a 3x3 conv stem.
 
     Cells of one type share their choices. ``hp_dict`` may hold parameters to share with
@@ -18,8 +26,10 @@ def enas_micro_search_space(arch="NRNR", input_shape=(28, 28, 1), init_filters=6
     would share parameters between calls by accident).
     """
     if not isinstance(arch, str) or not arch or set(arch) - {"N", "R"}:
-        raise SpaceDefinitionError(f"arch must be a string of 'N' (normal) and 'R' (reduction) cells, got {arch!r}",
-                                   user_location())
+        raise SpaceDefinitionError(
+            f"arch must be a string of 'N' (normal) and 'R' (reduction) cells, got {arch!r}",
+            user_location(),
+        )
     if hp_dict is None:
         hp_dict = {}
     space = HyperSpace()
@@ -46,9 +56,18 @@ def enas_micro_search_space(arch="NRNR", input_shape=(28, 28, 1), init_filters=6
 
             if is_reduction:
                 node0 = node1
-                node1 = FactorizedReduction(filters, f"{type}_C{cell_no}_", data_format)(node1)
-            x = conv_layer(hp_dict, f"{normal_no + reduction_no}_{type}", cell_no, [node0, node1], filters, node_num,
-                           is_reduction)
+                node1 = FactorizedReduction(
+                    filters, f"{type}_C{cell_no}_", data_format
+                )(node1)
+            x = conv_layer(
+                hp_dict,
+                f"{normal_no + reduction_no}_{type}",
+                cell_no,
+                [node0, node1],
+                filters,
+                node_num,
+                is_reduction,
+            )
             node0 = node1
             node1 = x
         classfication(x, classes, classification_dropout, data_format)

@@ -31,7 +31,9 @@ from ..space import Choice, ModuleSpace, MultipleChoice
 OPERATIONS = ("sepconv5x5", "sepconv3x3", "avgpooling3x3", "maxpooling3x3", "identity")
 
 
-def sepconv2d_bn(no, name_prefix, kernel_size, filters, strides=(1, 1), data_format=None, x=None):
+def sepconv2d_bn(
+    no, name_prefix, kernel_size, filters, strides=(1, 1), data_format=None, x=None
+):
     relu = Activation(activation="relu", name=f"{name_prefix}relu_{no}_")
     if x is not None and isinstance(x, ModuleSpace):
         relu(x)
@@ -48,28 +50,66 @@ def sepconv2d_bn(no, name_prefix, kernel_size, filters, strides=(1, 1), data_for
 
 def sepconv3x3(name_prefix, filters, strides=(1, 1), data_format=None):
     name_prefix = name_prefix + "sepconv3x3_"
-    sep1 = sepconv2d_bn(0, name_prefix, kernel_size=(3, 3), filters=filters, strides=strides, data_format=data_format)
-    return sepconv2d_bn(1, name_prefix, kernel_size=(3, 3), filters=filters, strides=strides, data_format=data_format,
-                        x=sep1)
+    sep1 = sepconv2d_bn(
+        0,
+        name_prefix,
+        kernel_size=(3, 3),
+        filters=filters,
+        strides=strides,
+        data_format=data_format,
+    )
+    return sepconv2d_bn(
+        1,
+        name_prefix,
+        kernel_size=(3, 3),
+        filters=filters,
+        strides=strides,
+        data_format=data_format,
+        x=sep1,
+    )
 
 
 def sepconv5x5(name_prefix, filters, strides=(1, 1), data_format=None):
     name_prefix = name_prefix + "sepconv5x5_"
-    sep1 = sepconv2d_bn(0, name_prefix, kernel_size=(5, 5), filters=filters, strides=strides, data_format=data_format)
-    return sepconv2d_bn(1, name_prefix, kernel_size=(5, 5), filters=filters, strides=strides, data_format=data_format,
-                        x=sep1)
+    sep1 = sepconv2d_bn(
+        0,
+        name_prefix,
+        kernel_size=(5, 5),
+        filters=filters,
+        strides=strides,
+        data_format=data_format,
+    )
+    return sepconv2d_bn(
+        1,
+        name_prefix,
+        kernel_size=(5, 5),
+        filters=filters,
+        strides=strides,
+        data_format=data_format,
+        x=sep1,
+    )
 
 
 def maxpooling3x3(name_prefix, filters, strides=(1, 1), data_format=None):
     name_prefix = name_prefix + "maxpooling3x3_"
-    return MaxPooling2D(pool_size=(3, 3), strides=strides, padding="same", data_format=data_format,
-                        name=f"{name_prefix}pool_")
+    return MaxPooling2D(
+        pool_size=(3, 3),
+        strides=strides,
+        padding="same",
+        data_format=data_format,
+        name=f"{name_prefix}pool_",
+    )
 
 
 def avgpooling3x3(name_prefix, filters, strides=(1, 1), data_format=None):
     name_prefix = name_prefix + "avgpooling3x3_"
-    return AveragePooling2D(pool_size=(3, 3), strides=strides, padding="same", data_format=data_format,
-                            name=f"{name_prefix}pool_")
+    return AveragePooling2D(
+        pool_size=(3, 3),
+        strides=strides,
+        padding="same",
+        data_format=data_format,
+        name=f"{name_prefix}pool_",
+    )
 
 
 def identity(name_prefix):
@@ -85,7 +125,17 @@ def _cell_type(type):
     return type.split("_", 1)[1]
 
 
-def conv_cell(hp_dict, type, cell_no, node_no, left_or_right, inputs, filters, is_reduction=False, data_format=None):
+def conv_cell(
+    hp_dict,
+    type,
+    cell_no,
+    node_no,
+    left_or_right,
+    inputs,
+    filters,
+    is_reduction=False,
+    data_format=None,
+):
     """One branch of a node: choose an input, then an operation on it."""
     assert isinstance(inputs, list)
     assert all(isinstance(m, ModuleSpace) for m in inputs)
@@ -95,33 +145,67 @@ def conv_cell(hp_dict, type, cell_no, node_no, left_or_right, inputs, filters, i
     op_choice_key = f"{_cell_type(type)}_N{node_no}_{left_or_right}_op_choice"
     hp_choice = hp_dict.get(input_choice_key)
     if hp_choice is None:
-        hp_choice = hp_dict[input_choice_key] = MultipleChoice(list(range(len(inputs))), 1, name=input_choice_key)
+        hp_choice = hp_dict[input_choice_key] = MultipleChoice(
+            list(range(len(inputs))), 1, name=input_choice_key
+        )
     ic1 = InputChoice(inputs, 1, hp_choice=hp_choice)(inputs)
 
     hp_strides = (1, 1)
     hp_or = hp_dict.get(op_choice_key)
     if hp_or is None:
-        hp_or = hp_dict[op_choice_key] = Choice(list(range(len(OPERATIONS))), name=op_choice_key)
+        hp_or = hp_dict[op_choice_key] = Choice(
+            list(range(len(OPERATIONS))), name=op_choice_key
+        )
     return ModuleChoice(
         [
-            sepconv5x5(name_prefix, filters, strides=hp_strides, data_format=data_format),
-            sepconv3x3(name_prefix, filters, strides=hp_strides, data_format=data_format),
-            avgpooling3x3(name_prefix, filters, strides=hp_strides, data_format=data_format),
-            maxpooling3x3(name_prefix, filters, strides=hp_strides, data_format=data_format),
+            sepconv5x5(
+                name_prefix, filters, strides=hp_strides, data_format=data_format
+            ),
+            sepconv3x3(
+                name_prefix, filters, strides=hp_strides, data_format=data_format
+            ),
+            avgpooling3x3(
+                name_prefix, filters, strides=hp_strides, data_format=data_format
+            ),
+            maxpooling3x3(
+                name_prefix, filters, strides=hp_strides, data_format=data_format
+            ),
             identity(name_prefix),
         ],
         hp_or=hp_or,
     )(ic1)
 
 
-def conv_node(hp_dict, type, cell_no, node_no, inputs, filters, is_reduction=False, data_format=None):
-    op_left = conv_cell(hp_dict, type, cell_no, node_no, "L", inputs, filters, is_reduction, data_format)
-    op_right = conv_cell(hp_dict, type, cell_no, node_no, "R", inputs, filters, is_reduction, data_format)
+def conv_node(
+    hp_dict,
+    type,
+    cell_no,
+    node_no,
+    inputs,
+    filters,
+    is_reduction=False,
+    data_format=None,
+):
+    op_left = conv_cell(
+        hp_dict, type, cell_no, node_no, "L", inputs, filters, is_reduction, data_format
+    )
+    op_right = conv_cell(
+        hp_dict, type, cell_no, node_no, "R", inputs, filters, is_reduction, data_format
+    )
     name_prefix = f"{type}_C{cell_no}_N{node_no}_"
     return add(op_left, op_right, name_prefix, filters)
 
 
-def conv_layer(hp_dict, type, cell_no, inputs, filters, node_num, is_reduction=False, data_format=None):
+def conv_layer(
+    hp_dict,
+    type,
+    cell_no,
+    inputs,
+    filters,
+    node_num,
+    is_reduction=False,
+    data_format=None,
+):
     """A whole cell; returns the module that concatenates its loose ends."""
     name_prefix = f"{type}_C{cell_no}_"
 
@@ -133,7 +217,9 @@ def conv_layer(hp_dict, type, cell_no, inputs, filters, node_num, is_reduction=F
     inputs = [c1, c2]
     all_nodes = [c1, c2]
     for node_no in range(node_num):
-        node = conv_node(hp_dict, type, cell_no, node_no, inputs, filters, is_reduction, data_format)
+        node = conv_node(
+            hp_dict, type, cell_no, node_no, inputs, filters, is_reduction, data_format
+        )
         inputs.append(node)
         all_nodes.append(node)
     cle = ConnectLooseEnd(all_nodes)(all_nodes)

@@ -34,7 +34,8 @@ __all__ = [
 ]
 
 SEARCHERS: dict[str, type[Searcher]] = {
-    cls.name: cls for cls in (RandomSearcher, GridSearcher, EvolutionSearcher, MCTSSearcher)
+    cls.name: cls
+    for cls in (RandomSearcher, GridSearcher, EvolutionSearcher, MCTSSearcher)
 }
 
 
@@ -45,15 +46,20 @@ def searcher_options(cls: type[Searcher]) -> dict[str, Any]:
     return {
         p.name: p.default
         for p in parameters
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in ("seed", "direction")
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+        and p.name not in ("seed", "direction")
     }
 
 
-def make_searcher(name: str, space: SpaceIR, *, seed: int = 0, direction: str = "max", **options: Any) -> Searcher:
+def make_searcher(
+    name: str, space: SpaceIR, *, seed: int = 0, direction: str = "max", **options: Any
+) -> Searcher:
     """The searcher registered as ``name``; a ``UsageError`` for an unknown name, direction or
     option, since all three come from the user."""
     if name not in SEARCHERS:
-        raise UsageError(f"unknown searcher {name!r}; the searchers are: {', '.join(SEARCHERS)}")
+        raise UsageError(
+            f"unknown searcher {name!r}; the searchers are: {', '.join(SEARCHERS)}"
+        )
     if direction not in DIRECTIONS:
         raise UsageError(f"direction must be 'max' or 'min', got {direction!r}")
     cls = SEARCHERS[name]
@@ -61,5 +67,7 @@ def make_searcher(name: str, space: SpaceIR, *, seed: int = 0, direction: str = 
     unknown = sorted(set(options) - set(known))
     if unknown:
         takes = ", ".join(f"{k} (default {v!r})" for k, v in known.items()) or "none"
-        raise UsageError(f"searcher {name!r} has no option {', '.join(map(repr, unknown))}; its options: {takes}")
+        raise UsageError(
+            f"searcher {name!r} has no option {', '.join(map(repr, unknown))}; its options: {takes}"
+        )
     return cls(space, seed=seed, direction=direction, **options)

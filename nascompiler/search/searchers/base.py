@@ -32,7 +32,9 @@ def int_option(name: str, value: Any, minimum: int) -> int:
     """``value`` checked as an integer option of at least ``minimum``; a ``UsageError`` otherwise,
     since options come from the user's command line or space file."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise UsageError(f"option {name} must be an integer of at least {minimum}, got {value!r}")
+        raise UsageError(
+            f"option {name} must be an integer of at least {minimum}, got {value!r}"
+        )
     return value
 
 
@@ -41,11 +43,15 @@ class Searcher(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, space: SpaceIR, *, seed: int = 0, direction: str = "max", **options: Any):
+    def __init__(
+        self, space: SpaceIR, *, seed: int = 0, direction: str = "max", **options: Any
+    ):
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be 'max' or 'min', got {direction!r}")
         if options:
-            raise TypeError(f"{type(self).__name__} got unknown option(s): {', '.join(sorted(options))}")
+            raise TypeError(
+                f"{type(self).__name__} got unknown option(s): {', '.join(sorted(options))}"
+            )
         self.space = space
         self.seed = seed
         self.direction = direction
@@ -69,7 +75,3 @@ class Searcher(ABC):
         if objective is None or math.isnan(objective):
             return None
         return float(objective) if self.direction == "max" else -float(objective)
-
-    def better(self, a: float, b: float) -> bool:
-        """Whether objective ``a`` is strictly better than ``b`` in this search's direction."""
-        return a > b if self.direction == "max" else a < b

@@ -29,17 +29,29 @@ class EvolutionSearcher(Searcher):
     name = "evolution"
 
     def __init__(
-        self, space: SpaceIR, *, seed: int = 0, direction: str = "max", population_size: int = 10, sample_size: int = 3
+        self,
+        space: SpaceIR,
+        *,
+        seed: int = 0,
+        direction: str = "max",
+        population_size: int = 10,
+        sample_size: int = 3,
     ):
         super().__init__(space, seed=seed, direction=direction)
         self.population_size = int_option("population_size", population_size, 1)
         self.sample_size = int_option("sample_size", sample_size, 1)
         if sample_size > population_size:
-            raise UsageError(f"option sample_size ({sample_size}) cannot exceed population_size ({population_size})")
+            raise UsageError(
+                f"option sample_size ({sample_size}) cannot exceed population_size ({population_size})"
+            )
         self._rng = random.Random(seed)
-        self._population: deque[tuple[Assignment, float]] = deque(maxlen=population_size)
+        self._population: deque[tuple[Assignment, float]] = deque(
+            maxlen=population_size
+        )
         self._asked: set[str] = set()
-        self._in_flight: dict[str, int] = {}  # asked, not yet told: key -> how many times
+        self._in_flight: dict[str, int] = (
+            {}
+        )  # asked, not yet told: key -> how many times
 
     @property
     def population(self) -> tuple[Assignment, ...]:
@@ -51,7 +63,10 @@ class EvolutionSearcher(Searcher):
         # population is population_size random samples however many workers ask, and a failed
         # one is replaced by another random sample. Until some result is in, there is no parent.
         in_flight = sum(self._in_flight.values())
-        if not self._population or len(self._population) + in_flight < self.population_size:
+        if (
+            not self._population
+            or len(self._population) + in_flight < self.population_size
+        ):
             child = self._fresh(lambda: self.space.sample(self._rng))
         else:
             parent = self._tournament()
@@ -74,7 +89,10 @@ class EvolutionSearcher(Searcher):
 
     def _tournament(self) -> Assignment:
         """The best of ``sample_size`` members drawn uniformly; the first drawn wins ties."""
-        drawn = [self._population[self._rng.randrange(len(self._population))] for _ in range(self.sample_size)]
+        drawn = [
+            self._population[self._rng.randrange(len(self._population))]
+            for _ in range(self.sample_size)
+        ]
         best = drawn[0]
         for member in drawn[1:]:
             if member[1] > best[1]:
@@ -84,7 +102,9 @@ class EvolutionSearcher(Searcher):
     def _mutate(self, parent: Assignment) -> Assignment:
         """``parent`` with one of its active parameters changed, then the parameters that change
         switched on sampled and those it switched off dropped."""
-        mutable = [p for p in self.space.parameters if p.name in parent and p.domain.size != 1]
+        mutable = [
+            p for p in self.space.parameters if p.name in parent and p.domain.size != 1
+        ]
         if not mutable:
             return dict(parent)
         target = mutable[self._rng.randrange(len(mutable))]

@@ -29,7 +29,14 @@ class GridSearcher(Searcher):
 
     name = "grid"
 
-    def __init__(self, space: SpaceIR, *, seed: int = 0, direction: str = "max", resolution: int | None = None):
+    def __init__(
+        self,
+        space: SpaceIR,
+        *,
+        seed: int = 0,
+        direction: str = "max",
+        resolution: int | None = None,
+    ):
         super().__init__(space, seed=seed, direction=direction)
         if resolution is not None:
             int_option("resolution", resolution, 2)
@@ -58,7 +65,9 @@ class GridSearcher(Searcher):
         while True:
             yield self._assignment(positions)
             i = len(positions) - 1
-            while i >= 0 and (positions[i] is None or positions[i] == len(self._grids[i]) - 1):
+            while i >= 0 and (
+                positions[i] is None or positions[i] == len(self._grids[i]) - 1
+            ):
                 i -= 1
             if i < 0:
                 return
@@ -79,5 +88,7 @@ class GridSearcher(Searcher):
 
     def _assignment(self, positions: list[int | None]) -> Assignment:
         return {
-            p.name: grid[pos] for p, grid, pos in zip(self.space.parameters, self._grids, positions) if pos is not None
+            p.name: grid[pos]
+            for p, grid, pos in zip(self.space.parameters, self._grids, positions)
+            if pos is not None
         }

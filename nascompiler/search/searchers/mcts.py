@@ -28,10 +28,14 @@ class _Node:
     """A prefix of decisions and the statistics of the trials asked through it."""
 
     values: Assignment  # every active parameter before ``decision``
-    decision: int  # table index of the next parameter to choose; len(table) when complete
+    decision: (
+        int  # table index of the next parameter to choose; len(table) when complete
+    )
     untried: list[int]  # positions in the decision's values that have no child yet
     parent: "_Node | None"
-    children: dict[int, "_Node"] = field(default_factory=dict)  # by position, in creation order
+    children: dict[int, "_Node"] = field(
+        default_factory=dict
+    )  # by position, in creation order
     visits: int = 0
     successes: int = 0
     total: float = 0.0  # sum of the oriented objectives of the successes below
@@ -53,18 +57,34 @@ class MCTSSearcher(Searcher):
     name = "mcts"
 
     def __init__(
-        self, space: SpaceIR, *, seed: int = 0, direction: str = "max", exploration: float = 0.5, resolution: int = 10
+        self,
+        space: SpaceIR,
+        *,
+        seed: int = 0,
+        direction: str = "max",
+        exploration: float = 0.5,
+        resolution: int = 10,
     ):
         super().__init__(space, seed=seed, direction=direction)
-        if not isinstance(exploration, (int, float)) or isinstance(exploration, bool) or not exploration >= 0:
-            raise UsageError(f"option exploration must be a number of at least 0, got {exploration!r}")
+        if (
+            not isinstance(exploration, (int, float))
+            or isinstance(exploration, bool)
+            or not exploration >= 0
+        ):
+            raise UsageError(
+                f"option exploration must be a number of at least 0, got {exploration!r}"
+            )
         self.exploration = float(exploration)
         self.resolution = int_option("resolution", resolution, 2)
         self._rng = random.Random(seed)
         self._choices = tuple(p.domain.grid(resolution) for p in space.parameters)
         self._root = self._make_node({}, 0, None)
-        self._pending: dict[str, list[list[_Node]]] = {}  # asked, not yet told: key -> paths
-        self._low = math.inf  # the worst and best oriented objectives seen: normalise rewards
+        self._pending: dict[str, list[list[_Node]]] = (
+            {}
+        )  # asked, not yet told: key -> paths
+        self._low = (
+            math.inf
+        )  # the worst and best oriented objectives seen: normalise rewards
         self._high = -math.inf
 
     # -- ask -------------------------------------------------------------------------------
@@ -96,7 +116,9 @@ class MCTSSearcher(Searcher):
         for child in node.children.values():
             if child.exhausted:
                 continue
-            score = self._reward(child) + self.exploration * math.sqrt(log_visits / child.visits)
+            score = self._reward(child) + self.exploration * math.sqrt(
+                log_visits / child.visits
+            )
             if score > best_score:
                 best, best_score = child, score
         return best
@@ -109,19 +131,27 @@ class MCTSSearcher(Searcher):
         normalised rewards is the normalised mean).
         """
         if self._high > self._low:
-            normalised = (node.total - node.successes * self._low) / (self._high - self._low)
+            normalised = (node.total - node.successes * self._low) / (
+                self._high - self._low
+            )
         else:
-            normalised = 0.5 * node.successes  # no spread of results yet: each counts as middling
+            normalised = (
+                0.5 * node.successes
+            )  # no spread of results yet: each counts as middling
         return normalised / node.visits
 
     def _expand(self, node: _Node) -> _Node:
         """A child of ``node`` for one of its untried values, drawn at random."""
-        return self._add_child(node, node.untried[self._rng.randrange(len(node.untried))])
+        return self._add_child(
+            node, node.untried[self._rng.randrange(len(node.untried))]
+        )
 
     def _add_child(self, node: _Node, position: int) -> _Node:
         node.untried.remove(position)
         values = dict(node.values)
-        values[self.space.parameters[node.decision].name] = self._choices[node.decision][position]
+        values[self.space.parameters[node.decision].name] = self._choices[
+            node.decision
+        ][position]
         child = self._make_node(values, node.decision + 1, node)
         node.children[position] = child
         return child
@@ -143,18 +173,25 @@ class MCTSSearcher(Searcher):
 
     def _rollout(self, node: _Node) -> Assignment:
         """``node``'s prefix completed with uniformly random values of the remaining active
-        parameters (discretised like the tree's, so that every proposal is a leaf of it)."""
+        parameters (discretised like the tree's, so that every proposal is a leaf of it).
+        """
         values = dict(node.values)
         for i in range(node.decision, len(self._choices)):
             p = self.space.parameters[i]
             if cond.holds(p.condition, values):
-                values[p.name] = self._choices[i][self._rng.randrange(len(self._choices[i]))]
+                values[p.name] = self._choices[i][
+                    self._rng.randrange(len(self._choices[i]))
+                ]
         return values
 
     def _mark_exhausted(self, node: _Node) -> None:
         node.exhausted = True
         parent = node.parent
-        while parent is not None and not parent.untried and all(c.exhausted for c in parent.children.values()):
+        while (
+            parent is not None
+            and not parent.untried
+            and all(c.exhausted for c in parent.children.values())
+        ):
             parent.exhausted = True
             parent = parent.parent
 
@@ -174,7 +211,9 @@ class MCTSSearcher(Searcher):
         paths = self._pending.get(key)
         if not paths:
             return None
-        path = paths.pop(0)  # identical asks are interchangeable: first asked, first told
+        path = paths.pop(
+            0
+        )  # identical asks are interchangeable: first asked, first told
         if not paths:
             del self._pending[key]
         return path
@@ -187,11 +226,20 @@ class MCTSSearcher(Searcher):
         while not self._complete(path[-1]):
             node = path[-1]
             wanted = repr(values[self.space.parameters[node.decision].name])
-            position = next((i for i, v in enumerate(self._choices[node.decision]) if repr(v) == wanted), None)
+            position = next(
+                (
+                    i
+                    for i, v in enumerate(self._choices[node.decision])
+                    if repr(v) == wanted
+                ),
+                None,
+            )
             if position in node.children:
                 path.append(node.children[position])
             else:
-                if position is not None:  # None: a continuous value between the grid's points
+                if (
+                    position is not None
+                ):  # None: a continuous value between the grid's points
                     path.append(self._add_child(node, position))
                 break
         if self._complete(path[-1]):
