@@ -41,7 +41,7 @@ def infer(
 
 
 class _ShapeProblem(Exception):
-    pass
+    """A rule's reason why the input shape does not fit (turned into a CandidateError)."""
 
 
 def _fmt(shape: Shape | None) -> str:

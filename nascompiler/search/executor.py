@@ -8,6 +8,7 @@ GPU when there are GPUs. A cluster executor (Dask, say) implements the same five
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -206,10 +207,8 @@ class LocalExecutor(Executor):
             if slot.task is not None and slot.process.poll() is None:
                 slot.process.terminate()  # a running trial is abandoned; the study runs it again later
             else:
-                try:
+                with contextlib.suppress(OSError):  # a worker that is already gone
                     slot.tasks.send(None)
-                except OSError:
-                    pass
         deadline = time.monotonic() + 5.0
         for slot in self.slots:
             try:

@@ -330,7 +330,7 @@ def latest_study(root: str | os.PathLike) -> Path | None:
             if row is not None:
                 stamp = max(stamp, float(json.loads(row[0])))
         except (sqlite3.DatabaseError, ValueError):
-            pass
+            stamp = db_path.stat().st_mtime  # unreadable: judge it by its file time
         key = (stamp, db_path.parent.name)
         if best is None or key > best:
             best, chosen = key, db_path.parent

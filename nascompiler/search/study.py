@@ -49,6 +49,16 @@ class StudyConfig:
     space_file: str | None = None
 
 
+def _output_shape(ir: SpaceIR) -> tuple | None:
+    """The model output's shape, from one sample candidate (to check labels against it);
+    ``None`` when unknown (several outputs, or the sample cannot be built)."""
+    try:
+        graph = specialize(ir, ir.sample(random.Random(0)))
+    except CandidateError:
+        return None
+    return graph.op(graph.outputs[0]).shape if len(graph.outputs) == 1 else None
+
+
 def trial_seed(study_seed: int, number: int) -> int:
     """The seed of one trial's training, derived from the study seed and the trial number."""
     return (study_seed * 1_000_003 + number * 7919 + 17) % (2**31 - 1)
@@ -195,14 +205,7 @@ class Study:
         self.store.set_meta(data_summary=summary)
         ir = self.config.space
         input_shapes = [tuple(ir.nodes[i].arg("shape") or ()) for i in ir.inputs]
-        output_shape = None
-        try:
-            graph = specialize(ir, ir.sample(random.Random(0)))
-            outputs = [graph.op(name) for name in graph.outputs]
-            if len(outputs) == 1:
-                output_shape = outputs[0].shape
-        except CandidateError:
-            pass
+        output_shape = _output_shape(ir)
         check_data(
             summary,
             input_shapes,
