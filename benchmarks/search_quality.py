@@ -26,8 +26,8 @@ batch size 128), training on Fashion-MNIST's training images (or their first
 
 The detail table splits the trial view further: the time outside ``fit`` inside the worker's
 ``run_trial`` (``TrialOutcome.setup_seconds``: import the module, build, compile, save weights,
-``clear_session``, ``gc.collect``), and what is left (pipes, the driver noticing the result, and
-in a worker's first trial its import of Keras). It also shows the first trial apart, the trend
+``clear_session`` with its garbage collection), and what is left (pipes, the driver noticing the
+result). It also shows the first trial apart, the trend
 from the second trial to the last, and the worker's start and stop. To see those outcomes the
 study's executor is a thin recording wrapper around the real ``LocalExecutor``; everything else
 is the product's code path.
