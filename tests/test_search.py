@@ -318,11 +318,7 @@ def test_export_best_gives_the_trials_predictions_without_nascompiler(
     program = textwrap.dedent(f"""
         import sys, importlib.util
         sys.path.append({sysconfig.get_paths()["purelib"]!r})  # keras, numpy, sklearn; not the editable install
-        try:
-            import nascompiler
-        except ImportError:
-            pass
-        else:
+        if importlib.util.find_spec("nascompiler") is not None:
             raise SystemExit("nascompiler must not be importable here")
         import numpy as np
         from sklearn.datasets import load_digits
