@@ -25,7 +25,7 @@ from .search.events import StudyListener
 from .search.export import Exported, export_trial
 from .search.settings import TrainingSettings
 from .search.store import TrialRecord
-from .search.study import Study, StudyConfig
+from .search.study import Study, StudyConfig, parse_duration
 from .searchers import SearcherSpec
 
 
@@ -95,9 +95,20 @@ class HyperKeras:
         max_trials: int = 10,
         epochs: int = 1,
         batch_size: int = 32,
+        scheduler: str = "full",
+        min_epochs: int | None = None,
+        max_epochs: int | None = None,
+        reduction_factor: int | None = None,
+        time_budget: float | str | None = None,
+        trial_timeout: float | str | None = None,
         **unused: Any,
     ) -> "HyperKeras":
-        """Run the search (or resume it, for a named study) until ``max_trials`` trials are done."""
+        """Run the search (or resume it, for a named study) until ``max_trials`` trials are done.
+
+        ``scheduler`` is ``"full"`` (every trial trains ``epochs``), ``"asha"``, ``"hyperband"``
+        (rungs from ``min_epochs`` to ``max_epochs``, which replaces ``epochs``, keeping the top
+        ``1/reduction_factor`` of each rung) or ``"median"``; ``time_budget`` (seconds, or text
+        such as ``"30m"``) stops starting work when it is spent."""
         if unused:
             raise UsageError(
                 f"search() got unsupported argument(s): {', '.join(sorted(unused))}"
@@ -109,6 +120,8 @@ class HyperKeras:
                 if self.reward_metric.startswith("val_")
                 else f"val_{self.reward_metric}"
             )
+        if max_epochs is not None:
+            epochs = max_epochs
         settings = TrainingSettings.resolve(
             {"optimizer": self.optimizer, "loss": self.loss, "metrics": self.metrics},
             source="HyperKeras",
@@ -131,6 +144,18 @@ class HyperKeras:
             seed=self.searcher.seed,
             workers=self.workers,
             keep_weights=self.keep_weights,
+            scheduler=scheduler,
+            min_epochs=min_epochs,
+            max_epochs=max_epochs,
+            reduction_factor=reduction_factor,
+            time_budget=(
+                parse_duration(time_budget) if time_budget is not None else None
+            ),
+            trial_timeout=(
+                parse_duration(trial_timeout, "trial_timeout")
+                if trial_timeout is not None
+                else None
+            ),
         )
         self.study = Study(config, listeners=self.callbacks)
         self.study.run()

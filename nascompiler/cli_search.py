@@ -19,6 +19,12 @@ SEARCH_KEYS = (
     "workers",
     "keep_weights",
     "searcher_options",
+    "scheduler",
+    "min_epochs",
+    "max_epochs",
+    "reduction_factor",
+    "time_budget",
+    "trial_timeout",
 )
 SEARCH_DEFAULTS: dict[str, Any] = {
     "searcher": "random",
@@ -27,6 +33,12 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "workers": 1,
     "keep_weights": 3,
     "searcher_options": {},
+    "scheduler": "full",
+    "min_epochs": None,
+    "max_epochs": None,
+    "reduction_factor": None,
+    "time_budget": None,
+    "trial_timeout": None,
 }
 
 
@@ -68,6 +80,34 @@ def search(
     keep_weights: Optional[int] = typer.Option(
         None, "--keep-weights", help="Keep the weights of the best N [3]."
     ),
+    scheduler: Optional[str] = typer.Option(
+        None,
+        "--scheduler",
+        help="full (every trial trains all epochs), asha, hyperband or median [full].",
+    ),
+    min_epochs: Optional[int] = typer.Option(
+        None, "--min-epochs", help="asha/hyperband: epochs of the lowest rung [1]."
+    ),
+    max_epochs: Optional[int] = typer.Option(
+        None,
+        "--max-epochs",
+        help="Epochs of the highest rung (sets --epochs) [--epochs].",
+    ),
+    reduction_factor: Optional[int] = typer.Option(
+        None,
+        "--reduction-factor",
+        help="asha/hyperband: eta; the top 1/eta of a rung go up [3].",
+    ),
+    time_budget: Optional[str] = typer.Option(
+        None,
+        "--time-budget",
+        help="Stop starting work after this long (90s, 30m, 2h); running jobs finish.",
+    ),
+    trial_timeout: Optional[str] = typer.Option(
+        None,
+        "--trial-timeout",
+        help="Fail a job that runs longer than this (30m, 2h) [none].",
+    ),
     grid_resolution: Optional[int] = typer.Option(
         None,
         "--grid-resolution",
@@ -82,7 +122,7 @@ def search(
     from .search.data import SpaceFileData
     from .search.settings import TrainingSettings
     from .search.store import Store, is_study
-    from .search.study import Study, StudyConfig, fresh_directory
+    from .search.study import Study, StudyConfig, fresh_directory, parse_duration
     from .spacefile import load_space_file
 
     space = load_space_file(space_file)
@@ -113,6 +153,7 @@ def search(
             for k in ("searcher", "seed", "searcher_options")
             if store.get_meta(k) is not None
         }
+        stored_search.update(_stored_scheduler(store.get_meta("scheduler")))
         store.close()
     file_search = _search_dict(space)
     flags = {
@@ -121,6 +162,12 @@ def search(
         "seed": seed,
         "workers": workers,
         "keep_weights": keep_weights,
+        "scheduler": scheduler,
+        "min_epochs": min_epochs,
+        "max_epochs": max_epochs,
+        "reduction_factor": reduction_factor,
+        "time_budget": time_budget,
+        "trial_timeout": trial_timeout,
     }
     if grid_resolution is not None:
         flags["searcher_options"] = {"resolution": grid_resolution}
@@ -130,6 +177,13 @@ def search(
         **file_search,
         **{k: v for k, v in flags.items() if v is not None},
     }
+    if chosen["max_epochs"] is not None:
+        # The highest rung is the full training: --max-epochs is the epochs setting.
+        if epochs is not None and epochs != chosen["max_epochs"]:
+            raise UsageError(
+                f"--epochs {epochs} and --max-epochs {chosen['max_epochs']} disagree; give one of them"
+            )
+        epochs = chosen["max_epochs"]
     settings = TrainingSettings.resolve(
         {**stored_settings, **space.training},
         source=f"{space_file}: TRAINING",
@@ -150,6 +204,20 @@ def search(
         workers=chosen["workers"],
         keep_weights=chosen["keep_weights"],
         space_file=str(space_file),
+        scheduler=chosen["scheduler"],
+        min_epochs=chosen["min_epochs"],
+        max_epochs=chosen["max_epochs"],
+        reduction_factor=chosen["reduction_factor"],
+        time_budget=(
+            parse_duration(chosen["time_budget"])
+            if chosen["time_budget"] is not None
+            else None
+        ),
+        trial_timeout=(
+            parse_duration(chosen["trial_timeout"], "--trial-timeout")
+            if chosen["trial_timeout"] is not None
+            else None
+        ),
     )
     reporter = ConsoleReporter(console)
     runner = Study(config, listeners=[reporter])
@@ -165,6 +233,22 @@ def search(
         )
         raise SystemExit(130) from None
     _print_summary(runner.store, settings, directory)
+
+
+def _stored_scheduler(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """The scheduler options a study was created with, as SEARCH keys (so that re-running
+    the command without them resumes it)."""
+    if not stored:
+        return {}
+    name = stored["name"]
+    options: dict[str, Any] = {"scheduler": name}
+    if name in ("asha", "hyperband"):
+        options.update(
+            min_epochs=stored["rungs"][0],
+            max_epochs=stored["rungs"][-1],
+            reduction_factor=stored["reduction_factor"],
+        )
+    return options
 
 
 def _search_dict(space: Any) -> dict[str, Any]:

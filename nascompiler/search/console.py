@@ -36,11 +36,21 @@ def format_seconds(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+def epochs_text(trial: TrialRecord) -> str:
+    """Epochs trained, with the rung under a multi-fidelity scheduler."""
+    text = f"{trial.epochs}"
+    if trial.rung is not None:
+        text += f" (rung {trial.rung})"
+    elif trial.pruned:
+        text += " (pruned)"
+    return text
+
+
 def describe_trial(trial: TrialRecord, objective_name: str) -> str:
     if trial.status == "complete":
         return (
-            f"{objective_name}={format_objective(trial.objective)}, {trial.params:,} params, "
-            f"fit {format_seconds(trial.fit_seconds)}"
+            f"{objective_name}={format_objective(trial.objective)} after {epochs_text(trial)} epoch(s), "
+            f"{trial.params:,} params, fit {format_seconds(trial.fit_seconds)}"
         )
     if trial.status == "duplicate":
         return (
@@ -61,13 +71,14 @@ class ConsoleReporter(StudyListener):
         self.running: dict[int, tuple[str, int]] = (
             {}
         )  # trial number -> (candidate id, epochs done)
+        self.targets: dict[int, int] = {}  # trial number -> epochs its job trains up to
 
     def search_started(self, study: Any) -> None:
         c = study.config
         settings = c.settings
         self.console.print(
             f"Study {study.directory}: {c.searcher} search, {c.max_trials} trials, objective {settings.objective} "
-            f"({settings.direction}), {settings.epochs} epoch(s) each, {c.workers} worker(s)"
+            f"({settings.direction}), {study.scheduler.describe()}, {c.workers} worker(s)"
         )
         if study.done:
             self.console.print(f"Resuming: {study.done} trial(s) already done.")
@@ -103,9 +114,8 @@ class ConsoleReporter(StudyListener):
 
     def _refresh(self, study: Any) -> None:
         if self.progress is not None:
-            epochs = study.config.settings.epochs
             running = "  ".join(
-                f"#{n} {cid} epoch {e}/{epochs}"
+                f"#{n} {cid} epoch {e}/{self.targets.get(n, '?')}"
                 for n, (cid, e) in sorted(self.running.items())
             )
             self.progress.update(
@@ -116,7 +126,10 @@ class ConsoleReporter(StudyListener):
             )
 
     def trial_started(self, study: Any, trial: TrialRecord) -> None:
-        self.running[trial.number] = (trial.candidate_id, 0)
+        job = study.in_flight.get(trial.number)
+        if job is not None:
+            self.targets[trial.number] = study.scheduler.rungs[job.rung]
+        self.running[trial.number] = (trial.candidate_id, trial.epochs)
         self._refresh(study)
 
     def epoch_finished(
@@ -158,7 +171,15 @@ def leaderboard_table(
     trials: list[TrialRecord], objective: str, limit: int | None = 10
 ) -> Table:
     table = Table(title="Leaderboard", title_justify="left")
-    for column in ("rank", "trial", "candidate", objective, "parameters", "train time"):
+    for column in (
+        "rank",
+        "trial",
+        "candidate",
+        objective,
+        "epochs",
+        "parameters",
+        "train time",
+    ):
         table.add_column(
             column, justify="right" if column not in ("candidate",) else "left"
         )
@@ -168,6 +189,7 @@ def leaderboard_table(
             f"#{trial.number}",
             trial.candidate_id,
             format_objective(trial.objective),
+            epochs_text(trial),
             f"{trial.params:,}" if trial.params is not None else "-",
             format_seconds(trial.fit_seconds),
         )

@@ -98,6 +98,7 @@ class _Slot:
     ready: bool = False
     task: TrialTask | None = None
     trials_done: int = 0
+    task_started: float = 0.0
 
 
 class LocalExecutor(Executor):
@@ -120,6 +121,7 @@ class LocalExecutor(Executor):
         log_dir: Path | None = None,
         startup_timeout: float = 600.0,
         recycle_after: int = 25,
+        trial_timeout: float | None = None,
     ):
         if workers < 1:
             raise UsageError(f"--workers must be at least 1, got {workers}")
@@ -130,6 +132,7 @@ class LocalExecutor(Executor):
         self.log_dir = log_dir
         self.startup_timeout = startup_timeout
         self.recycle_after = recycle_after
+        self.trial_timeout = trial_timeout
         self.slots: list[_Slot] = []
         self.summary: dict[str, Any] | None = None
 
@@ -228,16 +231,45 @@ class LocalExecutor(Executor):
         for slot in self.slots:
             if slot.ready and slot.task is None:
                 slot.task = task
+                slot.task_started = time.monotonic()
                 slot.tasks.send(task)
                 return
         raise RuntimeError("submit() without a free slot")
 
     def poll(self, timeout: float) -> list[Event]:
+        """Events since the last poll. Workers are replaced here, in the background of the
+        search: a recycled or replaced worker has no free slot until it reports ready, so a
+        caller with nothing in flight must keep polling rather than conclude it is done.
+        """
         out: list[Event] = []
         self._receive(timeout, out)
+        now = time.monotonic()
         for i, slot in enumerate(self.slots):
             if slot.process.poll() is None:
                 if (
+                    slot.task is not None
+                    and self.trial_timeout is not None
+                    and now - slot.task_started > self.trial_timeout
+                ):
+                    number = slot.task.number
+                    slot.task = None
+                    slot.process.kill()  # hung (or stopped): its trial fails, a fresh worker follows
+                    slot.process.wait()
+                    self._drain(slot, out)
+                    out.append(
+                        ResultEvent(
+                            TrialOutcome(
+                                number=number,
+                                status="failed",
+                                error=f"the trial ran longer than --trial-timeout ({self.trial_timeout:g} s) "
+                                "and was stopped",
+                            )
+                        )
+                    )
+                    slot.tasks.close()
+                    slot.events.close()
+                    self.slots[i] = self._spawn(slot.index)
+                elif (
                     slot.task is None
                     and self.recycle_after
                     and slot.trials_done >= self.recycle_after
@@ -246,6 +278,12 @@ class LocalExecutor(Executor):
                     self.slots[i] = self._spawn(slot.index)
                 continue
             self._drain(slot, out)  # anything it sent before it died
+            if not slot.ready:
+                # A replacement that dies while loading the data would die again: stop here.
+                self.shutdown()
+                raise UsageError(
+                    f"a worker process exited while loading the data ({_exit_text(slot)})"
+                )
             if slot.task is not None:
                 out.append(
                     ResultEvent(

@@ -24,6 +24,13 @@ class WorkerInit:
 
 @dataclass(frozen=True)
 class TrialTask:
+    """One training job: train trial ``number``'s candidate up to ``epochs`` epochs in total.
+
+    Every field whose name ends in ``_path`` is a file on the driver's side: ``module_path``
+    and ``resume_path`` are read, ``weights_path`` and ``checkpoint_path`` written (an executor
+    that runs the job elsewhere ships them to and fro).
+    """
+
     number: int
     candidate_id: str
     module_path: str
@@ -32,6 +39,19 @@ class TrialTask:
         str | None
     )  # where to save the trained weights if they may be among the best kept
     keep_if_better_than: float | None
+    epochs: int | None = (
+        None  # train up to this many epochs in total (None: the settings' epochs)
+    )
+    initial_epoch: int = 0  # epochs already trained: continue from resume_path
+    resume_path: str | None = (
+        None  # checkpoint (weights + optimizer state) after initial_epoch
+    )
+    checkpoint_path: str | None = (
+        None  # where to save the checkpoint at the end, if wanted
+    )
+    prune_below: tuple[float | None, ...] | None = (
+        None  # per epoch: stop if the best is worse
+    )
 
 
 @dataclass
@@ -45,6 +65,9 @@ class TrialOutcome:
     setup_seconds: float = 0.0
     weights_saved: bool = False
     error: str | None = None
+    epochs: int = 0  # trained in total, including the epochs before initial_epoch
+    pruned: bool = False  # stopped early by prune_below
+    checkpoint_saved: bool = False
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -4,9 +4,14 @@ One row per trial, written in a transaction at each change of state, in WAL mode
 killed at any moment leaves a consistent database that holds every finished trial. The schema
 is versioned; a database from a newer nascompiler is refused rather than misread.
 
-Besides the results, each row keeps what a resumed search needs to rebuild its searcher by
-replay: ``asked_after`` (how many results the searcher had been told when it proposed this
-trial) and ``told_order`` (the position of this trial's result among all results told).
+Besides the results, the store keeps what a resumed search needs to rebuild its searcher by
+replay: each trial's ``asked_after`` (how many results the searcher had been told when it
+proposed this trial) and the ``tells`` table, every result told to the searcher in order (a
+trial trained in rungs is told once per rung).
+
+Schema history: version 1 (nascompiler 0.1) had one result per trial and a ``told_order``
+column; version 2 adds rungs (``epochs``, ``rung``, ``bracket``, ``rungs``, ``checkpoint``) and
+the ``tells`` table. A version-1 database is migrated in place when a search opens it.
 """
 
 from __future__ import annotations
@@ -23,34 +28,48 @@ from typing import Any, Iterator
 from ..errors import UsageError
 from ..literals import from_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "study.db"
 STATUSES = ("running", "complete", "failed", "duplicate")
 
-_SCHEMA = """
-CREATE TABLE meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
+# Statuses are checked in Python rather than by a CHECK constraint, so that a new status does
+# not need a table rebuild.
+_TRIALS_TABLE = """
 CREATE TABLE trials (
     number INTEGER PRIMARY KEY,
     candidate_id TEXT NOT NULL,
     assignment TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed', 'duplicate')),
+    status TEXT NOT NULL,
     objective REAL,
     metrics TEXT,
     params INTEGER,
     seed INTEGER NOT NULL,
     asked_after INTEGER NOT NULL,
-    told_order INTEGER UNIQUE,
     duplicate_of INTEGER REFERENCES trials (number),
     started_at REAL NOT NULL,
     finished_at REAL,
     fit_seconds REAL,
     wall_seconds REAL,
-    error TEXT
+    error TEXT,
+    epochs INTEGER NOT NULL DEFAULT 0,
+    rung INTEGER,
+    bracket INTEGER,
+    rungs TEXT NOT NULL DEFAULT '[]',
+    checkpoint TEXT
+)"""
+_SCHEMA = f"""
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
+{_TRIALS_TABLE};
 CREATE INDEX trials_by_candidate ON trials (candidate_id);
+CREATE TABLE tells (
+    position INTEGER PRIMARY KEY,
+    number INTEGER NOT NULL REFERENCES trials (number),
+    rung INTEGER,
+    objective REAL
+);
 """
 
 
@@ -68,12 +87,35 @@ class TrialRecord:
     objective: float | None = None
     metrics: dict[str, list[float]] = field(default_factory=dict)
     params: int | None = None
-    told_order: int | None = None
     duplicate_of: int | None = None
     finished_at: float | None = None
     fit_seconds: float | None = None
     wall_seconds: float | None = None
     error: str | None = None
+    epochs: int = 0  # trained in total
+    rung: int | None = (
+        None  # highest rung reached (None unless a multi-fidelity scheduler ran it)
+    )
+    bracket: int | None = None  # the rung the trial started at (Hyperband's bracket)
+    rungs: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # one entry per rung reached
+    checkpoint: str | None = None  # the latest checkpoint, relative to the study folder
+
+    @property
+    def pruned(self) -> bool:
+        """Stopped by median pruning before its last epoch."""
+        return any(entry.get("pruned") for entry in self.rungs)
+
+
+@dataclass(frozen=True)
+class Tell:
+    """One result told to the searcher, in the order it was told."""
+
+    position: int
+    number: int
+    rung: int | None
+    objective: float | None
 
 
 class Store:
@@ -103,11 +145,13 @@ class Store:
                 if not create:
                     raise UsageError(f"{self.path} is empty, not a study database")
                 self._create()
-            elif tables != {"meta", "trials"}:
+            elif tables not in ({"meta", "trials"}, {"meta", "trials", "tells"}):
                 raise UsageError(
                     f"{self.path} is not a nascompiler study database (tables: {', '.join(sorted(tables))})"
                 )
-            self._check_version()
+            version = self._check_version()
+            if version < SCHEMA_VERSION:
+                self._migrate(version)
         except sqlite3.DatabaseError as exc:
             raise UsageError(
                 f"{self.path} is not a valid study database ({exc})"
@@ -126,7 +170,7 @@ class Store:
                 "INSERT INTO meta VALUES ('created_at', ?)", (json.dumps(time.time()),)
             )
 
-    def _check_version(self) -> None:
+    def _check_version(self) -> int:
         row = self.db.execute(
             "SELECT value FROM meta WHERE key='schema_version'"
         ).fetchone()
@@ -145,6 +189,78 @@ class Store:
                 f"{self.path} was written by a newer nascompiler (schema {version}; this version reads up to "
                 f"{SCHEMA_VERSION}); upgrade nascompiler to use this study"
             )
+        return version
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older database up to :data:`SCHEMA_VERSION`, in one transaction."""
+        if version != 1:
+            raise UsageError(f"{self.path} has an unknown schema version {version}")
+        self.db.execute(
+            "PRAGMA foreign_keys=OFF"
+        )  # the table is rebuilt under its references
+        with self._transaction() as db:
+            db.execute("ALTER TABLE trials RENAME TO trials_v1")
+            db.execute(_TRIALS_TABLE)
+            db.execute(
+                "CREATE TABLE tells (position INTEGER PRIMARY KEY, number INTEGER NOT NULL REFERENCES trials "
+                "(number), rung INTEGER, objective REAL)"
+            )
+            cursor = db.execute("SELECT * FROM trials_v1 ORDER BY number")
+            names = [d[0] for d in cursor.description]
+            for row in cursor.fetchall():
+                old = dict(zip(names, row))
+                metrics = json.loads(old["metrics"]) if old["metrics"] else {}
+                epochs = max((len(v) for v in metrics.values()), default=0)
+                rungs = []
+                if old["status"] == "complete" and old["objective"] is not None:
+                    rungs = [
+                        {"rung": 0, "epochs": epochs, "objective": old["objective"]}
+                    ]
+                db.execute(
+                    "INSERT INTO trials (number, candidate_id, assignment, status, objective, metrics, params, "
+                    "seed, asked_after, duplicate_of, started_at, finished_at, fit_seconds, wall_seconds, error, "
+                    "epochs, rungs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        old["number"],
+                        old["candidate_id"],
+                        old["assignment"],
+                        old["status"],
+                        old["objective"],
+                        old["metrics"],
+                        old["params"],
+                        old["seed"],
+                        old["asked_after"],
+                        old["duplicate_of"],
+                        old["started_at"],
+                        old["finished_at"],
+                        old["fit_seconds"],
+                        old["wall_seconds"],
+                        old["error"],
+                        epochs if old["status"] != "duplicate" else 0,
+                        _dumps(rungs),
+                    ),
+                )
+                if old["told_order"] is not None:
+                    told = (
+                        old["objective"]
+                        if old["status"] in ("complete", "duplicate")
+                        else None
+                    )
+                    db.execute(
+                        "INSERT INTO tells VALUES (?, ?, NULL, ?)",
+                        (old["told_order"], old["number"], told),
+                    )
+            db.execute("DROP TABLE trials_v1")
+            db.execute("CREATE INDEX trials_by_candidate ON trials (candidate_id)")
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                (json.dumps(SCHEMA_VERSION),),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('migrated_from', ?)",
+                (json.dumps(version),),
+            )
+        self.db.execute("PRAGMA foreign_keys=ON")
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -220,11 +336,12 @@ class Store:
         assignment: dict[str, Any],
         seed: int,
         asked_after: int,
+        bracket: int | None = None,
     ) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO trials (number, candidate_id, assignment, status, seed, asked_after, started_at) "
-                "VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                "INSERT INTO trials (number, candidate_id, assignment, status, seed, asked_after, started_at, "
+                "bracket) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
                 (
                     number,
                     candidate_id,
@@ -232,6 +349,7 @@ class Store:
                     seed,
                     asked_after,
                     time.time(),
+                    bracket,
                 ),
             )
 
@@ -243,12 +361,20 @@ class Store:
                 (time.time(), number),
             )
 
+    def promote_trial(self, number: int) -> None:
+        """A trial goes up a rung: it runs again, from its checkpoint."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE trials SET status='running' WHERE number=? AND status='complete'",
+                (number,),
+            )
+
     def finish_trial(
         self,
         number: int,
         *,
         status: str,
-        told_order: int,
+        tell: tuple[int | None, float | None] | None = None,
         objective: float | None = None,
         metrics: dict[str, list[float]] | None = None,
         params: int | None = None,
@@ -256,13 +382,19 @@ class Store:
         wall_seconds: float | None = None,
         error: str | None = None,
         duplicate_of: int | None = None,
+        epochs: int = 0,
+        rung: int | None = None,
+        rungs: list[dict[str, Any]] | None = None,
+        checkpoint: str | None = None,
     ) -> None:
+        """Store a trial's result (of its last rung) and, in the same transaction, the
+        ``(rung, objective)`` told to the searcher about it."""
         if status not in STATUSES or status == "running":
             raise ValueError(f"cannot finish a trial with status {status!r}")
         with self._transaction() as db:
             db.execute(
                 "UPDATE trials SET status=?, objective=?, metrics=?, params=?, fit_seconds=?, wall_seconds=?, "
-                "error=?, duplicate_of=?, told_order=?, finished_at=? WHERE number=?",
+                "error=?, duplicate_of=?, finished_at=?, epochs=?, rung=?, rungs=?, checkpoint=? WHERE number=?",
                 (
                     status,
                     objective,
@@ -272,15 +404,38 @@ class Store:
                     wall_seconds,
                     error,
                     duplicate_of,
-                    told_order,
                     time.time(),
+                    epochs,
+                    rung,
+                    _dumps(rungs or []),
+                    checkpoint,
                     number,
                 ),
             )
+            if tell is not None:
+                db.execute(
+                    "INSERT INTO tells (number, rung, objective) VALUES (?, ?, ?)",
+                    (number, tell[0], tell[1]),
+                )
             db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('last_used', ?)",
                 (json.dumps(time.time()),),
             )
+
+    def set_checkpoint(self, number: int, checkpoint: str | None) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE trials SET checkpoint=? WHERE number=?", (checkpoint, number)
+            )
+
+    def tells(self) -> list[Tell]:
+        rows = self.db.execute(
+            "SELECT position, number, rung, objective FROM tells ORDER BY position"
+        ).fetchall()
+        return [Tell(*row) for row in rows]
+
+    def tell_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM tells").fetchone()[0]
 
     def counts(self) -> dict[str, int]:
         rows = self.db.execute(
@@ -291,10 +446,16 @@ class Store:
         return counts
 
     def leaderboard(self, direction: str) -> list[TrialRecord]:
-        """Complete trials, best first (ties: earlier trial first)."""
+        """Complete trials, best first: more epochs trained first (a score after one epoch never
+        beats one after nine), then by objective, then the earlier trial."""
         complete = [t for t in self.trials("complete") if t.objective is not None]
-        sign = -1 if direction == "max" else 1
-        return sorted(complete, key=lambda t: (sign * t.objective, t.number))
+        return sorted(complete, key=lambda t: rank_key(t, direction))
+
+
+def rank_key(trial: TrialRecord, direction: str) -> tuple[int, float, int]:
+    """Sort key of a complete trial on the leaderboard (smaller is better)."""
+    sign = -1 if direction == "max" else 1
+    return (-trial.epochs, sign * trial.objective, trial.number)
 
 
 def _dumps(value: Any) -> str:
@@ -306,6 +467,7 @@ def _decode(row: dict[str, Any]) -> TrialRecord:
         k: from_json(v) for k, v in json.loads(row["assignment"]).items()
     }
     row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else {}
+    row["rungs"] = json.loads(row["rungs"]) if row["rungs"] else []
     return TrialRecord(**row)
 
 

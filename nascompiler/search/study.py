@@ -1,16 +1,21 @@
 """The study: the driver loop of a search.
 
 For each trial: ask the searcher -> specialize -> emit -> write ``candidates/<id>.py``
-atomically -> send it to a worker -> store the result -> tell the searcher. The store is the
-source of truth: re-running a study resumes it (completed trials are never trained again, a
-trial left running by a dead process runs again, the searcher is rebuilt by replaying the
-stored trials through ask/tell, so a seeded search continues exactly as it would have).
+atomically -> send it to a worker -> store the result -> tell the searcher. Under a
+multi-fidelity scheduler (ASHA, Hyperband) a trial is trained in jobs, one per rung: whenever a
+worker is free the scheduler may promote a trial instead, which continues from its checkpoint.
+
+The store is the source of truth: re-running a study resumes it (finished work is never trained
+again, a job left running by a dead process runs again from its last checkpoint, the searcher
+is rebuilt by replaying the stored tells through ask/tell, so a seeded search continues exactly
+as it would have).
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +29,10 @@ from .data import DataSource, check_data
 from .events import StudyListener
 from .executor import EpochEvent, Executor, LocalExecutor, ResultEvent
 from .messages import TrialOutcome, TrialTask
+from .schedulers import Scheduler, make_scheduler
 from .searchers import make_searcher
 from .settings import TrainingSettings
-from .store import Store, TrialRecord
+from .store import Store, TrialRecord, rank_key
 
 MAX_CONSECUTIVE_DUPLICATES = 200
 
@@ -47,6 +53,22 @@ class StudyConfig:
     workers: int = 1
     keep_weights: int = 3
     space_file: str | None = None
+    scheduler: str = "full"
+    min_epochs: int | None = None
+    max_epochs: int | None = None
+    reduction_factor: int | None = None
+    time_budget: float | None = None  # seconds of search, over all runs of the study
+    trial_timeout: float | None = None  # seconds one job may run before it is failed
+
+
+@dataclass
+class Job:
+    """A trial's training job in flight: from ``initial_epoch`` up to rung ``rung``."""
+
+    candidate_id: str
+    rung: int
+    initial_epoch: int
+    sent: float
 
 
 def _output_shape(ir: SpaceIR) -> tuple | None:
@@ -57,6 +79,51 @@ def _output_shape(ir: SpaceIR) -> tuple | None:
     except CandidateError:
         return None
     return graph.op(graph.outputs[0]).shape if len(graph.outputs) == 1 else None
+
+
+def _scheduler_text(stored: dict[str, Any]) -> str:
+    rungs = ", ".join(map(str, stored["rungs"]))
+    if stored["name"] in ("asha", "hyperband"):
+        return f"{stored['name']} scheduler (rungs {rungs}, reduction factor {stored['reduction_factor']})"
+    return f"{stored['name']} scheduler ({rungs} epochs)"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{secs}s" if secs else "",
+    ]
+    return "".join(parts) or "0s"
+
+
+def parse_duration(text: Any, what: str = "--time-budget") -> float:
+    """``90``, ``90s``, ``30m``, ``2h``, ``1h30m`` -> seconds; a UsageError otherwise."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    elif isinstance(text, str) and text.strip():
+        match = re.fullmatch(
+            r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?",
+            text.strip(),
+        )
+        if match is None or not any(match.groups()):
+            raise UsageError(
+                f"{what} must be a duration such as 90s, 30m, 2h or 1h30m, got {text!r}"
+            )
+        hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
+        value = hours * 3600 + minutes * 60 + secs
+    else:
+        raise UsageError(
+            f"{what} must be a duration such as 90s, 30m, 2h or 1h30m, got {text!r}"
+        )
+    if value <= 0:
+        raise UsageError(f"{what} must be positive, got {text!r}")
+    return value
 
 
 def trial_seed(study_seed: int, number: int) -> int:
@@ -93,11 +160,29 @@ class Study:
             raise UsageError(
                 f"--keep-weights must be 0 or more, got {config.keep_weights}"
             )
+        if config.time_budget is not None and config.time_budget <= 0:
+            raise UsageError(
+                f"--time-budget must be positive, got {config.time_budget}"
+            )
+        if config.trial_timeout is not None and config.trial_timeout <= 0:
+            raise UsageError(
+                f"--trial-timeout must be positive, got {config.trial_timeout}"
+            )
         self.config = config
+        self.scheduler: Scheduler = make_scheduler(
+            config.scheduler,
+            epochs=config.settings.epochs,
+            direction=config.settings.direction,
+            objective=config.settings.objective,
+            min_epochs=config.min_epochs,
+            max_epochs=config.max_epochs,
+            reduction_factor=config.reduction_factor,
+        )
         self.listeners = list(listeners)
         self.directory = Path(config.directory)
         self.candidates = self.directory / "candidates"
         self.weights = self.directory / "weights"
+        self.checkpoints = self.directory / "checkpoints"
         self.store = Store(self.directory, create=True)
         self._check_or_record_definition()
         self.executor = executor or LocalExecutor(
@@ -105,11 +190,12 @@ class Study:
             config.settings.to_json(),
             config.workers,
             log_dir=self.directory / "logs",
+            trial_timeout=config.trial_timeout,
         )
         self.stop_reason: str | None = None
-        self.in_flight: dict[int, tuple[str, float]] = (
-            {}
-        )  # trial number -> (candidate id, when it was sent)
+        self.end_reason: str | None = None  # why the last run ended, in words
+        self.in_flight: dict[int, Job] = {}  # trial number -> its job
+        self.deadline: float | None = None
 
     # ------------------------------------------------------------------ definition
     def _check_or_record_definition(self) -> None:
@@ -120,6 +206,11 @@ class Study:
             "searcher": c.searcher,
             "searcher_options": c.searcher_options,
             "seed": c.seed,
+            "scheduler": {
+                "name": self.scheduler.name,
+                "rungs": self.scheduler.rungs,
+                "reduction_factor": getattr(self.scheduler, "eta", None),
+            },
         }
         stored = {key: self.store.get_meta(key) for key in definition}
         if stored["fingerprint"] is None or self.store.next_number() == 0:
@@ -132,6 +223,15 @@ class Study:
                 f"{self.directory} holds a study of a different search space; use --fresh to start over (the old "
                 "study is moved aside) or --study to choose another name"
             )
+        if (
+            stored["scheduler"] is None
+        ):  # a study from before schedulers: it trained fully
+            stored["scheduler"] = {
+                "name": "full",
+                "rungs": [stored["settings"].get("epochs")],
+                "reduction_factor": None,
+            }
+            self.store.set_meta(scheduler=stored["scheduler"])
         for key in ("searcher", "searcher_options", "seed"):
             if stored[key] != definition[key]:
                 raise UsageError(
@@ -144,6 +244,12 @@ class Study:
                     f"{self.directory} was trained with {key}={stored['settings'].get(key)!r}, not {value!r}; resume "
                     "with the same setting, or use --fresh to start over"
                 )
+        if stored["scheduler"] != definition["scheduler"]:
+            raise UsageError(
+                f"{self.directory} was searched with the {_scheduler_text(stored['scheduler'])}, not the "
+                f"{_scheduler_text(definition['scheduler'])}; resume with the same setting, or use --fresh to "
+                "start over"
+            )
 
     # ------------------------------------------------------------------ views
     @property
@@ -152,9 +258,16 @@ class Study:
 
     @property
     def done(self) -> int:
-        """Trials that count towards ``max_trials``: complete and failed (not duplicates)."""
+        """Finished trials that count towards ``max_trials``: complete and failed (not
+        duplicates). Under ASHA a complete trial may still be promoted later."""
         counts = self.store.counts()
         return counts["complete"] + counts["failed"]
+
+    @property
+    def started(self) -> int:
+        """Trials started (``max_trials`` counts these): all but duplicates."""
+        counts = self.store.counts()
+        return counts["complete"] + counts["failed"] + counts["running"]
 
     def best(self) -> TrialRecord | None:
         board = self.store.leaderboard(self.direction)
@@ -172,8 +285,9 @@ class Study:
 
     # ------------------------------------------------------------------ run
     def run(self) -> "Study":
-        """Run (or resume) the search until ``max_trials`` trials are done. Ctrl-C stops it
-        cleanly: finished trials are kept, running ones run again on the next run."""
+        """Run (or resume) the search until ``max_trials`` trials are done, the time budget is
+        spent or the space is exhausted; ``end_reason`` says which. Ctrl-C stops it cleanly:
+        finished work is kept, running jobs run again on the next run."""
         self.store.touch()
         self.searcher = make_searcher(
             self.config.searcher,
@@ -183,23 +297,38 @@ class Study:
             **self.config.searcher_options,
         )
         reruns = self._replay()
-        if self.done >= self.config.max_trials and not reruns:
-            self._emit(
-                "message",
-                f"the study already holds {self.done} finished trials (--max-trials "
-                f"{self.config.max_trials}); nothing to do",
+        if not reruns and not self._more_work():
+            self.end_reason = self.stop_reason or (
+                f"the study already holds {self.started} trials (--max-trials "
+                f"{self.config.max_trials}); nothing to do"
             )
+            self._emit("message", self.end_reason)
             self._emit("search_finished")
             return self
         summary = self.executor.start()
+        # The time budget counts the search's own time (from its workers being up), over all
+        # runs of the study.
+        self._run_started = time.monotonic()
+        self._spent_before = float(self.store.get_meta("search_seconds", 0.0))
+        if self.config.time_budget is not None:
+            self.deadline = (
+                self._run_started + self.config.time_budget - self._spent_before
+            )
         try:
             self._check_data(summary)
             self._emit("search_started")
             self._loop(reruns)
         finally:
+            self._record_time()
             self.executor.shutdown()
+        self._emit("message", f"search finished: {self.end_reason}")
         self._emit("search_finished")
         return self
+
+    def _record_time(self) -> None:
+        if hasattr(self, "_run_started"):
+            spent = self._spent_before + time.monotonic() - self._run_started
+            self.store.set_meta(search_seconds=spent)
 
     def _check_data(self, summary: dict[str, Any]) -> None:
         self.store.set_meta(data_summary=summary)
@@ -217,13 +346,14 @@ class Study:
     def _replay(self) -> list[TrialRecord]:
         """Rebuild the searcher's state from the store; return the trials to run again."""
         trials = self.store.trials()
-        told = sorted(
-            (t for t in trials if t.told_order is not None), key=lambda t: t.told_order
-        )
+        by_number = {t.number: t for t in trials}
+        tells = self.store.tells()
+        self._told: set[int] = set()
         position = 0
         for trial in trials:
-            while position < len(told) and position < trial.asked_after:
-                self._tell(told[position])
+            while position < len(tells) and position < trial.asked_after:
+                told = tells[position]
+                self._tell(by_number[told.number], told.objective)
                 position += 1
             proposal = self.searcher.ask()
             if proposal is not None and proposal != trial.assignment:
@@ -232,19 +362,38 @@ class Study:
                     f"the searcher now proposes differently than when trial #{trial.number} ran; "
                     "the study continues with its new proposals",
                 )
-        for record in told[position:]:
-            self._tell(record)
-        self.tells = len(told)
+        for told in tells[position:]:
+            self._tell(by_number[told.number], told.objective)
+        self.tells = len(tells)
         return [t for t in trials if t.status == "running"]
 
-    def _tell(self, record: TrialRecord) -> None:
-        self.searcher.tell(
-            record.assignment,
-            record.objective if record.status in ("complete", "duplicate") else None,
-        )
+    def _tell(self, record: TrialRecord, objective: float | None) -> None:
+        """The searcher learns from a trial's first result; later rungs' results update it."""
+        if record.number in self._told:
+            self.searcher.update(record.assignment, objective)
+        else:
+            self._told.add(record.number)
+            self.searcher.tell(record.assignment, objective)
+
+    def _out_of_time(self) -> bool:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.request_stop(
+                f"the time budget of {format_duration(self.config.time_budget)} is spent"
+            )
+        return self.stop_reason is not None
+
+    def _more_work(self) -> bool:
+        """Whether anything is left to start: a promotion or a new trial."""
+        if self._out_of_time():
+            return False
+        if self.scheduler.promotion(self.store.trials()) is not None:
+            return True
+        return not self._exhausted and self.started < self.config.max_trials
+
+    _exhausted = False
 
     def _loop(self, reruns: list[TrialRecord]) -> None:
-        exhausted = announced_stop = False
+        announced_stop = False
         duplicates_in_a_row = 0
         waiting: dict[str, list[int]] = (
             {}
@@ -252,16 +401,21 @@ class Study:
         while True:
             while self.executor.free_slots() > 0:
                 if reruns:
-                    self._submit(reruns.pop(0), restart=True)
+                    self._resubmit(reruns.pop(0))
                     continue
-                if self.stop_reason and not announced_stop:
-                    self._emit("message", f"stopping the search: {self.stop_reason}")
-                    announced_stop = True
-                if (
-                    self.stop_reason
-                    or exhausted
-                    or self.done + len(self.in_flight) >= self.config.max_trials
-                ):
+                if self._out_of_time():
+                    if not announced_stop:
+                        self._emit(
+                            "message", f"stopping the search: {self.stop_reason}"
+                        )
+                        announced_stop = True
+                    break
+                promotion = self.scheduler.promotion(self.store.trials())
+                if promotion is not None:
+                    self.store.promote_trial(promotion.number)
+                    self._submit(self.store.trial(promotion.number), promotion.rung)
+                    continue
+                if self._exhausted or self.started >= self.config.max_trials:
                     break
                 if duplicates_in_a_row >= MAX_CONSECUTIVE_DUPLICATES:
                     self._emit(
@@ -269,7 +423,7 @@ class Study:
                         f"the searcher proposed {duplicates_in_a_row} already-evaluated candidates "
                         "in a row; the space looks exhausted",
                     )
-                    exhausted = True
+                    self._exhausted = True
                     break
                 assignment = self.searcher.ask()
                 if assignment is None:
@@ -277,22 +431,25 @@ class Study:
                         "message",
                         "the searcher has proposed every candidate of the space",
                     )
-                    exhausted = True
+                    self._exhausted = True
                     break
                 record = self._new_trial(assignment)
                 if record is None:
                     duplicates_in_a_row += 1
                     continue
                 if any(
-                    cid == record.candidate_id for cid, _ in self.in_flight.values()
+                    job.candidate_id == record.candidate_id
+                    for job in self.in_flight.values()
                 ):
                     waiting.setdefault(record.candidate_id, []).append(record.number)
                     duplicates_in_a_row += 1
                     continue
                 duplicates_in_a_row = 0
-                self._submit(record, restart=False)
-            if not self.in_flight and not reruns:
+                self._submit(record, self.scheduler.bracket(record.number))
+            if not self.in_flight and not reruns and not self._more_work():
                 break
+            # With nothing in flight and no free slot, workers are starting (a recycled or
+            # replaced one): wait for them rather than ending the search.
             for event in self.executor.poll(0.25):
                 if isinstance(event, EpochEvent):
                     self._emit("epoch_finished", event.number, event.epoch, event.logs)
@@ -302,6 +459,11 @@ class Study:
                     record = self._finish(event.outcome)
                     for dup in waiting.pop(record.candidate_id, []):
                         self._finish_duplicate(self.store.trial(dup), record)
+        self.end_reason = self.stop_reason or (
+            "the searcher has proposed every candidate of the space"
+            if self._exhausted
+            else f"all {self.config.max_trials} trials are done"
+        )
 
     # ------------------------------------------------------------------ trials
     def _new_trial(self, assignment: dict[str, Any]) -> TrialRecord | None:
@@ -319,31 +481,61 @@ class Study:
             )
             return None
         earlier = self.store.evaluated(graph.id)
+        path = self.candidate_path(graph.id)
+        if earlier is None and not path.exists():
+            # The module is on disk before its trial is stored as running, so a crash in
+            # between never leaves a trial that cannot run.
+            write_atomic(path, emit(graph))
+        bracket = (
+            self.scheduler.bracket(number) if self.scheduler.multi_fidelity else None
+        )
         self.store.start_trial(
-            number, graph.id, dict(graph.assignment), seed, self.tells
+            number, graph.id, dict(graph.assignment), seed, self.tells, bracket
         )
         record = self.store.trial(number)
         if earlier is not None:
             self._finish_duplicate(record, earlier)
             return None
-        path = self.candidate_path(graph.id)
-        if not path.exists():
-            write_atomic(path, emit(graph))
         return record
 
-    def _submit(self, record: TrialRecord, restart: bool) -> None:
-        if restart:
-            earlier = (
-                self.store.evaluated(record.candidate_id)
-                if record.candidate_id
-                else None
+    def _resubmit(self, record: TrialRecord) -> None:
+        """A job that was running when the search died: run it again, from the trial's last
+        checkpoint (a rung already recorded is never trained again)."""
+        earlier = (
+            self.store.evaluated(record.candidate_id) if record.candidate_id else None
+        )
+        if earlier is not None and earlier.number != record.number:
+            self._finish_duplicate(record, earlier)
+            return
+        self.store.restart_trial(record.number)
+        rung = (
+            record.rungs[-1]["rung"] + 1
+            if record.rungs
+            else self.scheduler.bracket(record.number)
+        )
+        if record.rungs and not self._checkpoint_file(record):
+            self._emit(
+                "message",
+                f"trial #{record.number}: its checkpoint is missing; it trains again from scratch",
             )
-            if earlier is not None:
-                self._finish_duplicate(record, earlier)
-                return
-            self.store.restart_trial(record.number)
-        threshold = self._keep_threshold()
-        keep = self.config.keep_weights > 0
+        self._submit(record, rung)
+
+    def _checkpoint_file(self, record: TrialRecord) -> Path | None:
+        if record.checkpoint is None:
+            return None
+        path = self.directory / record.checkpoint
+        return path if path.exists() else None
+
+    def _submit(self, record: TrialRecord, rung: int) -> None:
+        """Send the job that trains ``record`` up to rung ``rung``."""
+        target = self.scheduler.rungs[rung]
+        resume = self._checkpoint_file(record) if record.rungs else None
+        initial = record.epochs if resume is not None else 0
+        checkpoint = None
+        if rung < self.scheduler.top:  # it may be promoted later: keep where it got to
+            checkpoint = self.checkpoints / f"trial-{record.number}-epoch-{target}.npz"
+        threshold, keep = self._keep_decision(target)
+        prune = self.scheduler.prune_thresholds(self.store.trials())
         self.executor.submit(
             TrialTask(
                 number=record.number,
@@ -354,26 +546,88 @@ class Study:
                     str(self.weights_path(record.candidate_id)) if keep else None
                 ),
                 keep_if_better_than=threshold,
+                epochs=target,
+                initial_epoch=initial,
+                resume_path=str(resume) if resume is not None else None,
+                checkpoint_path=str(checkpoint) if checkpoint is not None else None,
+                prune_below=tuple(prune) if prune is not None else None,
             )
         )
-        self.in_flight[record.number] = (record.candidate_id, time.monotonic())
+        self.in_flight[record.number] = Job(
+            record.candidate_id, rung, initial, time.monotonic()
+        )
         self._emit("trial_started", record)
 
     def _finish(self, outcome: TrialOutcome) -> TrialRecord:
-        _, sent = self.in_flight.pop(outcome.number)
-        record = self._store_result(
-            outcome.number,
-            outcome.status,
-            objective=outcome.objective,
-            metrics=outcome.metrics,
-            params=outcome.params,
-            fit_seconds=outcome.fit_seconds,
-            wall_seconds=time.monotonic() - sent,
-            error=outcome.error,
-        )
+        job = self.in_flight.pop(outcome.number)
+        record = self.store.trial(outcome.number)
+        wall = time.monotonic() - job.sent
+        # A continued job's history follows the earlier rungs': one learning curve.
+        metrics = {
+            key: (record.metrics.get(key, []) if job.initial_epoch else [])
+            + list(values)
+            for key, values in (outcome.metrics or {}).items()
+        } or (record.metrics if job.initial_epoch else {})
+        previous_rungs = record.rungs if job.initial_epoch else []
+        totals = {
+            "fit_seconds": (record.fit_seconds or 0.0) + outcome.fit_seconds,
+            "wall_seconds": (record.wall_seconds or 0.0) + wall,
+        }
+        old_checkpoint = self._checkpoint_file(record)
         if outcome.status == "complete":
+            entry: dict[str, Any] = {
+                "rung": job.rung,
+                "epochs": outcome.epochs,
+                "objective": outcome.objective,
+            }
+            if outcome.pruned:
+                entry["pruned"] = True
+            checkpoint = None
+            if outcome.checkpoint_saved:
+                path = (
+                    self.checkpoints
+                    / f"trial-{record.number}-epoch-{outcome.epochs}.npz"
+                )
+                checkpoint = str(path.relative_to(self.directory))
+            if not outcome.weights_saved:  # weights of an earlier rung are stale now
+                self.weights_path(record.candidate_id).unlink(missing_ok=True)
+            stored = self._store_result(
+                outcome.number,
+                "complete",
+                rung=job.rung if self.scheduler.multi_fidelity else None,
+                objective=outcome.objective,
+                metrics=metrics,
+                params=outcome.params,
+                error=None,
+                epochs=outcome.epochs,
+                rungs=previous_rungs + [entry],
+                checkpoint=checkpoint,
+                **totals,
+            )
+            if (
+                old_checkpoint is not None
+                and str(old_checkpoint.relative_to(self.directory)) != checkpoint
+            ):
+                old_checkpoint.unlink(missing_ok=True)
             self._prune_weights()
-        return record
+        else:
+            stored = self._store_result(
+                outcome.number,
+                "failed",
+                rung=record.rung,
+                metrics=metrics,
+                params=outcome.params,
+                error=outcome.error,
+                epochs=outcome.epochs or record.epochs,
+                rungs=previous_rungs,
+                checkpoint=None,
+                **totals,
+            )
+            if old_checkpoint is not None:
+                old_checkpoint.unlink(missing_ok=True)
+            self._prune_weights()
+        self._prune_checkpoints()
+        return stored
 
     def _finish_duplicate(self, record: TrialRecord, earlier: TrialRecord) -> None:
         self._store_result(
@@ -387,10 +641,13 @@ class Study:
         )
 
     def _store_result(self, number: int, status: str, **fields: Any) -> TrialRecord:
-        self.store.finish_trial(number, status=status, told_order=self.tells, **fields)
+        told = fields.get("objective") if status in ("complete", "duplicate") else None
+        self.store.finish_trial(
+            number, status=status, tell=(fields.get("rung"), told), **fields
+        )
         self.tells += 1
         record = self.store.trial(number)
-        self._tell(record)
+        self._tell(record, told)
         self._emit("trial_finished", record)
         return record
 
@@ -404,12 +661,19 @@ class Study:
                 break
         return kept
 
-    def _keep_threshold(self) -> float | None:
-        """A new trial's weights are saved only if it could enter the best ``keep_weights``."""
+    def _keep_decision(self, epochs: int) -> tuple[float | None, bool]:
+        """Whether a job that trains to ``epochs`` should save its weights, and the objective
+        it must beat: its result is kept only if it could enter the best ``keep_weights``.
+        """
+        if self.config.keep_weights == 0:
+            return None, False
         board = self.store.leaderboard(self.direction)
         if len(board) < self.config.keep_weights:
-            return None
-        return board[self.config.keep_weights - 1].objective
+            return None, True
+        last = board[self.config.keep_weights - 1]
+        if last.epochs != epochs:
+            return None, last.epochs < epochs  # more epochs always rank higher
+        return last.objective, True
 
     def _prune_weights(self) -> None:
         if not self.weights.is_dir():
@@ -422,6 +686,17 @@ class Study:
                 and not path.name.startswith(".tmp-")
             ):
                 path.unlink(missing_ok=True)
+
+    def _prune_checkpoints(self) -> None:
+        """Delete the checkpoints of trials that can no longer be promoted: at most
+        ``max_trials // reduction_factor`` trials per rung below the top keep one."""
+        trials = self.store.trials()
+        for trial in trials:
+            if trial.checkpoint is None or trial.status == "running":
+                continue
+            if not self.scheduler.promotable(trial, trials, self.config.max_trials):
+                (self.directory / trial.checkpoint).unlink(missing_ok=True)
+                self.store.set_checkpoint(trial.number, None)
 
     # ------------------------------------------------------------------ listeners
     def _emit(self, event: str, *args: Any) -> None:

@@ -14,6 +14,7 @@ import time
 from typing import Any, Callable
 
 import keras
+import numpy as np
 
 from .messages import TrialOutcome, TrialTask, describe_exception
 from .settings import TrainingSettings
@@ -25,8 +26,10 @@ def run_trial(
     """Train one candidate module; never raises (a failure is a failed outcome)."""
     started = time.perf_counter()
     fit_seconds = 0.0
+    epochs = task.epochs or settings.epochs
     try:
-        keras.utils.set_random_seed(task.seed)
+        # A continued job gets its own seed: re-running the same job repeats it exactly.
+        keras.utils.set_random_seed(task.seed + task.initial_epoch)
         module = _import_candidate(task.module_path, task.candidate_id)
         model = module.build_model()
         model.compile(
@@ -34,13 +37,20 @@ def run_trial(
             loss=settings.loss,
             metrics=list(settings.metrics),
         )
-        watcher = _EpochWatcher(on_epoch)
+        if task.initial_epoch:
+            if not task.resume_path:
+                raise ValueError("a continued job needs a checkpoint to resume from")
+            load_checkpoint(model, task.resume_path)
+        watcher = _EpochWatcher(
+            on_epoch, settings.objective, settings.direction, task.prune_below
+        )
         fit_started = time.perf_counter()
         history = model.fit(
             dataset.x_train,
             dataset.y_train,
             batch_size=settings.batch_size,
-            epochs=settings.epochs,
+            epochs=epochs,
+            initial_epoch=task.initial_epoch,
             validation_data=(dataset.x_val, dataset.y_val),
             callbacks=[watcher],
             verbose=0,
@@ -49,6 +59,7 @@ def run_trial(
         metrics = {
             k: [float(v) for v in values] for k, values in history.history.items()
         }
+        trained = task.initial_epoch + len(next(iter(metrics.values()), []))
         if watcher.nan_at is not None:
             return _failed(
                 task,
@@ -75,6 +86,19 @@ def run_trial(
                 f"{settings.objective} is {objective}",
                 metrics,
             )
+        broken = _non_finite_weights(model)
+        if broken:
+            return _failed(
+                task,
+                started,
+                fit_seconds,
+                f"the trained weights hold NaN or infinity (in {broken}); the model is dead",
+                metrics,
+            )
+        checkpoint_saved = False
+        if task.checkpoint_path and not watcher.pruned:
+            save_checkpoint(model, task.checkpoint_path)
+            checkpoint_saved = True
         saved = False
         if task.weights_path and _worth_keeping(
             objective, task.keep_if_better_than, settings.direction
@@ -89,6 +113,9 @@ def run_trial(
             params=int(model.count_params()),
             fit_seconds=fit_seconds,
             weights_saved=saved,
+            epochs=trained,
+            pruned=watcher.pruned,
+            checkpoint_saved=checkpoint_saved,
         )
     except Exception as exc:
         return _failed(task, started, fit_seconds, describe_exception(exc))
@@ -99,13 +126,26 @@ def run_trial(
 
 
 class _EpochWatcher(keras.callbacks.Callback):
-    """Reports each epoch's logs and stops training when the loss turns NaN."""
+    """Reports each epoch's logs, stops training when the loss turns NaN, and prunes: after
+    epoch ``e`` it stops when the best objective so far is worse than ``prune_below[e - 1]``
+    (Optuna's MedianPruner compares the same way)."""
 
-    def __init__(self, on_epoch: Callable[[int, dict], None]):
+    def __init__(
+        self,
+        on_epoch: Callable[[int, dict], None],
+        objective: str = "",
+        direction: str = "max",
+        prune_below: tuple[float | None, ...] | None = None,
+    ):
         super().__init__()
         self.on_epoch = on_epoch
+        self.objective = objective
+        self.sign = 1.0 if direction == "max" else -1.0
+        self.prune_below = prune_below
+        self.best: float | None = None
         self.epoch = 0
         self.nan_at: int | None = None
+        self.pruned = False
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch
@@ -118,6 +158,17 @@ class _EpochWatcher(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.on_epoch(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
+        value = (logs or {}).get(self.objective)
+        if value is None or not math.isfinite(float(value)):
+            return
+        score = self.sign * float(value)
+        self.best = score if self.best is None else max(self.best, score)
+        limits = self.prune_below or ()
+        last = epoch + 1 >= self.params.get("epochs", 0)
+        if epoch < len(limits) and limits[epoch] is not None and not last:
+            if self.best < limits[epoch]:
+                self.pruned = True
+                self.model.stop_training = True
 
 
 def _import_candidate(path: str, candidate_id: str) -> Any:
@@ -141,6 +192,45 @@ def _worth_keeping(objective: float, threshold: float | None, direction: str) ->
     return objective > threshold if direction == "max" else objective < threshold
 
 
+def save_checkpoint(model: Any, path: str) -> None:
+    """Weights and optimizer state (its step count and moments) in one ``.npz``, written
+    atomically: a promoted trial continues exactly where it stopped."""
+    arrays = {f"weight_{i:05d}": w for i, w in enumerate(model.get_weights())}
+    for i, variable in enumerate(model.optimizer.variables):
+        arrays[f"optimizer_{i:05d}"] = keras.ops.convert_to_numpy(variable)
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(model: Any, path: str) -> None:
+    """Restore what :func:`save_checkpoint` wrote into a freshly built, compiled model."""
+    with np.load(path) as data:
+        weights = [data[k] for k in sorted(data.files) if k.startswith("weight_")]
+        state = [data[k] for k in sorted(data.files) if k.startswith("optimizer_")]
+    model.set_weights(weights)
+    model.optimizer.build(model.trainable_variables)
+    variables = model.optimizer.variables
+    if len(variables) != len(state):
+        raise ValueError(
+            f"checkpoint {path} holds {len(state)} optimizer variables, the model's optimizer "
+            f"has {len(variables)}"
+        )
+    for variable, value in zip(variables, state):
+        variable.assign(value)
+
+
+def _non_finite_weights(model: Any) -> str | None:
+    """The name of the first weight holding NaN or infinity, if any."""
+    for weight in model.weights:
+        if not np.isfinite(keras.ops.convert_to_numpy(weight)).all():
+            return weight.path
+    return None
+
+
 def _save_weights(model: Any, path: str) -> None:
     """Write the weights atomically: to a temporary ``.weights.h5`` beside the target, then rename."""
     folder = os.path.dirname(path)
@@ -161,6 +251,7 @@ def _failed(
         number=task.number,
         status="failed",
         metrics=metrics,
+        epochs=task.initial_epoch + len(next(iter((metrics or {}).values()), [])),
         fit_seconds=fit_seconds,
         setup_seconds=time.perf_counter() - started - fit_seconds,
         error=reason,

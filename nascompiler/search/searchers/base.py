@@ -66,6 +66,14 @@ class Searcher(ABC):
         """The result of an assignment ``ask`` returned earlier; ``objective`` is ``None`` when
         the trial failed. Results may arrive in a different order than the asks."""
 
+    def update(self, assignment: Assignment, objective: float | None) -> None:
+        """A later result of an assignment already told: under a multi-fidelity scheduler a
+        promoted trial reports again after each rung (``None``: it failed in that rung).
+
+        By default the searcher keeps learning from the first result, which every trial has and
+        which compares like with like; searchers that can use better estimates override this.
+        """
+
     def score(self, objective: float | None) -> float | None:
         """``objective`` oriented so that higher is better, or ``None`` for a failed trial.
 

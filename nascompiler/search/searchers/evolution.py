@@ -87,6 +87,20 @@ class EvolutionSearcher(Searcher):
         if score is not None:  # a failed trial has nothing to pass on
             self._population.append((values, score))  # the deque drops the oldest
 
+    def update(self, assignment: Assignment, objective: float | None) -> None:
+        """A promoted member's fitness becomes its result at the higher rung (a failure in a
+        later rung removes it from the population)."""
+        values = self.space.validate(assignment)
+        key = assignment_key(values)
+        score = self.score(objective)
+        for i, (member, _) in enumerate(self._population):
+            if assignment_key(member) == key:
+                if score is None:
+                    del self._population[i]
+                else:
+                    self._population[i] = (member, score)
+                return
+
     def _tournament(self) -> Assignment:
         """The best of ``sample_size`` members drawn uniformly; the first drawn wins ties."""
         drawn = [

@@ -1,0 +1,323 @@
+"""Schedulers: the performance-estimation strategy of a search (how much training each
+candidate gets).
+
+- ``full``: every candidate trains for ``epochs`` (one job per trial).
+- ``asha``: asynchronous successive halving (Li et al., 2020). Rungs at ``min_epochs * eta**k``
+  epochs, capped by ``max_epochs``. Whenever a worker is free, the best trial in the top
+  ``1/eta`` of a rung that has not been promoted yet goes one rung up (highest rungs first);
+  if none can, a new trial starts at the lowest rung. Workers never wait for a rung to fill.
+- ``hyperband``: asynchronous Hyperband (Li et al., 2018; 2020): several ASHA brackets over
+  the same rungs; bracket ``b`` starts its trials at rung ``b`` (the last one trains every trial
+  fully) and promotes only among its own trials. New trials are dealt to the brackets in
+  Hyperband's proportions.
+- ``median``: median pruning (Optuna's ``MedianPruner``): a trial stops after an epoch at which
+  its objective is worse than the median of the complete trials at that epoch.
+
+A scheduler is a pure function of the trials' recorded rung histories: resuming a study
+rebuilds the same decisions from the store. Promotion continues training from the trial's
+checkpoint; it never restarts it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any, Iterable, Protocol, Sequence
+
+from ..errors import UsageError
+
+SCHEDULERS = ("full", "asha", "hyperband", "median")
+MEDIAN_STARTUP_TRIALS = 5
+
+
+class RungTrial(Protocol):
+    """What a scheduler reads of a trial (``TrialRecord`` provides it)."""
+
+    number: int
+    status: str
+    bracket: int | None
+    epochs: int  # trained in total
+    metrics: dict[str, list[float]]
+    rungs: list[dict[str, Any]]  # [{"rung": k, "epochs": e, "objective": v}, ...]
+
+
+@dataclass(frozen=True)
+class Promotion:
+    number: int
+    rung: int  # the rung the trial goes up to
+
+
+def rung_epochs(min_epochs: int, max_epochs: int, eta: int) -> list[int]:
+    """The epochs at each rung: ``min * eta**k`` below ``max``, then ``max``.
+
+    >>> rung_epochs(1, 9, 3)
+    [1, 3, 9]
+    >>> rung_epochs(1, 10, 3)
+    [1, 3, 9, 10]
+    >>> rung_epochs(2, 2, 3)
+    [2]
+    """
+    epochs = []
+    value = min_epochs
+    while value < max_epochs:
+        epochs.append(value)
+        value *= eta
+    epochs.append(max_epochs)
+    return epochs
+
+
+def oriented(objective: float, direction: str) -> float:
+    """``objective`` with higher meaning better."""
+    return objective if direction == "max" else -objective
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise UsageError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+class Scheduler:
+    """Base: one rung at ``epochs``; no promotion, no pruning (the ``full`` scheduler)."""
+
+    name = "full"
+
+    def __init__(self, rungs: Sequence[int], direction: str):
+        self.rungs = list(rungs)
+        self.direction = direction
+
+    @property
+    def top(self) -> int:
+        return len(self.rungs) - 1
+
+    @property
+    def multi_fidelity(self) -> bool:
+        """Whether trials are recorded per rung (``rung`` is null under ``full`` and ``median``)."""
+        return False
+
+    def bracket(self, number: int) -> int:
+        """The rung at which new trial ``number`` starts."""
+        return 0
+
+    def promotion(self, trials: Iterable[RungTrial]) -> Promotion | None:
+        """The next trial to continue training, or ``None`` (then a new trial may start)."""
+        return None
+
+    def prune_thresholds(
+        self, trials: Iterable[RungTrial]
+    ) -> list[float | None] | None:
+        """Per epoch (index 0 = epoch 1), the oriented objective below which a running trial
+        stops, or ``None`` for no pruning."""
+        return None
+
+    def promotable(
+        self, trial: RungTrial, trials: Sequence[RungTrial], max_trials: int
+    ) -> bool:
+        """Whether ``trial`` (complete below the top rung) could still be promoted in a study of
+        ``max_trials`` trials: its checkpoint is worth keeping only while this holds."""
+        return False
+
+    def describe(self) -> str:
+        return f"{self.rungs[-1]} epoch(s) each"
+
+
+class ASHAScheduler(Scheduler):
+    name = "asha"
+
+    def __init__(self, rungs: Sequence[int], direction: str, eta: int):
+        super().__init__(rungs, direction)
+        self.eta = eta
+
+    @property
+    def multi_fidelity(self) -> bool:
+        return True
+
+    def _results(
+        self, trials: Iterable[RungTrial], bracket: int, rung: int
+    ) -> list[tuple[float, int, RungTrial]]:
+        """Trials of ``bracket`` with a result at ``rung``, best first (ties: earlier trial)."""
+        found = []
+        for trial in trials:
+            if (trial.bracket or 0) != bracket or trial.status == "failed":
+                continue
+            for entry in trial.rungs:
+                if entry["rung"] == rung and entry.get("objective") is not None:
+                    found.append(
+                        (
+                            -oriented(entry["objective"], self.direction),
+                            trial.number,
+                            trial,
+                        )
+                    )
+        found.sort(key=lambda item: (item[0], item[1]))
+        return found
+
+    def brackets(self) -> list[int]:
+        return [0]
+
+    def promotion(self, trials: Iterable[RungTrial]) -> Promotion | None:
+        trials = list(trials)
+        for rung in range(self.top - 1, -1, -1):  # the highest rungs first
+            waiting = []
+            for bracket in self.brackets():
+                if bracket > rung:
+                    continue
+                results = self._results(trials, bracket, rung)
+                for score, number, trial in results[: len(results) // self.eta]:
+                    if trial.status == "complete" and _top_rung(trial) == rung:
+                        waiting.append((score, number))
+            if waiting:
+                return Promotion(
+                    min(waiting)[1], rung + 1
+                )  # the best; ties: the earlier trial
+        return None
+
+    def promotable(
+        self, trial: RungTrial, trials: Sequence[RungTrial], max_trials: int
+    ) -> bool:
+        if trial.status != "complete" or not trial.rungs:
+            return False
+        rung = _top_rung(trial)
+        if rung >= self.top:
+            return False
+        # At most max_trials results can reach this rung, so at most max_trials // eta promotions;
+        # a trial with that many better results at its rung can never be promoted.
+        results = self._results(trials, trial.bracket or 0, rung)
+        rank = next(i for i, (_, n, _) in enumerate(results) if n == trial.number)
+        return rank < max_trials // self.eta
+
+    def describe(self) -> str:
+        return f"ASHA over rungs of {', '.join(map(str, self.rungs))} epochs (eta={self.eta})"
+
+
+class HyperbandScheduler(ASHAScheduler):
+    name = "hyperband"
+
+    def __init__(self, rungs: Sequence[int], direction: str, eta: int):
+        super().__init__(rungs, direction, eta)
+        # Hyperband's bracket sizes: bracket b has s = top - b halvings and starts
+        # ceil((top + 1) / (s + 1) * eta**s) trials per round.
+        self.shares = [
+            math.ceil((self.top + 1) / (self.top - b + 1) * eta ** (self.top - b))
+            for b in self.brackets()
+        ]
+        self.cycle = _smooth_round_robin(self.shares)
+
+    def brackets(self) -> list[int]:
+        return list(range(self.top + 1))
+
+    def bracket(self, number: int) -> int:
+        return self.cycle[number % len(self.cycle)]
+
+    def describe(self) -> str:
+        return (
+            f"Hyperband with {self.top + 1} brackets over rungs of {', '.join(map(str, self.rungs))} epochs "
+            f"(eta={self.eta})"
+        )
+
+
+class MedianScheduler(Scheduler):
+    name = "median"
+
+    def __init__(
+        self,
+        rungs: Sequence[int],
+        direction: str,
+        objective: str,
+        startup_trials: int = MEDIAN_STARTUP_TRIALS,
+    ):
+        super().__init__(rungs, direction)
+        self.objective = objective
+        self.startup_trials = startup_trials
+
+    def prune_thresholds(
+        self, trials: Iterable[RungTrial]
+    ) -> list[float | None] | None:
+        # Like Optuna's MedianPruner: only trials that ran to the end count.
+        curves = [
+            t.metrics.get(self.objective, [])
+            for t in trials
+            if t.status == "complete" and t.epochs == self.rungs[-1]
+        ]
+        if len(curves) < self.startup_trials:
+            return None
+        thresholds: list[float | None] = []
+        for epoch in range(self.rungs[-1]):
+            values = [
+                oriented(c[epoch], self.direction)
+                for c in curves
+                if len(c) > epoch and c[epoch] is not None
+            ]
+            values = [v for v in values if math.isfinite(v)]
+            thresholds.append(statistics.median(values) if values else None)
+        return thresholds
+
+    def describe(self) -> str:
+        return f"{self.rungs[-1]} epoch(s) each, median pruning after {self.startup_trials} complete trials"
+
+
+def _top_rung(trial: RungTrial) -> int:
+    return max(entry["rung"] for entry in trial.rungs)
+
+
+def _smooth_round_robin(weights: list[int]) -> list[int]:
+    """A cycle of indices where index i appears weights[i] times, spread out evenly
+    (nginx's smooth weighted round-robin; deterministic, ties to the lower index)."""
+    current = [0] * len(weights)
+    total = sum(weights)
+    cycle = []
+    for _ in range(total):
+        current = [c + w for c, w in zip(current, weights)]
+        chosen = max(range(len(weights)), key=lambda i: (current[i], -i))
+        current[chosen] -= total
+        cycle.append(chosen)
+    return cycle
+
+
+def make_scheduler(
+    name: str,
+    *,
+    epochs: int,
+    direction: str,
+    objective: str,
+    min_epochs: int | None = None,
+    max_epochs: int | None = None,
+    reduction_factor: int | None = None,
+) -> Scheduler:
+    """The scheduler ``name`` with its options checked (they come from the user)."""
+    if name not in SCHEDULERS:
+        raise UsageError(
+            f"unknown scheduler {name!r}; the schedulers are: {', '.join(SCHEDULERS)}"
+        )
+    if name in ("full", "median"):
+        for flag, value in (
+            ("--min-epochs", min_epochs),
+            ("--reduction-factor", reduction_factor),
+        ):
+            if value is not None:
+                raise UsageError(
+                    f"{flag} applies to --scheduler asha or hyperband, not {name}"
+                )
+        top = (
+            _positive_int("--max-epochs", max_epochs)
+            if max_epochs is not None
+            else epochs
+        )
+        if name == "full":
+            return Scheduler([top], direction)
+        return MedianScheduler([top], direction, objective)
+    top = _positive_int(
+        "--max-epochs", max_epochs if max_epochs is not None else epochs
+    )
+    low = _positive_int("--min-epochs", min_epochs if min_epochs is not None else 1)
+    eta = reduction_factor if reduction_factor is not None else 3
+    if not isinstance(eta, int) or isinstance(eta, bool) or eta < 2:
+        raise UsageError(
+            f"--reduction-factor must be an integer of at least 2, got {eta!r}"
+        )
+    if low > top:
+        raise UsageError(f"--min-epochs ({low}) must not exceed --max-epochs ({top})")
+    rungs = rung_epochs(low, top, eta)
+    cls = ASHAScheduler if name == "asha" else HyperbandScheduler
+    return cls(rungs, direction, eta)
