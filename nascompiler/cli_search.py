@@ -80,6 +80,7 @@ def search(
     """Search a space: train its candidates and keep the results in a study."""
     from .search.console import ConsoleReporter
     from .search.data import SpaceFileData
+    from .search.lock import check_not_running
     from .search.settings import TrainingSettings
     from .search.store import Store, is_study
     from .search.study import Study, StudyConfig, fresh_directory
@@ -93,6 +94,7 @@ def search(
             "(x_train, y_train), (x_val, y_val)"
         )
     directory = out / (study or space.stem)
+    check_not_running(directory)  # before --fresh moves a running study aside
     if fresh:
         moved = fresh_directory(directory)
         if moved is not None:

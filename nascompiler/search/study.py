@@ -23,6 +23,7 @@ from ..ir import SpaceIR, specialize
 from .data import DataSource, check_data
 from .events import StudyListener
 from .executor import EpochEvent, Executor, LocalExecutor, ResultEvent
+from .lock import StudyLock
 from .messages import TrialOutcome, TrialTask
 from .searchers import make_searcher
 from .settings import TrainingSettings
@@ -174,6 +175,12 @@ class Study:
     def run(self) -> "Study":
         """Run (or resume) the search until ``max_trials`` trials are done. Ctrl-C stops it
         cleanly: finished trials are kept, running ones run again on the next run."""
+        with StudyLock(
+            self.directory
+        ):  # one writer per study (a second search stops here)
+            return self._run()
+
+    def _run(self) -> "Study":
         self.store.touch()
         self.searcher = make_searcher(
             self.config.searcher,
