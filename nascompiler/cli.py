@@ -163,23 +163,76 @@ def compile(
     else:
         if random_count is None or random_count < 1:
             raise UsageError("--random needs a positive number of candidates")
-        rng = random.Random(seed)
-        seen: set[str] = set()
-        attempts = 0
-        while len(seen) < random_count and attempts < 50 * random_count:
-            attempts += 1
-            graph = specialize(ir, ir.sample(rng))
-            if graph.id in seen:
-                continue
-            seen.add(graph.id)
-            written.append(write_atomic(folder / f"{graph.id}.py", emit(graph)))
-        if len(written) < random_count:
-            console.print(
-                f"The space gave only {len(written)} distinct candidates in {attempts} draws."
-            )
+        assignments = _all_assignments_if_fewer(ir, random_count)
+        if assignments is not None:
+            # The space has no more assignments than were asked for: write every distinct
+            # candidate once instead of drawing until the draws run out.
+            seen: set[str] = set()
+            for values in assignments:
+                graph = specialize(ir, values)
+                if graph.id not in seen:
+                    seen.add(graph.id)
+                    written.append(write_atomic(folder / f"{graph.id}.py", emit(graph)))
+            if len(written) < random_count:
+                console.print(
+                    f"The space has only {len(written)} distinct candidate(s) "
+                    f"({len(assignments)} assignments), fewer than --random {random_count}; "
+                    "wrote them all."
+                )
+        else:
+            _write_random(ir, random_count, seed, folder, written)
     for path in written:
         console.print(f"wrote {path}")
     console.print(f"{len(written)} candidate module(s) in {folder}{os.sep}")
+
+
+STALE_DRAWS = 1000  # draws in a row without a new candidate before --random gives up
+
+
+def _all_assignments_if_fewer(ir, wanted: int) -> Optional[list]:
+    """Every assignment of ``ir`` when there are at most ``wanted`` of them, else ``None``."""
+    from .search.searchers.grid import ContinuousParameterError, GridSearcher
+
+    try:
+        count = ir.count()
+    except OverflowError:
+        return None
+    if count is None or count > wanted:
+        return None
+    try:
+        grid = GridSearcher(ir)
+    except ContinuousParameterError:  # an inactive-only continuous parameter
+        return None
+    return list(iter(grid.ask, None))
+
+
+def _write_random(ir, wanted: int, seed: int, folder: Path, written: list) -> None:
+    from .codegen import emit
+    from .fileio import write_atomic
+    from .ir import specialize
+
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    attempts = stale = 0
+    while len(seen) < wanted and attempts < 50 * wanted and stale < STALE_DRAWS:
+        attempts += 1
+        graph = specialize(ir, ir.sample(rng))
+        if graph.id in seen:
+            stale += 1
+            continue
+        stale = 0
+        seen.add(graph.id)
+        written.append(write_atomic(folder / f"{graph.id}.py", emit(graph)))
+    if len(written) < wanted:
+        why = (
+            f", the last {STALE_DRAWS} without a new one"
+            if stale >= STALE_DRAWS
+            else ""
+        )
+        console.print(
+            f"The space gave only {len(written)} distinct candidates in {attempts} draws{why}; "
+            f"it may have fewer than --random {wanted}."
+        )
 
 
 def parse_assignment(pairs: List[str]) -> dict:
