@@ -68,7 +68,10 @@ def inspect(
     """Print a space's parameter table and how many assignments it has."""
     from .spacefile import load_space_file
 
-    ir = load_space_file(space_file).compile()
+    space = load_space_file(space_file)
+    ir = space.compile()
+    for warning in space.warnings:
+        err_console.print(warning, markup=False, soft_wrap=True)
     table = Table(title=f"Parameters of {space_file}", title_justify="left")
     table.add_column("parameter", no_wrap=True)
     for column in ("kind", "domain", "active when", "defined at"):
@@ -155,6 +158,8 @@ def compile(
         raise UsageError("give either --random N or --assign name=value ...")
     space = load_space_file(space_file)
     ir = space.compile()
+    for warning in space.warnings:
+        err_console.print(warning, markup=False, soft_wrap=True)
     folder = out or Path("generated") / space.stem / "compiled"
     written: list[Path] = []
     if pairs:
