@@ -8,8 +8,10 @@ stderr and exit code 2 (``--debug`` shows the traceback instead).
 from __future__ import annotations
 
 import ast
+import errno
 import os
 import random
+import sqlite3
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -54,6 +56,47 @@ def main(argv: Optional[List[str]] = None) -> None:
             raise
         err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise SystemExit(2) from None
+    except (OSError, sqlite3.DatabaseError) as exc:
+        message = _storage_error(exc)
+        if debug or message is None:
+            raise
+        err_console.print(f"error: {message}", markup=False, soft_wrap=True)
+        raise SystemExit(2) from None
+
+
+# What the file system or the study database says, and what the user can do about it. The
+# database is written one transaction per trial, so what was stored before stays stored.
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full; free some space and re-run the same command to resume",
+    errno.EDQUOT: "the disk quota is used up; free some space and re-run to resume",
+    errno.EROFS: "the file system is read-only; choose another folder with --out",
+    errno.EACCES: "permission denied; choose a folder you can write to with --out",
+    errno.EPERM: "permission denied; choose a folder you can write to with --out",
+}
+
+
+def _storage_error(exc: BaseException) -> Optional[str]:
+    """One line for a storage failure, or ``None`` when it is not one (a bug: traceback)."""
+    if isinstance(exc, sqlite3.DatabaseError):
+        text = str(exc)
+        if "full" in text:
+            hint = "the disk is full; free some space and re-run the same command to resume"
+        elif "readonly" in text or "read-only" in text:
+            hint = (
+                "the study is on read-only storage; trials and export can still read it"
+            )
+        elif "malformed" in text or "not a database" in text:
+            hint = (
+                "the study database is damaged; try `sqlite3 study.db .recover`, or start "
+                "over with --fresh"
+            )
+        else:
+            hint = "the study database failed"
+        return f"study.db: {text} ({hint})"
+    if isinstance(exc, OSError) and exc.errno in _OS_HINTS:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror} ({_OS_HINTS[exc.errno]})"
+    return None
 
 
 # ------------------------------------------------------------------------------ inspect

@@ -57,6 +57,11 @@ class StudyLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
+            if exc.errno == errno.EROFS:
+                raise UsageError(
+                    f"{self.directory} is on read-only storage; nascompile trials and export "
+                    "can read it, but a search cannot write to it"
+                ) from None
             raise UsageError(
                 f"cannot lock {self.directory} for searching: {exc.strerror} ({self.path})"
             ) from None
