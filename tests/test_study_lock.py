@@ -129,6 +129,10 @@ def hold_in_another_process(folder: Path) -> subprocess.Popen:
 
 
 def test_lock_names_the_owner_and_is_free_after_kill_9(tmp_path):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    check_not_running(plain)  # a folder never searched: nothing held, nothing written
+    assert not any(plain.iterdir())
     holder = hold_in_another_process(tmp_path)
     try:
         with pytest.raises(UsageError, match=f"process {holder.pid} on "):

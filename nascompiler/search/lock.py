@@ -133,8 +133,8 @@ class StudyLock:
 def check_not_running(directory: str | os.PathLike) -> None:
     """Raise the "being searched" error if another process holds ``directory``'s lock
     (before ``--fresh`` moves a study aside, say). Takes and drops the lock at once."""
-    if not Path(directory).is_dir():
-        return
+    if not (Path(directory) / LOCK_NAME).is_file():
+        return  # never searched (or not a study): nobody holds it, and we add no file
     StudyLock(directory).acquire().release()
 
 
