@@ -8,8 +8,10 @@ stderr and exit code 2 (``--debug`` shows the traceback instead).
 from __future__ import annotations
 
 import ast
+import errno
 import os
 import random
+import sqlite3
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -54,6 +56,47 @@ def main(argv: Optional[List[str]] = None) -> None:
             raise
         err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise SystemExit(2) from None
+    except (OSError, sqlite3.DatabaseError) as exc:
+        message = _storage_error(exc)
+        if debug or message is None:
+            raise
+        err_console.print(f"error: {message}", markup=False, soft_wrap=True)
+        raise SystemExit(2) from None
+
+
+# What the file system or the study database says, and what the user can do about it. The
+# database is written one transaction per trial, so what was stored before stays stored.
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full; free some space and re-run the same command to resume",
+    errno.EDQUOT: "the disk quota is used up; free some space and re-run to resume",
+    errno.EROFS: "the file system is read-only; choose another folder with --out",
+    errno.EACCES: "permission denied; choose a folder you can write to with --out",
+    errno.EPERM: "permission denied; choose a folder you can write to with --out",
+}
+
+
+def _storage_error(exc: BaseException) -> Optional[str]:
+    """One line for a storage failure, or ``None`` when it is not one (a bug: traceback)."""
+    if isinstance(exc, sqlite3.DatabaseError):
+        text = str(exc)
+        if "full" in text:
+            hint = "the disk is full; free some space and re-run the same command to resume"
+        elif "readonly" in text or "read-only" in text:
+            hint = (
+                "the study is on read-only storage; trials and export can still read it"
+            )
+        elif "malformed" in text or "not a database" in text:
+            hint = (
+                "the study database is damaged; try `sqlite3 study.db .recover`, or start "
+                "over with --fresh"
+            )
+        else:
+            hint = "the study database failed"
+        return f"study.db: {text} ({hint})"
+    if isinstance(exc, OSError) and exc.errno in _OS_HINTS:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror} ({_OS_HINTS[exc.errno]})"
+    return None
 
 
 # ------------------------------------------------------------------------------ inspect
@@ -68,7 +111,10 @@ def inspect(
     """Print a space's parameter table and how many assignments it has."""
     from .spacefile import load_space_file
 
-    ir = load_space_file(space_file).compile()
+    space = load_space_file(space_file)
+    ir = space.compile()
+    for warning in space.warnings:
+        err_console.print(warning, markup=False, soft_wrap=True)
     table = Table(title=f"Parameters of {space_file}", title_justify="left")
     table.add_column("parameter", no_wrap=True)
     for column in ("kind", "domain", "active when", "defined at"):
@@ -155,6 +201,8 @@ def compile(
         raise UsageError("give either --random N or --assign name=value ...")
     space = load_space_file(space_file)
     ir = space.compile()
+    for warning in space.warnings:
+        err_console.print(warning, markup=False, soft_wrap=True)
     folder = out or Path("generated") / space.stem / "compiled"
     written: list[Path] = []
     if pairs:
@@ -163,23 +211,76 @@ def compile(
     else:
         if random_count is None or random_count < 1:
             raise UsageError("--random needs a positive number of candidates")
-        rng = random.Random(seed)
-        seen: set[str] = set()
-        attempts = 0
-        while len(seen) < random_count and attempts < 50 * random_count:
-            attempts += 1
-            graph = specialize(ir, ir.sample(rng))
-            if graph.id in seen:
-                continue
-            seen.add(graph.id)
-            written.append(write_atomic(folder / f"{graph.id}.py", emit(graph)))
-        if len(written) < random_count:
-            console.print(
-                f"The space gave only {len(written)} distinct candidates in {attempts} draws."
-            )
+        assignments = _all_assignments_if_fewer(ir, random_count)
+        if assignments is not None:
+            # The space has no more assignments than were asked for: write every distinct
+            # candidate once instead of drawing until the draws run out.
+            seen: set[str] = set()
+            for values in assignments:
+                graph = specialize(ir, values)
+                if graph.id not in seen:
+                    seen.add(graph.id)
+                    written.append(write_atomic(folder / f"{graph.id}.py", emit(graph)))
+            if len(written) < random_count:
+                console.print(
+                    f"The space has only {len(written)} distinct candidate(s) "
+                    f"({len(assignments)} assignments), fewer than --random {random_count}; "
+                    "wrote them all."
+                )
+        else:
+            _write_random(ir, random_count, seed, folder, written)
     for path in written:
         console.print(f"wrote {path}")
     console.print(f"{len(written)} candidate module(s) in {folder}{os.sep}")
+
+
+STALE_DRAWS = 1000  # draws in a row without a new candidate before --random gives up
+
+
+def _all_assignments_if_fewer(ir, wanted: int) -> Optional[list]:
+    """Every assignment of ``ir`` when there are at most ``wanted`` of them, else ``None``."""
+    from .search.searchers.grid import ContinuousParameterError, GridSearcher
+
+    try:
+        count = ir.count()
+    except OverflowError:
+        return None
+    if count is None or count > wanted:
+        return None
+    try:
+        grid = GridSearcher(ir)
+    except ContinuousParameterError:  # an inactive-only continuous parameter
+        return None
+    return list(iter(grid.ask, None))
+
+
+def _write_random(ir, wanted: int, seed: int, folder: Path, written: list) -> None:
+    from .codegen import emit
+    from .fileio import write_atomic
+    from .ir import specialize
+
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    attempts = stale = 0
+    while len(seen) < wanted and attempts < 50 * wanted and stale < STALE_DRAWS:
+        attempts += 1
+        graph = specialize(ir, ir.sample(rng))
+        if graph.id in seen:
+            stale += 1
+            continue
+        stale = 0
+        seen.add(graph.id)
+        written.append(write_atomic(folder / f"{graph.id}.py", emit(graph)))
+    if len(written) < wanted:
+        why = (
+            f", the last {STALE_DRAWS} without a new one"
+            if stale >= STALE_DRAWS
+            else ""
+        )
+        console.print(
+            f"The space gave only {len(written)} distinct candidates in {attempts} draws{why}; "
+            f"it may have fewer than --random {wanted}."
+        )
 
 
 def parse_assignment(pairs: List[str]) -> dict:

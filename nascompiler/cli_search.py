@@ -120,7 +120,12 @@ def search(
     """Search a space: train its candidates and keep the results in a study."""
     from .search.console import ConsoleReporter
     from .search.data import SpaceFileData
-    from .search.settings import TrainingSettings
+    from .search.lock import check_not_running
+    from .search.settings import (
+        TrainingSettings,
+        check_search_values,
+        check_study_name,
+    )
     from .search.store import Store, is_study
     from .search.study import Study, StudyConfig, fresh_directory, parse_duration
     from .spacefile import load_space_file
@@ -132,7 +137,8 @@ def search(
             f"{space_file}: defines no load_data() function; it should return "
             "(x_train, y_train), (x_val, y_val)"
         )
-    directory = out / (study or space.stem)
+    directory = out / (check_study_name(study) if study is not None else space.stem)
+    check_not_running(directory)  # before --fresh moves a running study aside
     if fresh:
         moved = fresh_directory(directory)
         if moved is not None:
@@ -171,12 +177,9 @@ def search(
     }
     if grid_resolution is not None:
         flags["searcher_options"] = {"resolution": grid_resolution}
-    chosen = {
-        **SEARCH_DEFAULTS,
-        **stored_search,
-        **file_search,
-        **{k: v for k, v in flags.items() if v is not None},
-    }
+    given = {k: v for k, v in flags.items() if v is not None}
+    check_search_values(given)
+    chosen = {**SEARCH_DEFAULTS, **stored_search, **file_search, **given}
     if chosen["max_epochs"] is not None:
         # The highest rung is the full training: --max-epochs is the epochs setting.
         if epochs is not None and epochs != chosen["max_epochs"]:
@@ -263,6 +266,9 @@ def _search_dict(space: Any) -> dict[str, Any]:
             f"{space.path}: SEARCH has unknown key(s) {', '.join(sorted(unknown))}; known keys are "
             f"{', '.join(SEARCH_KEYS)}"
         )
+    from .search.settings import check_search_values
+
+    check_search_values(value, f"{space.path}: SEARCH")
     return dict(value)
 
 

@@ -23,9 +23,12 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            # A failed write (disk full) names no file; the user needs to know which one.
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
     return path
 

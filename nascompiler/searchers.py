@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from .errors import UsageError
 from .ir import SpaceIR, compile_space
+from .ir.keras_rules import check_keras_arguments
 from .space import HyperSpace
 
 _DIRECTIONS = {"max": "max", "maximize": "max", "min": "min", "minimize": "min"}
@@ -48,7 +49,11 @@ class SearcherSpec:
             raise UsageError(
                 f"space_fn returned {type(space).__name__}, not a HyperSpace"
             )
-        return compile_space(space, source=getattr(self.space_fn, "__name__", None))
+        ir = compile_space(space, source=getattr(self.space_fn, "__name__", None))
+        check_keras_arguments(
+            ir
+        )  # what Keras refuses in every trial fails here, at its line
+        return ir
 
 
 class RandomSearcher(SearcherSpec):

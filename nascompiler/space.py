@@ -190,26 +190,30 @@ class Choice(ParameterSpace):
                 raise self._fail(f"option {i} is not a literal value: {exc}") from None
         if not values:
             raise self._fail("needs at least one option, got none")
-        seen: list = []
+        seen: set = (
+            set()
+        )  # canonical keys: a hash lookup per option, not a pairwise scan
         for v in values:
-            if any(_same_literal(v, s) for s in seen):
+            key = _literal_identity(v)
+            if key in seen:
                 raise self._fail(
                     f"option {v!r} appears twice (options must differ; 1 and 1.0 are the same)"
                 )
-            seen.append(v)
+            seen.add(key)
         self.options: tuple = tuple(values)
 
 
-def _same_literal(a: Any, b: Any) -> bool:
-    """Equality of options: ``1`` and ``1.0`` are the same value (JSON and the command line
-    cannot tell them apart), ``True`` and ``1`` are not."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a == b
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(_same_literal(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and a == b
+def _literal_identity(value: Any) -> Any:
+    """A hashable key for the equality of options: ``1`` and ``1.0`` share one (JSON and the
+    command line cannot tell them apart; they are equal and hash alike), ``True`` and ``1`` do
+    not (the tag tells them apart)."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        return ("number", value)
+    if isinstance(value, tuple):
+        return ("tuple", tuple(_literal_identity(v) for v in value))
+    return (type(value).__name__, value)
 
 
 class Bool(Choice):

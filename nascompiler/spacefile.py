@@ -12,13 +12,14 @@ import importlib.util
 import os
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from .errors import NascompilerError, SpaceDefinitionError, UsageError
 from .ir import SpaceIR, compile_space
+from .ir.keras_rules import check_keras_arguments
 from .space import HyperSpace
 
 
@@ -26,6 +27,7 @@ from .space import HyperSpace
 class SpaceFile:
     path: Path
     module: ModuleType
+    warnings: list[str] = field(default_factory=list)  # from compile()
 
     @property
     def stem(self) -> str:
@@ -49,7 +51,10 @@ class SpaceFile:
         return space
 
     def compile(self) -> SpaceIR:
-        return compile_space(self.space(), source=_display_path(self.path))
+        ir = compile_space(self.space(), source=_display_path(self.path))
+        # What Keras would refuse in every trial is an error here, at the user's line.
+        self.warnings = check_keras_arguments(ir)
+        return ir
 
     @property
     def has_load_data(self) -> bool:
@@ -113,7 +118,7 @@ def load_space_file(path: str | os.PathLike) -> SpaceFile:
     except NascompilerError:
         raise
     except BaseException as exc:
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        if isinstance(exc, KeyboardInterrupt):
             raise
         raise UsageError(_describe_failure(exc, path, "importing it")) from exc
     finally:
@@ -127,7 +132,10 @@ def _call_user(fn: Any, path: Path, what: str) -> Any:
         return fn()
     except NascompilerError:
         raise
-    except Exception as exc:
+    except (
+        Exception,
+        SystemExit,
+    ) as exc:  # sys.exit() in the file would end us silently
         raise UsageError(_describe_failure(exc, path, f"calling {what}")) from exc
 
 
@@ -138,6 +146,8 @@ def _describe_failure(exc: BaseException, path: Path, doing: str) -> str:
     for frame in traceback.extract_tb(exc.__traceback__):
         if os.path.realpath(frame.filename) == target:
             where = f"{path}:{frame.lineno}"
+    if isinstance(exc, SystemExit):
+        return f"{where}: {doing} called sys.exit({exc.code!r}); a space file must not exit"
     return f"{where}: {doing} raised {type(exc).__name__}: {exc}"
 
 

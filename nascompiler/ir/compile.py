@@ -103,11 +103,21 @@ class _Compiler:
     def _module_names(self) -> list[str]:
         names: list[str | None] = [None] * len(self.modules)
         taken: set[str] = set()
+        first: dict[str, ModuleSpace] = {}
         for i, m in enumerate(self.modules):
             if m.name is not None:
-                name = _unique(m.name, taken)
-                names[i] = name
-                taken.add(name)
+                if m.name in first:
+                    # Renaming it silently would give the user a layer name they did not write.
+                    other = first[m.name]
+                    raise SpaceDefinitionError(
+                        f"two modules are named {m.name!r} (this {m.kind} and the "
+                        f"{other.kind} at {other.location}); give each its own name, e.g. "
+                        "from the step in a Repeat",
+                        m.location,
+                    )
+                first[m.name] = m
+                names[i] = m.name
+                taken.add(m.name)
         counters: dict[str, int] = {}
         single_input = sum(1 for m in self.modules if m.kind == "Input") == 1
         for i, m in enumerate(self.modules):

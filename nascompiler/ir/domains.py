@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
 
@@ -35,8 +36,9 @@ class Domain(ABC):
         """A value drawn from the domain's prior."""
 
     @abstractmethod
-    def values(self) -> tuple:
-        """Every value, in a fixed order (finite domains only)."""
+    def values(self) -> Sequence:
+        """Every value, in a fixed order (finite domains only). Ranges give a lazy sequence
+        (``range``, :class:`RealSteps`), never a materialised list."""
 
     @abstractmethod
     def describe(self) -> str:
@@ -152,8 +154,12 @@ class IntRange(Domain):
     def sample(self, rng: random.Random) -> Literal:
         return self.low + self.step * rng.randrange(self.size)
 
-    def values(self) -> tuple:
-        return tuple(range(self.low, self.high + 1, self.step))
+    def values(self) -> Sequence:
+        # A range, not a tuple: Int(0, 10**9) must not be listed to be sampled or gridded.
+        return range(self.low, self.high + 1, self.step)
+
+    def index(self, value: Literal) -> int:
+        return self.values().index(self.normalize(value))
 
     def mutate(self, value: Literal, rng: random.Random) -> Literal:
         # A small move: one or two steps up or down, staying in range.
@@ -187,10 +193,16 @@ class RealRange(Domain):
         self, low: float, high: float, step: float | None = None, log: bool = False
     ):
         self.low, self.high, self.step, self.log = low, high, step, log
-        self._values: tuple | None = None
+        self._values: RealSteps | None = None
         if step is not None:
-            count = int(math.floor((high - low) / step + 1e-9)) + 1
-            self._values = tuple(_clean_float(low + i * step) for i in range(count))
+            steps = (high - low) / step
+            nearest = round(steps)
+            # ``high`` counts when it is a whole number of steps up to rounding, relative
+            # to the number of steps (0.5 / 1e-9 is 499999999.99999994).
+            if abs(steps - nearest) <= 1e-9 * max(1.0, steps):
+                steps = nearest
+            count = int(math.floor(steps)) + 1
+            self._values = RealSteps(low, step, count)
 
     @property
     def size(self) -> int | None:
@@ -202,10 +214,10 @@ class RealRange(Domain):
             raise ValueError(f"{_fmt(value)} is not a number in {self.describe()}")
         value = float(value)
         if self._values is not None:
-            for v in self._values:
-                if math.isclose(v, value, rel_tol=1e-9, abs_tol=1e-12):
-                    return v
-            raise ValueError(f"{value!r} is not one of {self.describe()}")
+            position = self._values.position(value)
+            if position is None:
+                raise ValueError(f"{value!r} is not one of {self.describe()}")
+            return self._values[position]
         if not self.low <= value <= self.high:
             raise ValueError(f"{value!r} is outside {self.describe()}")
         return value
@@ -219,14 +231,21 @@ class RealRange(Domain):
             )
         return _clean_float(rng.uniform(self.low, self.high))
 
-    def values(self) -> tuple:
+    def values(self) -> Sequence:
         if self._values is None:
             raise ValueError(
                 f"the continuous range {self.describe()} has no finite list of values"
             )
         return self._values
 
-    def grid(self, resolution: int | None = None) -> tuple:
+    def index(self, value: Literal) -> int:
+        if self._values is None:
+            return super().index(value)
+        position = self._values.position(self.normalize(value))
+        assert position is not None  # normalize() returned one of the steps
+        return position
+
+    def grid(self, resolution: int | None = None) -> Sequence:
         if self._values is not None:
             return self._values
         if not resolution or resolution < 2:
@@ -269,6 +288,51 @@ class RealRange(Domain):
             "step": self.step,
             "log": self.log,
         }
+
+
+class RealSteps(Sequence):
+    """``low, low + step, ...`` (``count`` values) computed on demand: a ``Real`` with a tiny
+    step has hundreds of millions of values, and none of them is stored."""
+
+    def __init__(self, low: float, step: float, count: int):
+        self.low, self.step, self.count = low, step, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return tuple(self[k] for k in range(*i.indices(self.count)))
+        if i < 0:
+            i += self.count
+        if not 0 <= i < self.count:
+            raise IndexError(i)
+        return _clean_float(self.low + i * self.step)
+
+    def position(self, value: float) -> int | None:
+        """The index of the step equal to ``value`` (within rounding), else ``None``."""
+        i = round((value - self.low) / self.step)
+        for k in (i - 1, i, i + 1):  # the nearest step, whatever the rounding did
+            if 0 <= k < self.count and math.isclose(
+                self[k], value, rel_tol=1e-9, abs_tol=1e-12
+            ):
+                return k
+        return None
+
+    def index(self, value, start: int = 0, stop: int | None = None) -> int:  # type: ignore[override]
+        position = self.position(value)
+        if position is None:
+            raise ValueError(f"{value!r} is not one of the steps")
+        return position
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, (int, float)) and self.position(value) is not None
+
+    def __eq__(self, other: object) -> bool:
+        return tuple(self) == other if isinstance(other, tuple) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"RealSteps({self.low!r}, step {self.step!r}, {self.count} values)"
 
 
 def _clean_float(x: float) -> float:

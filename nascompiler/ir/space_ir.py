@@ -16,6 +16,7 @@ a concrete graph.
 from __future__ import annotations
 
 import difflib
+import operator
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
@@ -216,40 +217,145 @@ class SpaceIR:
     # -- size ------------------------------------------------------------------------------
     def count(self, limit: int = 1_000_000) -> int | None:
         """The number of distinct assignments, or ``None`` when a continuous ``Real`` makes it
-        infinite. Raises ``OverflowError`` when counting would enumerate more than ``limit``
-        combinations of the parameters that switch others on and off."""
-        controllers = (
-            set().union(*(cond.referenced(p.condition) for p in self.parameters))
-            if self.parameters
-            else set()
-        )
-        visited = 0
+        infinite. Raises ``OverflowError`` when more than ``limit`` combinations of the
+        parameters that switch others on and off are live at once.
 
-        def walk(i: int, values: Assignment) -> int | None:
-            nonlocal visited
-            if i == len(self.parameters):
-                visited += 1
-                if visited > limit:
-                    raise OverflowError(f"more than {limit} switch combinations")
-                return 1
-            p = self.parameters[i]
-            if not cond.holds(p.condition, values):
-                return walk(i + 1, values)
-            if p.name not in controllers:
-                rest = walk(i + 1, values)
-                if rest == 0:
-                    return 0
-                return (
-                    None
-                    if p.domain.size is None or rest is None
-                    else p.domain.size * rest
+        Dynamic programming over the table, not a walk of the decision tree: the state after
+        parameter ``i`` is the value (or absence) of each controller that a later parameter's
+        condition still mentions, with the number of partial assignments that reach it. A
+        ``Repeat`` of ``Optional`` steps keeps a handful of states however long it is, and the
+        loop is flat, so a thousand parameters do not recurse.
+        """
+        params = self.parameters
+        last_use: dict[str, int] = {}
+        for i, p in enumerate(params):
+            for name in cond.referenced(p.condition):
+                last_use[name] = i
+        # Controllers' values as positions in their domain (-1: inactive), so that True and 1
+        # stay distinct in state keys; each condition as sets of allowed positions.
+        position: dict[str, dict[Any, int]] = {}
+        for p in params:
+            if p.name in last_use:
+                position[p.name] = {
+                    _typed(v): k for k, v in enumerate(p.domain.values())
+                }
+        positions_of: dict[tuple, frozenset[int]] = {}
+
+        def allowed_positions(name: str, allowed: tuple) -> frozenset[int]:
+            found = positions_of.get((name, allowed))
+            if found is None:
+                where = position[name]
+                found = positions_of[(name, allowed)] = frozenset(
+                    where[t] for t in map(_typed, allowed) if t in where
                 )
-            total: int | None = 0
-            for v in p.domain.values():
-                values[p.name] = v
-                sub = walk(i + 1, values)
-                total = None if sub is None or total is None else total + sub
-            del values[p.name]
-            return total
+            return found
 
-        return walk(0, {})
+        live: list[str] = []
+        states: dict[tuple, int] = {(): 1}
+        index: list[dict[int, list[tuple]]] | None = None
+        infinite = False
+        for i, p in enumerate(params):
+            slot = {name: k for k, name in enumerate(live)}
+            conjunctions = [
+                [
+                    (slot[name], allowed_positions(name, allowed))
+                    for name, allowed in conj
+                ]
+                for conj in p.condition
+            ]
+            controls_later = last_use.get(p.name, -1) > i
+            keep = [k for k, name in enumerate(live) if last_use[name] > i]
+            size = p.domain.size
+            if not controls_later and len(keep) == len(live):
+                # The states stay as they are; only those where ``p`` is active gain its
+                # factor. Find them through an index by controller value rather than by
+                # testing every state (a 1,000-way ModuleChoice has 1,000 states).
+                if index is None:
+                    index = _index_states(states, len(live))
+                active_keys = _matching(states, index, conjunctions)
+                if active_keys and size is None:
+                    infinite = True
+                elif size is not None and size != 1:
+                    for key in active_keys:
+                        states[key] *= size
+                continue
+            index = None  # the states are about to be re-keyed
+            following: dict[tuple, int] = {}
+            project = _projector(keep)
+            decided: dict[tuple, bool] = (
+                {}
+            )  # activity by the values the condition reads
+            read = _projector(sorted({k for conj in conjunctions for k, _ in conj}))
+            for key, ways in states.items():
+                seen = read(key)
+                active = decided.get(seen)
+                if active is None:
+                    active = decided[seen] = any(
+                        all(key[k] in allowed for k, allowed in conj)
+                        for conj in conjunctions
+                    )
+                base = project(key)
+                if not active:
+                    nexts = [(base + (-1,), ways)] if controls_later else [(base, ways)]
+                elif controls_later:
+                    nexts = [(base + (k,), ways) for k in range(size)]
+                elif size is None:
+                    infinite = True
+                    nexts = [(base, ways)]
+                else:
+                    nexts = [(base, ways * size)]
+                for next_key, n in nexts:
+                    following[next_key] = following.get(next_key, 0) + n
+            if len(following) > limit:
+                raise OverflowError(f"more than {limit} switch combinations")
+            states = following
+            live = [live[k] for k in keep] + ([p.name] if controls_later else [])
+        return None if infinite else sum(states.values())
+
+
+def _projector(slots: list[int]) -> Callable[[tuple], tuple]:
+    """A fast ``key -> tuple(key[k] for k in slots)``."""
+    if not slots:
+        return lambda key: ()
+    if len(slots) == 1:
+        (only,) = slots
+        return lambda key: (key[only],)
+    return operator.itemgetter(*slots)
+
+
+def _index_states(states: dict[tuple, int], width: int) -> list[dict[int, list[tuple]]]:
+    """For each slot of the state key: value position -> the state keys holding it."""
+    index: list[dict[int, list[tuple]]] = [{} for _ in range(width)]
+    for key in states:
+        for slot, value in enumerate(key):
+            index[slot].setdefault(value, []).append(key)
+    return index
+
+
+def _matching(
+    states: dict[tuple, int],
+    index: list[dict[int, list[tuple]]],
+    conjunctions: list[list[tuple[int, set[int]]]],
+) -> set[tuple] | dict[tuple, int]:
+    """The state keys that satisfy at least one conjunction."""
+    found: set[tuple] = set()
+    for conj in conjunctions:
+        if not conj:
+            return states  # always active
+        # Candidates from the most selective clause, then checked against the others.
+        slot, allowed = min(
+            conj, key=lambda c: sum(len(index[c[0]].get(v, ())) for v in c[1])
+        )
+        for value in allowed:
+            for key in index[slot].get(value, ()):
+                if all(key[s] in a for s, a in conj):
+                    found.add(key)
+    return found
+
+
+def _typed(value: Any) -> Any:
+    """A hashable key that tells ``True`` from ``1`` (a condition's allowed values and a
+    domain's values are matched by type and value, like :func:`conditions.holds`)."""
+    if isinstance(value, tuple):
+        return (tuple, tuple(_typed(v) for v in value))
+    return (type(value), value)

@@ -60,12 +60,16 @@ def _describe(value: Any) -> dict[str, Any]:
     if isinstance(value, list):
         return {"inputs": [_describe(v) for v in value]}
     info: dict[str, Any] = {"shape": list(value.shape), "dtype": str(value.dtype)}
+    if value.size and value.dtype.kind in "fc":
+        # Integers are always finite; one NaN in a float array makes every trial's loss NaN.
+        info["finite"] = bool(np.isfinite(value).all())
     if value.size and np.issubdtype(value.dtype, np.number) and value.ndim <= 2:
         info["min"] = float(np.min(value))
         info["max"] = float(np.max(value))
-        info["integer"] = bool(
-            np.issubdtype(value.dtype, np.integer) or np.all(np.mod(value, 1) == 0)
-        )
+        with np.errstate(invalid="ignore"):  # NaN is reported by check_data, not here
+            info["integer"] = bool(
+                np.issubdtype(value.dtype, np.integer) or np.all(np.mod(value, 1) == 0)
+            )
     return info
 
 
@@ -147,6 +151,10 @@ def check_data(
     source: str,
 ) -> None:
     """Raise :class:`UsageError` if the data cannot train the space's candidates."""
+    for name in SPLITS:
+        for k, info in enumerate(_inputs(summary[name])):
+            label = name if "inputs" not in summary[name] else f"{name}[{k}]"
+            _check_values(info, label, source)
     for split in ("train", "val"):
         xs = _inputs(summary[f"x_{split}"])
         y = summary[f"y_{split}"]
@@ -168,6 +176,27 @@ def check_data(
                     f"{source} gives {shape[0]} samples in x_{split} but {n} labels in y_{split}"
                 )
         _check_labels(y, output_shape, loss, f"y_{split}", source)
+
+
+def _check_values(info: dict[str, Any], name: str, source: str) -> None:
+    """Arrays Keras cannot train on, or that make every trial fail or diverge."""
+    dtype = np.dtype(info["dtype"]) if info["dtype"] != "object" else np.dtype(object)
+    if dtype.kind not in "biuf":
+        what = {"O": "objects", "U": "strings", "S": "bytes"}.get(dtype.kind, "values")
+        raise UsageError(
+            f"{source} gives {name} of dtype {info['dtype']} ({what}); it must hold numbers "
+            "(convert it, e.g. np.asarray(..., dtype='float32'))"
+        )
+    shape = info["shape"]
+    if not shape or shape[0] == 0 or math.prod(shape) == 0:
+        raise UsageError(
+            f"{source} gives {name} of shape {_shape_text(shape)}, which holds no samples"
+        )
+    if info.get("finite") is False:
+        raise UsageError(
+            f"{source} gives {name} with NaN or infinite values; every trial trained on it "
+            "would diverge (clean or impute them first)"
+        )
 
 
 def _inputs(info: dict[str, Any]) -> list[dict[str, Any]]:

@@ -333,7 +333,9 @@ class LocalExecutor(Executor):
             self.summary = self.summary or message[2]
         elif kind == "fatal":
             self.shutdown()
-            raise UsageError(f"loading the data failed in a worker: {message[2]}")
+            raise UsageError(
+                f"a worker could not start (loading the data, checking TRAINING): {message[2]}"
+            )
         elif kind == "epoch":
             out.append(EpochEvent(message[2], message[3], message[4]))
         elif kind == "result":

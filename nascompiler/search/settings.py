@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
@@ -131,3 +132,102 @@ def default_direction(objective: str) -> str:
     return (
         "min" if any(w in lowered for w in ("loss", "error", "mse", "mae")) else "max"
     )
+
+
+# Metric names that Keras' compile() resolves itself from the loss and the output's shape
+# (keras/src/trainers/compile_utils.py), so keras.metrics.get() does not know them.
+_COMPILE_METRICS = ("accuracy", "acc", "crossentropy", "ce")
+
+
+def check_training(settings: TrainingSettings, source: str = "TRAINING") -> None:
+    """Resolve the optimizer, loss and metrics with Keras once, before any trial, so that a
+    misspelt name fails the search at once in one line instead of every trial. Imports Keras:
+    call it where Keras is loaded already (a worker process)."""
+    import keras
+
+    checks = [
+        ("optimizer", keras.optimizers.get, settings.optimizer),
+        ("loss", keras.losses.get, settings.loss),
+    ]
+    checks += [
+        ("metric", keras.metrics.get, m)
+        for m in settings.metrics
+        if not (isinstance(m, str) and m.lower() in _COMPILE_METRICS)
+    ]
+    for what, resolve, value in checks:
+        try:
+            resolve(value)
+        except (
+            Exception
+        ) as exc:  # Keras says ValueError; anything else means the same here
+            cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UsageError(
+                f"{source}: Keras does not know the {what} {value!r} ({cause})"
+            ) from None
+
+
+def max_workers() -> int:
+    """The most worker processes a search may start: one per CPU core (at least 2). Each
+    worker is a whole TensorFlow process (about 0.7 GB), so more than the cores only thrash.
+    """
+    return max(2, os.cpu_count() or 1)
+
+
+# The type each SEARCH value must have, and its least value (None: no bound).
+_SEARCH_TYPES: dict[str, tuple[type, int | None, str]] = {
+    "searcher": (str, None, "a searcher name such as 'random'"),
+    "max_trials": (int, 1, "a whole number of trials"),
+    "seed": (int, None, "an integer"),
+    "workers": (int, 1, "a whole number of worker processes"),
+    "keep_weights": (int, 0, "a whole number of trials"),
+    "searcher_options": (dict, None, "a dict of the searcher's options"),
+    "scheduler": (str, None, "a scheduler name such as 'asha'"),
+    "min_epochs": (int, 1, "a whole number of epochs"),
+    "max_epochs": (int, 1, "a whole number of epochs"),
+    "reduction_factor": (int, 2, "a whole number (eta, e.g. 3)"),
+}
+
+
+def check_search_values(values: Mapping[str, Any], source: str | None = None) -> None:
+    """One line naming the first ``SEARCH`` value (or, with no ``source``, command-line flag)
+    of the wrong type or range: ``max_trials: "2"`` is refused, not compared with numbers deep
+    inside the loop."""
+
+    def name(key: str) -> str:
+        return f"{source}: {key}" if source else "--" + key.replace("_", "-")
+
+    for key, value in values.items():
+        if key not in _SEARCH_TYPES:
+            continue
+        kind, least, what = _SEARCH_TYPES[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise UsageError(
+                f"{name(key)} must be {what}, got {value!r} ({type(value).__name__})"
+            )
+        if least is not None and value < least:
+            raise UsageError(f"{name(key)} must be at least {least}, got {value!r}")
+    workers = values.get("workers")
+    if isinstance(workers, int) and workers > max_workers():
+        raise UsageError(
+            f"{name('workers')}={workers} is more than this machine's {max_workers()} CPU cores; "
+            "each worker is a whole TensorFlow process (about 0.7 GB), so use at most "
+            f"{max_workers()}"
+        )
+
+
+def check_study_name(name: str) -> str:
+    """A study name is a plain folder name inside ``--out``: no path separator, not ``.`` or
+    ``..``, not absolute. (``--out`` chooses the folder that holds studies.)"""
+    seps = [os.sep] + ([os.altsep] if os.altsep else [])
+    if (
+        not name
+        or name in (".", "..")
+        or any(sep in name for sep in seps + ["/"])
+        or "\x00" in name
+        or os.path.isabs(name)
+    ):
+        raise UsageError(
+            f"--study {name!r} is not a plain name; a study is a folder inside --out, so give a "
+            "name without '/' or '..' and choose the folder with --out (e.g. --out /data/studies)"
+        )
+    return name

@@ -129,10 +129,23 @@ class Store:
                 raise UsageError(
                     f"{self.directory} is not a study: it has no {DB_NAME}"
                 )
-            self.directory.mkdir(parents=True, exist_ok=True)
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot create the study folder {self.directory}: {exc.strerror}"
+                ) from None
+        self.read_only = not create and not os.access(self.directory, os.W_OK)
         try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            if (
+                self.read_only
+            ):  # read-only media: WAL needs a -shm file it cannot create
+                self.db = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?immutable=1", uri=True
+                )
+            else:
+                self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             tables = {
@@ -153,8 +166,18 @@ class Store:
             if version < SCHEMA_VERSION:
                 self._migrate(version)
         except sqlite3.DatabaseError as exc:
+            if "readonly" in str(exc) or not os.access(self.directory, os.W_OK):
+                raise UsageError(
+                    f"{self.directory} is on read-only storage ({exc}); nascompile trials and "
+                    "export can read it, but a search cannot write to it"
+                ) from None
+            damaged = (
+                "; try `sqlite3 study.db .recover`, or start over with --fresh"
+                if "malformed" in str(exc)
+                else ""
+            )
             raise UsageError(
-                f"{self.path} is not a valid study database ({exc})"
+                f"{self.path} is not a valid study database ({exc}){damaged}"
             ) from None
 
     def _create(self) -> None:
@@ -463,11 +486,17 @@ def _dumps(value: Any) -> str:
 
 
 def _decode(row: dict[str, Any]) -> TrialRecord:
-    row["assignment"] = {
-        k: from_json(v) for k, v in json.loads(row["assignment"]).items()
-    }
-    row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else {}
-    row["rungs"] = json.loads(row["rungs"]) if row["rungs"] else []
+    try:
+        row["assignment"] = {
+            k: from_json(v) for k, v in json.loads(row["assignment"]).items()
+        }
+        row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else {}
+        row["rungs"] = json.loads(row["rungs"]) if row["rungs"] else []
+    except (ValueError, TypeError, AttributeError) as exc:  # edited or damaged by hand
+        raise UsageError(
+            f"{DB_NAME}: trial #{row.get('number')} holds unreadable data ({type(exc).__name__}: "
+            f"{exc}); repair that row or start over with --fresh"
+        ) from None
     return TrialRecord(**row)
 
 

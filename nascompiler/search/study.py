@@ -28,6 +28,7 @@ from ..ir import SpaceIR, specialize
 from .data import DataSource, check_data
 from .events import StudyListener
 from .executor import EpochEvent, Executor, LocalExecutor, ResultEvent
+from .lock import StudyLock
 from .messages import TrialOutcome, TrialTask
 from .schedulers import Scheduler, make_scheduler
 from .searchers import make_searcher
@@ -288,6 +289,12 @@ class Study:
         """Run (or resume) the search until ``max_trials`` trials are done, the time budget is
         spent or the space is exhausted; ``end_reason`` says which. Ctrl-C stops it cleanly:
         finished work is kept, running jobs run again on the next run."""
+        with StudyLock(
+            self.directory
+        ):  # one writer per study: a second search stops here
+            return self._run()
+
+    def _run(self) -> "Study":
         self.store.touch()
         self.searcher = make_searcher(
             self.config.searcher,

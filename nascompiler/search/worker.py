@@ -19,7 +19,7 @@ import time
 from multiprocessing.connection import Connection
 
 from .messages import WorkerInit, describe_exception
-from .settings import TrainingSettings
+from .settings import TrainingSettings, check_training
 
 
 def configure_environment(device: str | None) -> None:
@@ -46,6 +46,11 @@ def worker_main(tasks: Connection, events: Connection) -> None:
     except (
         Exception
     ) as exc:  # reported to the driver, which stops the search with this message
+        events.send(("fatal", wid, describe_exception(exc)))
+        return
+    try:  # once, before any trial: a misspelt optimizer, loss or metric stops the search
+        check_training(TrainingSettings.from_json(init.settings))
+    except Exception as exc:
         events.send(("fatal", wid, describe_exception(exc)))
         return
     # Keras and TensorFlow create some 340,000 long-lived objects; every garbage collection

@@ -13,13 +13,17 @@ instead of all descending the same path.
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ...errors import UsageError
 from ...ir import Assignment, SpaceIR
 from ...ir import conditions as cond
+from ...ir.domains import RealSteps
 from .base import Searcher, assignment_key, int_option
 
 
@@ -31,7 +35,7 @@ class _Node:
     decision: (
         int  # table index of the next parameter to choose; len(table) when complete
     )
-    untried: list[int]  # positions in the decision's values that have no child yet
+    untried: "_Untried"  # positions in the decision's values that have no child yet
     parent: "_Node | None"
     children: dict[int, "_Node"] = field(
         default_factory=dict
@@ -164,9 +168,9 @@ class MCTSSearcher(Searcher):
             if not cond.holds(p.condition, values):
                 continue
             if len(self._choices[i]) > 1:
-                return _Node(values, i, list(range(len(self._choices[i]))), parent)
+                return _Node(values, i, _Untried(len(self._choices[i])), parent)
             values[p.name] = self._choices[i][0]
-        return _Node(values, len(self._choices), [], parent)
+        return _Node(values, len(self._choices), _Untried(0), parent)
 
     def _complete(self, node: _Node) -> bool:
         return node.decision == len(self._choices)
@@ -225,14 +229,9 @@ class MCTSSearcher(Searcher):
         path = [self._root]
         while not self._complete(path[-1]):
             node = path[-1]
-            wanted = repr(values[self.space.parameters[node.decision].name])
-            position = next(
-                (
-                    i
-                    for i, v in enumerate(self._choices[node.decision])
-                    if repr(v) == wanted
-                ),
-                None,
+            position = _position(
+                self._choices[node.decision],
+                values[self.space.parameters[node.decision].name],
             )
             if position in node.children:
                 path.append(node.children[position])
@@ -247,3 +246,45 @@ class MCTSSearcher(Searcher):
         for visited in path:
             visited.visits += 1
         return path
+
+
+class _Untried:
+    """The positions ``0..n-1`` not yet removed, as ``list(range(n))`` minus removals would
+    list them, without the list: a ``Real`` with a fine step has millions of positions.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+        self.removed: list[int] = []  # sorted
+
+    def __len__(self) -> int:
+        return self.n - len(self.removed)
+
+    def __getitem__(self, k: int) -> int:
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        for (
+            r
+        ) in self.removed:  # shift past the removed positions at or below the answer
+            if r <= k:
+                k += 1
+            else:
+                break
+        return k
+
+    def remove(self, position: int) -> None:
+        i = bisect.bisect_left(self.removed, position)
+        if i < len(self.removed) and self.removed[i] == position:
+            raise ValueError(f"position {position} was already removed")
+        self.removed.insert(i, position)
+
+
+def _position(choices: Sequence, value: Any) -> int | None:
+    """Where ``value`` is among ``choices`` (``None``: a continuous value between them)."""
+    if isinstance(choices, (range, RealSteps)):
+        try:
+            return choices.index(value)  # arithmetic, not a scan
+        except ValueError:
+            return None
+    wanted = repr(value)
+    return next((i for i, v in enumerate(choices) if repr(v) == wanted), None)
