@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Sequence
 from dataclasses import dataclass, field
 
 from ...errors import UsageError
@@ -62,10 +63,11 @@ class MCTSSearcher(Searcher):
         *,
         seed: int = 0,
         direction: str = "max",
+        directions: Sequence[str] | None = None,
         exploration: float = 0.5,
         resolution: int = 10,
     ):
-        super().__init__(space, seed=seed, direction=direction)
+        super().__init__(space, seed=seed, direction=direction, directions=directions)
         if (
             not isinstance(exploration, (int, float))
             or isinstance(exploration, bool)
