@@ -8,6 +8,7 @@ import pytest
 
 import helpers
 from nascompiler import layers as L
+from nascompiler.codegen import emit
 from nascompiler.errors import UsageError
 from nascompiler.ir import compile_space, specialize
 from nascompiler.ir.cost import Cost, candidate_cost, format_count, parse_count
@@ -194,3 +195,55 @@ def test_format_count():
         format_count(n)
         for n in (0, 999, 1000, 1234, 12_345, 999_600, 1_500_000, 2 * 10**9, None)
     ] == ["0", "999", "1k", "1.23k", "12.3k", "1M", "1.5M", "2G", "?"]
+
+
+# -- weights of the layers the seed spaces do not use, against Keras ----------------------------
+
+KERAS_CASES = {
+    "lstm": ((7, 5), lambda x: L.LSTM(6)(x)),
+    "lstm_sequences_no_bias": (
+        (7, 5),
+        lambda x: L.LSTM(6, return_sequences=True, use_bias=False)(x),
+    ),
+    "gru": ((7, 5), lambda x: L.GRU(6)(x)),
+    "gru_reset_before": ((7, 5), lambda x: L.GRU(6, reset_after=False)(x)),
+    "embedding": ((9,), lambda x: L.Embedding(50, 8)(x)),
+    "layer_normalization": ((7, 5), lambda x: L.LayerNormalization()(x)),
+    "layer_normalization_no_scale": (
+        (7, 5),
+        lambda x: L.LayerNormalization(scale=False)(x),
+    ),
+    "conv1d": ((12, 4), lambda x: L.Conv1D(6, 3, strides=2)(x)),
+    "conv2d_groups": ((8, 8, 4), lambda x: L.Conv2D(6, (3, 3), groups=2)(x)),
+    "separable_multiplier": (
+        (8, 8, 3),
+        lambda x: L.SeparableConv2D(5, (3, 3), depth_multiplier=2, use_bias=False)(x),
+    ),
+    "batch_normalization_no_center": (
+        (8, 8, 3),
+        lambda x: L.BatchNormalization(center=False)(x),
+    ),
+    "dense_frozen": ((10,), lambda x: L.Dense(4, trainable=False)(x)),
+    "dense_lora": ((10,), lambda x: L.Dense(4, lora_rank=2)(x)),
+}
+
+
+def test_weights_of_other_layers_and_options_equal_keras(tmp_path):
+    """RNNs, embeddings, layer normalisation, groups, depth multipliers, frozen layers and
+    LoRA: the cost model's trainable and non-trainable counts are what Keras builds."""
+    graphs = {
+        key: graph_of(build, shape) for key, (shape, build) in KERAS_CASES.items()
+    }
+    modules = {}
+    for key, graph in graphs.items():
+        modules[key] = tmp_path / f"{key}.py"
+        modules[key].write_text(emit(graph), encoding="utf-8")
+    report = helpers.build_in_fresh_interpreter(modules, tmp_path / "work")
+    for key, graph in graphs.items():
+        built = report["modules"][key]
+        assert "error" not in built, built.get("error")
+        cost = candidate_cost(graph)
+        assert (cost.trainable_params, cost.non_trainable_params) == (
+            built["trainable"],
+            built["non_trainable"],
+        ), key

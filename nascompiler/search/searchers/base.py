@@ -90,9 +90,12 @@ class Searcher(ABC):
         their domains), or ``None`` when the searcher has nothing left to propose."""
 
     @abstractmethod
-    def tell(self, assignment: Assignment, objective: float | None) -> None:
+    def tell(
+        self, assignment: Assignment, objective: float | Sequence[float] | None
+    ) -> None:
         """The result of an assignment ``ask`` returned earlier; ``objective`` is ``None`` when
-        the trial failed. Results may arrive in a different order than the asks."""
+        the trial failed. Results may arrive in a different order than the asks. A searcher
+        built with several ``directions`` gets a tuple of values in their order."""
 
     def tell_infeasible(self, assignment: Assignment, violation: float = 1.0) -> None:
         """``assignment`` was not trained because it breaks a hard budget (``violation`` > 0 says
