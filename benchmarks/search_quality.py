@@ -2,8 +2,8 @@
 
 What it measures
 ----------------
-For each searcher (``evolution``, ``mcts``, ``random`` by default) and each study seed
-(0, 1, 2), one real study (``nascompiler.search.Study`` built from a ``StudyConfig``, a
+For each searcher (``evolution``, ``mcts``, ``random``, ``tpe``, ``nsga2`` by default, and ``gp``
+when PyTorch is installed) and each study seed (0, 1, 2), one real study (``nascompiler.search.Study`` built from a ``StudyConfig``, a
 ``LocalExecutor`` with one worker process, the SQLite store) searches the seed's DNN space
 
     dnn_search_space(input_shape=(784,), output_units=10, output_activation="softmax",
@@ -32,6 +32,19 @@ from the second trial to the last, and the worker's start and stop. To see those
 study's executor is a thin recording wrapper around the real ``LocalExecutor``; everything else
 is the product's code path.
 
+Fixed budgets: the best val_accuracy after the first k trained trials (``--budgets``, default 10,
+20 and 40, those within ``--trials``), as the median over seeds and its spread (min..max); the
+issue's target is TPE above random's median best-of-20 and best-of-40 (``--trials 40 --seeds 0 1
+2 3 4``).
+
+Pareto quality: the hypervolume of each study's trials in (val_accuracy, smaller model), both
+to be maximised: a trial at accuracy ``a`` with ``p`` parameters (from the IR's cost model)
+dominates the rectangle from (0, 0) to (a, log10(P / p)), where P is the largest parameter
+count of any trained trial of the benchmark; the hypervolume is the area of the union of those
+rectangles (higher is better). Until the study passes several objectives to its searcher,
+``nsga2`` runs here on val_accuracy alone, so this compares what each searcher's trials cover
+as a by-product, not yet a true Pareto search.
+
 Quality is also shown as the mean val_accuracy of the second half of each study's trials: with
 the same seed, evolution's initial population (its first 10 proposals) is exactly random
 search's first 10 candidates, trained with the same per-trial seeds, so the two differ only in
@@ -45,6 +58,8 @@ Run
     nice -n 10 python benchmarks/search_quality.py                  # full size: 3 x 3 x 20 trials
     python benchmarks/search_quality.py --seeds 0 --trials 3 --train-samples 5000 --searchers random
     python benchmarks/search_quality.py --out /tmp/sq                # keep the studies
+    nice -n 10 python benchmarks/search_quality.py --searchers random tpe nsga2 --trials 40 \
+        --seeds 0 1 2 3 4                                            # the issue's fixed budgets
 
 Each run's study lives in ``<out>/<searcher>-seed<seed>``; ``--out`` must not hold earlier
 studies of the same names (a study resumes instead of starting over), so by default a fresh
@@ -54,6 +69,8 @@ temporary folder is used and removed at the end.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import math
 import shutil
 import statistics
 import tempfile
@@ -63,7 +80,8 @@ from pathlib import Path
 from typing import Any
 
 from nascompiler.datasets import load_fashion_mnist
-from nascompiler.ir import SpaceIR, compile_space
+from nascompiler.ir import SpaceIR, compile_space, specialize
+from nascompiler.ir.cost import candidate_cost
 from nascompiler.search.data import DataSource, Dataset, save_arrays
 from nascompiler.search.executor import Event, Executor, LocalExecutor, ResultEvent
 from nascompiler.search.messages import TrialOutcome, TrialTask
@@ -72,7 +90,10 @@ from nascompiler.search.store import TrialRecord
 from nascompiler.search.study import Study, StudyConfig
 from nascompiler.spaces import dnn_search_space
 
-SEARCHERS = ("evolution", "mcts", "random")
+SEARCHERS = ("evolution", "mcts", "random", "tpe", "nsga2") + (
+    ("gp",) if importlib.util.find_spec("torch") is not None else ()
+)
+BUDGETS = (10, 20, 40)
 BATCH_SIZE = 128
 OVERHEAD_TARGET = 0.05  # of a trial's wall time
 
@@ -207,6 +228,15 @@ class SearchRun:
         ]
         return statistics.mean(scores) if scores else float("nan")
 
+    def best_of(self, k: int) -> float | None:
+        """The best objective among the first ``k`` trained trials."""
+        scores = [
+            t.objective
+            for t in self.trials[:k]
+            if t.status == "complete" and t.objective is not None
+        ]
+        return max(scores) if scores else None
+
     def search_overhead(self) -> float:
         """(search wall - sum of fit) / trials (search view)."""
         return (self.wall - self.fit_total) / len(self.trials)
@@ -241,7 +271,10 @@ def run_search(
     wall = time.perf_counter() - began
     records = study.store.trials()
     study.store.close()
-    trained = [t for t in records if t.status in ("complete", "failed")]
+    trained = sorted(
+        (t for t in records if t.status in ("complete", "failed")),
+        key=lambda t: t.number,
+    )
     return SearchRun(
         searcher=searcher,
         seed=seed,
@@ -319,6 +352,72 @@ def detail_rows(runs: list[SearchRun]) -> list[list[str]]:
     return rows
 
 
+def budget_rows(
+    runs: list[SearchRun], searchers: list[str], budgets: list[int]
+) -> list[list[str]]:
+    """One row per searcher: best-of-k, median over seeds and min..max, for each budget k."""
+    rows = []
+    for name in searchers:
+        row = [name]
+        for k in budgets:
+            values = [
+                b for r in runs if r.searcher == name if (b := r.best_of(k)) is not None
+            ]
+            row.append(
+                f"{median(values):.4f} ({min(values):.4f}..{max(values):.4f})"
+                if values
+                else "-"
+            )
+        rows.append(row)
+    return rows
+
+
+def trial_params(space: SpaceIR, trial: TrialRecord) -> int:
+    return candidate_cost(specialize(space, trial.assignment)).params
+
+
+def hypervolume(points: list[tuple[float, int]], largest: int) -> float:
+    """Area dominated by ``(accuracy, params)`` points in (accuracy, log10(largest / params))
+    with reference (0, 0); see the module docstring."""
+    rectangles = sorted(
+        ((math.log10(largest / p), a) for a, p in points if 0 < p <= largest),
+        reverse=True,
+    )
+    area, best_accuracy = 0.0, 0.0
+    for i, (gain, accuracy) in enumerate(rectangles):
+        best_accuracy = max(best_accuracy, accuracy)
+        next_gain = rectangles[i + 1][0] if i + 1 < len(rectangles) else 0.0
+        area += (gain - next_gain) * best_accuracy
+    return area
+
+
+def pareto_rows(
+    runs: list[SearchRun], searchers: list[str], space: SpaceIR
+) -> list[list[str]]:
+    points = {
+        id(r): [
+            (t.objective, trial_params(space, t))
+            for t in r.trials
+            if t.status == "complete" and t.objective is not None
+        ]
+        for r in runs
+    }
+    largest = max((p for pts in points.values() for _, p in pts), default=1)
+    rows = []
+    for name in searchers:
+        volumes = [
+            hypervolume(points[id(r)], largest) for r in runs if r.searcher == name
+        ]
+        rows.append(
+            [
+                name,
+                f"{median(volumes):.4f}",
+                " ".join(f"{v:.4f}" for v in volumes),
+            ]
+        )
+    return rows
+
+
 def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
     line = " | ".join(h.ljust(w) for h, w in zip(header, widths))
@@ -327,7 +426,12 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
         print(" | ".join(c.ljust(w) for c, w in zip(row, widths)))
 
 
-def report(runs: list[SearchRun], searchers: list[str]) -> None:
+def report(
+    runs: list[SearchRun],
+    searchers: list[str],
+    budgets: list[int],
+    space: SpaceIR,
+) -> None:
     print_table(
         "Summary (medians over seeds)",
         [
@@ -363,10 +467,21 @@ def report(runs: list[SearchRun], searchers: list[str]) -> None:
         ],
         detail_rows(runs),
     )
-    verdicts(runs, searchers)
+    if budgets:
+        print_table(
+            "Fixed budgets: best val_accuracy of the first k trials, median over seeds (min..max)",
+            ["searcher"] + [f"best of {k}" for k in budgets],
+            budget_rows(runs, searchers, budgets),
+        )
+    print_table(
+        "Hypervolume of (val_accuracy, log10(largest params / params)), higher is better",
+        ["searcher", "median", "per seed"],
+        pareto_rows(runs, searchers, space),
+    )
+    verdicts(runs, searchers, budgets)
 
 
-def verdicts(runs: list[SearchRun], searchers: list[str]) -> None:
+def verdicts(runs: list[SearchRun], searchers: list[str], budgets: list[int]) -> None:
     """The two targets, read off the figures above (printed, never asserted)."""
     print()
     fractions = [f for r in runs for f in r.overhead_fractions()]
@@ -400,6 +515,23 @@ def verdicts(runs: list[SearchRun], searchers: list[str]) -> None:
             f"(evolution >= random on {wins} of {len(pairs)} seeds); mean val_accuracy of the second half of "
             f"the trials {later['evolution']:.4f} vs {later['random']:.4f}"
         )
+    if "tpe" in searchers and "random" in searchers:
+        for k in budgets:
+            tpe, rnd = (
+                median(
+                    [
+                        b
+                        for r in runs
+                        if r.searcher == n
+                        if (b := r.best_of(k)) is not None
+                    ]
+                )
+                for n in ("tpe", "random")
+            )
+            print(
+                f"tpe vs random, median best of {k}: {tpe:.4f} vs {rnd:.4f} "
+                f"({'tpe ahead' if tpe > rnd else 'tpe not ahead'})"
+            )
 
 
 # ---------------------------------------------------------------------------- main
@@ -436,7 +568,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--searchers",
         nargs="+",
         default=list(SEARCHERS),
-        help="default: evolution mcts random",
+        help="default: " + " ".join(SEARCHERS),
+    )
+    parser.add_argument(
+        "--budgets",
+        type=int,
+        nargs="+",
+        default=list(BUDGETS),
+        help="trial counts k for the best-of-k table (default 10 20 40; those above --trials "
+        "are left out)",
     )
     return parser.parse_args(argv)
 
@@ -465,7 +605,8 @@ def main(argv: list[str] | None = None) -> None:
                     flush=True,
                 )
                 runs.append(run)
-        report(runs, args.searchers)
+        budgets = [k for k in args.budgets if k <= args.trials]
+        report(runs, args.searchers, budgets, space)
     finally:
         if args.out is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -102,15 +102,47 @@ def _storage_error(exc: BaseException) -> Optional[str]:
 # ------------------------------------------------------------------------------ inspect
 
 
+# Spaces with at most this many assignments get exact cost figures (all enumerated).
+EXACT_COST_LIMIT = 2000
+
+
 @app.command()
 def inspect(
     space_file: Path = typer.Argument(
         ..., help="The space file (defines search_space())."
-    )
+    ),
+    sample: int = typer.Option(
+        200,
+        "--sample",
+        help="Candidates to sample for the cost summary when the space is too large to "
+        f"enumerate (over {EXACT_COST_LIMIT:,} assignments).",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed for the sample."),
+    max_params: Optional[str] = typer.Option(
+        None,
+        "--max-params",
+        help="Parameter budget (50k, 1.5M): estimate the share within it.",
+    ),
+    max_flops: Optional[str] = typer.Option(
+        None,
+        "--max-flops",
+        help="FLOPs budget per sample (2G): estimate the share within it.",
+    ),
 ) -> None:
-    """Print a space's parameter table and how many assignments it has."""
+    """Print a space's parameter table, how many assignments it has and what they cost."""
+    from .ir.cost import parse_count
     from .spacefile import load_space_file
 
+    budgets = {
+        field: parse_count(text, flag)
+        for field, flag, text in (
+            ("params", "--max-params", max_params),
+            ("flops", "--max-flops", max_flops),
+        )
+        if text is not None
+    }
+    if sample < 1:
+        raise UsageError(f"--sample must be a positive number, got {sample}")
     space = load_space_file(space_file)
     ir = space.compile()
     for warning in space.warnings:
@@ -133,6 +165,87 @@ def inspect(
         f"{len(ir.parameters)} parameters; {len(ir.nodes)} modules in the supergraph ({layers} layers)."
     )
     console.print(_count_text(ir))
+    _print_costs(ir, sample, seed, budgets)
+
+
+_COST_ROWS = (
+    ("params", "parameters"),
+    ("flops", "FLOPs per sample (forward)"),
+    ("activation_bytes", "peak activation bytes per sample"),
+)
+
+
+def _cost_survey(ir, sample: int, seed: int):
+    """The costs of every assignment when there are few, else of a seeded random sample:
+    ``(costs, how many assignments gave no valid architecture, exact)``."""
+    from .errors import CandidateError
+    from .ir import specialize
+    from .ir.cost import candidate_cost
+    from .search.searchers import GridSearcher
+
+    try:
+        count = ir.count(limit=EXACT_COST_LIMIT)
+    except OverflowError:
+        count = None
+    exact = count is not None and count <= EXACT_COST_LIMIT
+    if exact:
+        assignments = iter(GridSearcher(ir).ask, None)
+    else:
+        rng = random.Random(seed)
+        assignments = (ir.sample(rng) for _ in range(sample))
+    costs, invalid = [], 0
+    for assignment in assignments:
+        try:
+            costs.append(candidate_cost(specialize(ir, assignment)))
+        except CandidateError:
+            invalid += 1
+    return costs, invalid, exact
+
+
+def _print_costs(ir, sample: int, seed: int, budgets: dict) -> None:
+    import statistics
+
+    costs, invalid, exact = _cost_survey(ir, sample, seed)
+    total = len(costs) + invalid
+    where = (
+        f"all {total:,} assignments (exact)"
+        if exact
+        else f"{total:,} random assignments (seed {seed}; an estimate)"
+    )
+    table = Table(title=f"Cost over {where}", title_justify="left")
+    for column in ("cost", "min", "median", "max"):
+        table.add_column(column, justify="left" if column == "cost" else "right")
+    for field, label in _COST_ROWS:
+        known = sorted(v for c in costs if (v := getattr(c, field)) is not None)
+        if known:
+            shown = (known[0], statistics.median_low(known), known[-1])
+            table.add_row(label, *(f"{v:,}" for v in shown))
+        else:
+            table.add_row(label, "unknown", "unknown", "unknown")
+    console.print(table)
+    if invalid:
+        console.print(
+            f"{invalid:,} of the {total:,} assignments give no valid architecture."
+        )
+    if budgets:
+        limits = " and ".join(
+            f"{'parameters' if field == 'params' else 'FLOPs'} <= {limit:,}"
+            for field, limit in budgets.items()
+        )
+        within = sum(
+            all(
+                getattr(c, field) is not None and getattr(c, field) <= limit
+                for field, limit in budgets.items()
+            )
+            for c in costs
+        )
+        share = 100.0 * within / total if total else 0.0
+        console.print(
+            f"Within budget ({limits}): {within:,} of {total:,} assignments ({share:.1f}%)."
+            if exact
+            else f"Within budget ({limits}): {within:,} of {total:,} sampled assignments, "
+            f"about {share:.1f}% of the space."
+        )
 
 
 _CONNECTION_KINDS = {
@@ -205,8 +318,10 @@ def compile(
         err_console.print(warning, markup=False, soft_wrap=True)
     folder = out or Path("generated") / space.stem / "compiled"
     written: list[Path] = []
+    graphs = []
     if pairs:
         graph = specialize(ir, parse_assignment(pairs))
+        graphs.append(graph)
         written.append(write_atomic(folder / f"{graph.id}.py", emit(graph)))
     else:
         if random_count is None or random_count < 1:
@@ -220,6 +335,7 @@ def compile(
                 graph = specialize(ir, values)
                 if graph.id not in seen:
                     seen.add(graph.id)
+                    graphs.append(graph)
                     written.append(write_atomic(folder / f"{graph.id}.py", emit(graph)))
             if len(written) < random_count:
                 console.print(
@@ -228,10 +344,55 @@ def compile(
                     "wrote them all."
                 )
         else:
-            _write_random(ir, random_count, seed, folder, written)
+            _write_random(ir, random_count, seed, folder, written, graphs)
     for path in written:
         console.print(f"wrote {path}")
-    console.print(f"{len(written)} candidate module(s) in {folder}{os.sep}")
+    index = write_index(folder, graphs)
+    console.print(
+        f"{len(written)} candidate module(s) in {folder}{os.sep}; their costs in {index}"
+    )
+
+
+INDEX_FILE = "index.json"
+
+
+def write_index(folder: Path, graphs) -> Path:
+    """``index.json`` in ``folder``: one entry per candidate module there (earlier compiles
+    into the same folder included), sorted by candidate id, with its assignment and cost.
+    The bytes depend only on the candidates, so a rerun rewrites the same file."""
+    import json
+
+    from .fileio import write_atomic
+    from .ir.cost import candidate_cost
+
+    path = folder / INDEX_FILE
+    entries: dict[str, dict] = {}
+    if path.exists():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+            entries = {e["candidate_id"]: e for e in previous}
+        except (ValueError, TypeError, KeyError):
+            raise UsageError(
+                f"{path} is not an index that nascompile compile wrote; move it away"
+            ) from None
+    for graph in graphs:
+        cost = candidate_cost(graph)
+        entries[graph.id] = {  # keys in this order; the assignment in table order
+            "candidate_id": graph.id,
+            "file": f"{graph.id}.py",
+            "assignment": dict(graph.assignment),
+            "params": cost.params,
+            "trainable_params": cost.trainable_params,
+            "flops": cost.flops,
+            "activation_bytes": cost.activation_bytes,
+        }
+    kept = [
+        entries[cid]
+        for cid in sorted(entries)
+        if (folder / entries[cid]["file"]).exists()
+    ]
+    text = json.dumps(kept, indent=2, ensure_ascii=True, allow_nan=False)
+    return write_atomic(path, text + "\n")
 
 
 STALE_DRAWS = 1000  # draws in a row without a new candidate before --random gives up
@@ -254,7 +415,9 @@ def _all_assignments_if_fewer(ir, wanted: int) -> Optional[list]:
     return list(iter(grid.ask, None))
 
 
-def _write_random(ir, wanted: int, seed: int, folder: Path, written: list) -> None:
+def _write_random(
+    ir, wanted: int, seed: int, folder: Path, written: list, graphs: list
+) -> None:
     from .codegen import emit
     from .fileio import write_atomic
     from .ir import specialize
@@ -270,6 +433,7 @@ def _write_random(ir, wanted: int, seed: int, folder: Path, written: list) -> No
             continue
         stale = 0
         seen.add(graph.id)
+        graphs.append(graph)
         written.append(write_atomic(folder / f"{graph.id}.py", emit(graph)))
     if len(written) < wanted:
         why = (

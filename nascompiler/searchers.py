@@ -80,10 +80,32 @@ class MCTSSearcher(SearcherSpec):
     name = "mcts"
 
 
+class TPESearcher(SearcherSpec):
+    """Optuna's tree-structured Parzen estimator: ``startup_trials`` (random ones first)."""
+
+    name = "tpe"
+
+
+class GPSearcher(SearcherSpec):
+    """Optuna's Gaussian-process sampler (needs ``pip install "nascompiler[gp]"``):
+    ``startup_trials``."""
+
+    name = "gp"
+
+
+class NSGA2Searcher(SearcherSpec):
+    """Optuna's NSGA-II, a genetic algorithm ranked by Pareto dominance: ``population_size``."""
+
+    name = "nsga2"
+
+
 __all__ = [
     "SearcherSpec",
     "RandomSearcher",
     "GridSearcher",
     "EvolutionSearcher",
     "MCTSSearcher",
+    "TPESearcher",
+    "GPSearcher",
+    "NSGA2Searcher",
 ]

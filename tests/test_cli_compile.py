@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import textwrap
 
@@ -11,6 +12,7 @@ import helpers
 from nascompiler.cli import main
 from nascompiler.errors import AssignmentError
 from nascompiler.ir import specialize
+from nascompiler.ir.cost import candidate_cost
 from nascompiler.spacefile import load_space_file
 
 DNN_SPACE = textwrap.dedent("""
@@ -47,6 +49,19 @@ BROKEN_SPACE = textwrap.dedent("""
         return space
     """)
 
+TINY_SPACE = textwrap.dedent("""
+    from nascompiler.layers import Dense, Input
+    from nascompiler.space import Choice, HyperSpace
+
+
+    def search_space():
+        space = HyperSpace()
+        with space.as_default():
+            x = Dense(Choice([2, 4]), name="hidden")(Input(shape=(4,)))
+            Dense(3, name="out")(x)
+        return space
+    """)
+
 FULL_ASSIGNMENT = [
     "dense_1.units=16",
     "dense_1.reduce_factor=0.5",
@@ -64,6 +79,7 @@ def workdir(tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     (tmp_path / "dnn_space.py").write_text(DNN_SPACE)
     (tmp_path / "real_space.py").write_text(REAL_SPACE)
+    (tmp_path / "tiny_space.py").write_text(TINY_SPACE)
     (tmp_path / "broken_space.py").write_text(BROKEN_SPACE)
     (tmp_path / "no_space.py").write_text("x = 1\n")
     (tmp_path / "crash_space.py").write_text("def search_space():\n    return 1 / 0\n")
@@ -103,6 +119,77 @@ def test_inspect_says_infinite_for_a_continuous_real(workdir, capsys):
     assert code == 0
     assert "dropout_1.rate" in out and "[0.0, 0.5]" in out
     assert "infinite" in out and "dropout_1.rate is continuous" in out
+
+
+def test_inspect_gives_exact_costs_of_a_small_space(workdir, capsys):
+    # hidden.units u in {2, 4}: parameters 4u + u + 3u + 3, FLOPs 2*4u + 2*3u,
+    # peak activations max(4 + u, u + 3) floats
+    code, out, err = run(["inspect", "tiny_space.py", "--max-params", "20"], capsys)
+    assert code == 0, err
+    assert "Cost over all 2 assignments (exact)" in out
+    rows = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:5]]
+        for line in out.splitlines()
+        if line.count("│") == 5
+    }
+    assert rows["parameters"] == ["19", "19", "35"]
+    assert rows["FLOPs per sample (forward)"] == ["28", "28", "56"]
+    assert rows["peak activation bytes per sample"] == ["24", "24", "32"]
+    assert "Within budget (parameters <= 20): 1 of 2 assignments (50.0%)." in out
+
+
+def test_inspect_estimates_costs_of_a_large_space_from_a_seeded_sample(workdir, capsys):
+    args = ["inspect", "dnn_space.py", "--max-params", "0.5k", "--max-flops", "1k"]
+    code, out, err = run(args + ["--sample", "50"], capsys)
+    assert code == 0, err
+    assert "Cost over 50 random assignments (seed 0; an estimate)" in out
+    assert "Within budget (parameters <= 500 and FLOPs <= 1,000): " in out
+    assert "sampled assignments, about" in out
+    assert run(args + ["--sample", "50"], capsys)[1] == out  # the same sample again
+    assert run(args + ["--sample", "50", "--seed", "3"], capsys)[1] != out
+
+
+def test_compile_writes_an_index_of_costs(workdir, capsys):
+    args = ["compile", "dnn_space.py", "--random", "3", "--seed", "1"]
+    assert run(args + ["--out", "a"], capsys)[0] == 0
+    assert run(args + ["--out", "b"], capsys)[0] == 0
+    index = (workdir / "a" / "index.json").read_bytes()
+    assert (workdir / "b" / "index.json").read_bytes() == index
+    entries = json.loads(index)
+    ir = load_space_file(workdir / "dnn_space.py").compile()
+    assert [e["candidate_id"] for e in entries] == sorted(
+        p.stem for p in (workdir / "a").glob("*.py")
+    )
+    for entry in entries:
+        assert list(entry) == [
+            "candidate_id",
+            "file",
+            "assignment",
+            "params",
+            "trainable_params",
+            "flops",
+            "activation_bytes",
+        ]
+        graph = specialize(ir, entry["assignment"])
+        cost = candidate_cost(graph)
+        assert graph.id == entry["candidate_id"] and entry["file"] == f"{graph.id}.py"
+        assert (entry["params"], entry["flops"], entry["activation_bytes"]) == (
+            cost.params,
+            cost.flops,
+            cost.activation_bytes,
+        )
+        assert list(entry["assignment"]) == list(dict(graph.assignment))
+    # a later compile into the same folder adds its candidate to the index
+    code, _, err = run(
+        ["compile", "dnn_space.py", "--assign", *FULL_ASSIGNMENT, "--out", "a"],
+        capsys,
+    )
+    assert code == 0, err
+    again = json.loads((workdir / "a" / "index.json").read_text())
+    assert len(again) == 4 and again == sorted(again, key=lambda e: e["candidate_id"])
+    (workdir / "a" / "index.json").write_text("not json")
+    code, _, err = run(args + ["--out", "a"], capsys)
+    assert code == 2 and "index.json is not an index" in err
 
 
 def test_compile_random_writes_files_deterministically(workdir, capsys):
@@ -195,6 +282,8 @@ def test_compile_assign_writes_the_chosen_candidate(workdir, capsys):
             ["missing a value", "'dense_1.units'"],
         ),
         (["compile", "dnn_space.py"], ["--random N or --assign"]),
+        (["inspect", "dnn_space.py", "--max-params", "ten"], ["--max-params", "'ten'"]),
+        (["inspect", "dnn_space.py", "--max-flops", "1.5"], ["--max-flops", "1.5"]),
     ],
 )
 def test_bad_input_is_one_error_line_exit_2(workdir, capsys, args, words):

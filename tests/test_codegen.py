@@ -14,6 +14,7 @@ from helpers import HOSTILE_LAYER_NAMES, hostile_option_strings
 from nascompiler.codegen import emit, render_literal
 from nascompiler.errors import SpaceDefinitionError
 from nascompiler.ir import compile_space, specialize
+from nascompiler.ir.cost import candidate_cost
 from nascompiler.layers import Dense
 from nascompiler.space import HyperSpace
 
@@ -49,9 +50,19 @@ def _check_module_structure(source: str, graph) -> None:
 )
 def test_emitted_module_structure(fixed_builds, key):
     """Parses, black-clean, imports only keras, holds build_model, CANDIDATE_ID, INPUT_SHAPE,
-    HYPERPARAMETERS, a docstring listing the assignment and a __main__ block."""
+    HYPERPARAMETERS, a docstring listing the assignment and its cost, and a __main__ block;
+    the parameter count the docstring states is the one Keras builds."""
     built = fixed_builds[key]
     _check_module_structure(built.source, built.graph)
+    docstring = ast.get_docstring(ast.parse(built.source))
+    cost = candidate_cost(built.graph)
+    assert "\nCost (computed from the architecture, before training):\n" in docstring
+    assert f"    parameters = {built.report['count_params']:,}" in docstring
+    assert f"    FLOPs per sample (forward) = {cost.flops:,}\n" in docstring
+    assert (
+        f"    peak activation memory per sample = {cost.activation_bytes:,} bytes"
+        in docstring
+    )
 
 
 def test_black_cli_accepts_emitted_modules(fixed_builds, tmp_path):

@@ -18,7 +18,12 @@ from hypothesis.configuration import set_hypothesis_home_dir
 import helpers
 from nascompiler.codegen import emit, emitter, formatting
 from nascompiler.ir import compile_space, specialize
+from nascompiler.ir.cost import candidate_cost
+from nascompiler.spacefile import load_space_file
 from nascompiler.spaces import cnn_search_space
+
+EXAMPLE_FILES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
+EXAMPLE_DRAWS = 4  # random candidates per example space file, built as well
 
 # examples per space: at least 200 in all
 EXAMPLES = {"dnn": 80, "cnn": 70, "enas": 60}
@@ -71,7 +76,9 @@ def test_random_candidates_emit_valid_stable_buildable_modules(tmp_path):
     """>= 200 random assignments: each module parses, is black-clean (black's API on all, the
     black CLI on a folder of a sample), imports only keras, has a stable id and stable bytes,
     and builds in a fresh interpreter without nascompiler (fed while the examples run), with
-    every layer's output shape the one specialize inferred."""
+    every layer's output shape the one specialize inferred and the trainable and
+    non-trainable parameter counts the IR's cost model computed. A few random candidates of
+    each example space file are built and counted too."""
     folder = tmp_path / "candidates"
     folder.mkdir()
     builder = helpers.FreshBuilder(tmp_path / "work")
@@ -81,6 +88,7 @@ def test_random_candidates_emit_valid_stable_buildable_modules(tmp_path):
     )  # candidate id -> layer name -> shape the IR inferred
     drawn = {key: 0 for key in FACTORIES}
     cli_sample: list[Path] = []
+    costs = {}  # candidate id -> Cost the IR computed
 
     for key, factory in FACTORIES.items():
         ir = compile_space(factory())
@@ -130,6 +138,7 @@ def test_random_candidates_emit_valid_stable_buildable_modules(tmp_path):
                 inferred[graph.id] = {
                     op.name: list(op.shape) for op in graph.ops if op.shape is not None
                 }
+                costs[graph.id] = candidate_cost(graph)
                 if drawn[key] < 10:
                     cli_sample.append(path)
             emitted[graph.id] = source
@@ -138,6 +147,17 @@ def test_random_candidates_emit_valid_stable_buildable_modules(tmp_path):
         check()
 
     assert sum(drawn.values()) >= 200
+    for example in EXAMPLE_FILES:
+        ir = load_space_file(example).compile()
+        rng = random.Random(7)
+        for _ in range(EXAMPLE_DRAWS):
+            graph = specialize(ir, ir.sample(rng))
+            if graph.id not in emitted:
+                path = folder / f"c_{graph.id}.py"
+                emitted[graph.id] = emit(graph)
+                path.write_text(emitted[graph.id], encoding="utf-8")
+                builder.submit(graph.id, path)
+                costs[graph.id] = candidate_cost(graph)
     sample = tmp_path / "black_sample"
     sample.mkdir()
     for path in cli_sample:
@@ -157,6 +177,15 @@ def test_random_candidates_emit_valid_stable_buildable_modules(tmp_path):
     for cid, r in report["modules"].items():
         assert r["model_name"] == f"candidate_{cid}" and r["count_params"] > 0
         assert r["nascompiler_loaded"] == []
+        # the parameter counts the cost model computed without Keras are Keras' own
+        cost = costs[cid]
+        assert (cost.params, cost.trainable_params, cost.non_trainable_params) == (
+            r["count_params"],
+            r["trainable"],
+            r["non_trainable"],
+        ), cid
+        if cid not in inferred:
+            continue  # an example-file candidate: counted, its shapes are checked elsewhere
         # the shapes specialize inferred without Keras are the shapes Keras built
         built_shapes = {layer["name"]: layer["shape"] for layer in r["layers"]}
         assert set(built_shapes) == set(inferred[cid])

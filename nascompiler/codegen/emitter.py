@@ -5,6 +5,7 @@ it: a variable per layer output (a linear chain reuses ``x``), each layer call w
 Keras' usual positional arguments, every value through :func:`render_literal`, every name
 through :func:`identifier`, and the result formatted with black. The output is a pure function
 of the graph (and the optional docstring sections), so it is byte-identical run after run.
+The docstring also states the candidate's static cost (parameters, FLOPs, activation memory).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Iterable, Sequence
 import jinja2
 
 from ..catalog import LAYERS
+from ..ir.cost import candidate_cost
 from ..ir.graph import CandidateGraph, Op
 from .formatting import BODY_PLACEHOLDER, format_module
 from .render import doc_text, identifier, render_literal, render_mapping
@@ -45,6 +47,7 @@ def emit(
         hyperparameter_lines=[
             doc_text(f"{k} = {render_literal(v)}") for k, v in hyperparameters
         ],
+        cost_lines=[doc_text(line) for line in candidate_cost(candidate).lines()],
         sections=[
             (doc_text(heading), [doc_text(line) for line in lines])
             for heading, lines in sections

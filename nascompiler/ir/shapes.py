@@ -1,15 +1,21 @@
-"""Output shapes of Keras layers, computed without Keras.
+"""Output shapes and costs of Keras layers, computed without Keras.
 
 Specialisation needs shapes for two reasons: the ENAS macros lower differently depending on
 the sizes that reach them, and a candidate whose pooling shrinks an image below one pixel (or
 whose merge gets mismatched shapes) should be rejected with a clear reason before anyone
 trains it. Shapes exclude the batch dimension; ``None`` marks an unknown size. The rules follow
 Keras 3; a layer whose rule is not known here gets an unknown shape rather than a guess.
+
+Each layer has one :class:`LayerRule` in ``_RULES``: its shape rule and, beside it, its cost
+rules (weights and FLOPs), so that a layer is described once; :mod:`.cost` sums them over a
+candidate. Weight counts are exact (they equal Keras' ``count_params()``); FLOPs count what
+:data:`FLOPS_CONVENTION` says.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import CandidateError
@@ -25,7 +31,7 @@ def infer(
     if rule is None or any(s is None for s in inputs):
         return None
     try:
-        return rule(args, list(inputs))
+        return rule.shape(args, list(inputs))
     except _ShapeProblem as exc:
         shown = ", ".join(_fmt(s) for s in inputs)
         raise CandidateError(
@@ -271,38 +277,288 @@ def _same_shape(args: Mapping[str, Any], inputs: list[Shape]) -> Shape:
     return _one(inputs)
 
 
-_RULES: dict[str, Callable[[Mapping[str, Any], list[Shape]], Shape]] = {
-    "Dense": _dense,
-    "Activation": _same_shape,
-    "ReLU": _same_shape,
-    "Dropout": _same_shape,
-    "SpatialDropout1D": _same_shape,
-    "SpatialDropout2D": _same_shape,
-    "BatchNormalization": _same_shape,
-    "LayerNormalization": _same_shape,
-    "Conv1D": _conv(1, lambda a, c: _positive_int(a["filters"], "filters")),
-    "Conv2D": _conv(2, lambda a, c: _positive_int(a["filters"], "filters")),
-    "SeparableConv2D": _conv(2, lambda a, c: _positive_int(a["filters"], "filters")),
-    "DepthwiseConv2D": _conv(2, _depthwise_channels),
-    "MaxPooling1D": _pool(1),
-    "MaxPooling2D": _pool(2),
-    "AveragePooling1D": _pool(1),
-    "AveragePooling2D": _pool(2),
-    "GlobalAveragePooling1D": _global_pool(1),
-    "GlobalAveragePooling2D": _global_pool(2),
-    "GlobalMaxPooling1D": _global_pool(1),
-    "GlobalMaxPooling2D": _global_pool(2),
-    "Flatten": _flatten,
-    "Reshape": _reshape,
-    "Add": _merge,
-    "Multiply": _merge,
-    "Concatenate": _concatenate,
-    "ZeroPadding2D": _zero_padding,
-    "Cropping2D": _cropping,
-    "Embedding": _embedding,
-    "LSTM": _rnn,
-    "GRU": _rnn,
+# -- costs -----------------------------------------------------------------------------------
+#
+# A weights rule gives (trainable, non-trainable) counts from the arguments and input shapes;
+# a FLOPs rule gives the forward FLOPs of one sample from the arguments, input shapes and
+# output shape. Both may return None when a size they need is unknown.
+
+FLOPS_CONVENTION = (
+    "FLOPs per sample, forward pass: 2 per multiply-add of Dense, convolutions and recurrent "
+    "layers (bias additions and activation functions not counted), 2 per element for "
+    "BatchNormalization and LayerNormalization (a folded scale and shift), 1 per input "
+    "element of a pooling window per output element, n-1 per output element of an n-input "
+    "Add or Multiply; other layers count 0"
+)
+
+Weights = tuple  # (trainable, non_trainable)
+WeightsRule = Callable[[Mapping[str, Any], list[Shape]], "Weights | None"]
+FlopsRule = Callable[[Mapping[str, Any], list[Shape], Shape], "int | None"]
+
+
+def _no_weights(args: Mapping[str, Any], inputs: list[Shape]) -> Weights:
+    return (0, 0)
+
+
+def _no_flops(args: Mapping[str, Any], inputs: list[Shape], output: Shape) -> int:
+    return 0
+
+
+def _known(*sizes: Any) -> bool:
+    return all(s is not None for s in sizes)
+
+
+def _elements(shape: Shape) -> int | None:
+    return math.prod(shape) if _known(*shape) else None
+
+
+def _bias(args: Mapping[str, Any], size: int) -> int:
+    return size if args.get("use_bias", True) else 0
+
+
+def _dense_weights(args: Mapping[str, Any], inputs: list[Shape]) -> Weights | None:
+    features, units = _one(inputs)[-1], args["units"]
+    if features is None:
+        return None
+    rank = args.get("lora_rank")
+    if rank:  # Keras freezes the kernel and trains two low-rank factors instead
+        return (features * rank + rank * units + _bias(args, units), features * units)
+    return (features * units + _bias(args, units), 0)
+
+
+def _dense_flops(
+    args: Mapping[str, Any], inputs: list[Shape], output: Shape
+) -> int | None:
+    positions = _elements(_one(inputs)[:-1])
+    features = _one(inputs)[-1]
+    if not _known(positions, features):
+        return None
+    return 2 * positions * features * args["units"]
+
+
+def _conv_weights(rank: int, depthwise: bool = False, separable: bool = False):
+    def rule(args: Mapping[str, Any], inputs: list[Shape]) -> Weights | None:
+        _, channels, _ = _spatial(args, _one(inputs), rank)
+        if channels is None:
+            return None
+        window = math.prod(_tuple(args["kernel_size"], rank, "kernel_size"))
+        if depthwise or separable:
+            multiplier = args.get("depth_multiplier", 1)
+            weights = window * channels * multiplier
+            if separable:
+                weights += channels * multiplier * args["filters"]
+                return (weights + _bias(args, args["filters"]), 0)
+            return (weights + _bias(args, channels * multiplier), 0)
+        groups = args.get("groups", 1)
+        weights = window * (channels // groups) * args["filters"]
+        return (weights + _bias(args, args["filters"]), 0)
+
+    return rule
+
+
+def _conv_flops(rank: int, depthwise: bool = False, separable: bool = False):
+    def rule(args: Mapping[str, Any], inputs: list[Shape], output: Shape) -> int | None:
+        _, channels, _ = _spatial(args, _one(inputs), rank)
+        dims, out_channels, _ = _spatial(args, output, rank)
+        positions = _elements(tuple(dims))
+        if not _known(positions, channels):
+            return None
+        window = math.prod(_tuple(args["kernel_size"], rank, "kernel_size"))
+        if depthwise or separable:
+            expanded = channels * args.get("depth_multiplier", 1)
+            macs = positions * expanded * window
+            if separable:
+                macs += positions * expanded * args["filters"]
+            return 2 * macs
+        groups = args.get("groups", 1)
+        return 2 * positions * out_channels * window * (channels // groups)
+
+    return rule
+
+
+def _pool_flops(rank: int):
+    def rule(args: Mapping[str, Any], inputs: list[Shape], output: Shape) -> int | None:
+        count = _elements(output)
+        window = math.prod(_tuple(args.get("pool_size", 2), rank, "pool_size"))
+        return None if count is None else count * window
+
+    return rule
+
+
+def _global_pool_flops(
+    args: Mapping[str, Any], inputs: list[Shape], output: Shape
+) -> int | None:
+    return _elements(_one(inputs))
+
+
+def _norm_axes(args: Mapping[str, Any], shape: Shape) -> list[int]:
+    """The positions in ``shape`` (no batch axis) of a normalisation's ``axis``."""
+    axis = args.get("axis", -1)
+    axes = list(axis) if isinstance(axis, tuple) else [axis]
+    return [a + len(shape) if a < 0 else a - 1 for a in axes]
+
+
+def _normalization_weights(moving_statistics: bool):
+    def rule(args: Mapping[str, Any], inputs: list[Shape]) -> Weights | None:
+        shape = _one(inputs)
+        sizes = [shape[a] for a in _norm_axes(args, shape)]
+        if not _known(*sizes):
+            return None
+        size = math.prod(sizes)
+        learned = size * (
+            bool(args.get("center", True)) + bool(args.get("scale", True))
+        )
+        return (learned, 2 * size if moving_statistics else 0)
+
+    return rule
+
+
+def _elementwise_flops(per_element: int):
+    def rule(args: Mapping[str, Any], inputs: list[Shape], output: Shape) -> int | None:
+        count = _elements(output)
+        return None if count is None else per_element * count
+
+    return rule
+
+
+def _merge_flops(
+    args: Mapping[str, Any], inputs: list[Shape], output: Shape
+) -> int | None:
+    count = _elements(output)
+    return None if count is None else (len(inputs) - 1) * count
+
+
+def _embedding_weights(args: Mapping[str, Any], inputs: list[Shape]) -> Weights:
+    return (args["input_dim"] * args["output_dim"], 0)
+
+
+def _rnn_gates(kind: str) -> int:
+    return 4 if kind == "LSTM" else 3
+
+
+def _rnn_weights(kind: str):
+    def rule(args: Mapping[str, Any], inputs: list[Shape]) -> Weights | None:
+        features, units, gates = _one(inputs)[-1], args["units"], _rnn_gates(kind)
+        if features is None:
+            return None
+        weights = gates * units * (features + units)
+        if args.get("use_bias", True):
+            # GRU with reset_after (Keras' default) keeps separate input and recurrent biases
+            twice = kind == "GRU" and args.get("reset_after", True)
+            weights += gates * units * (2 if twice else 1)
+        return (weights, 0)
+
+    return rule
+
+
+def _rnn_flops(kind: str):
+    def rule(args: Mapping[str, Any], inputs: list[Shape], output: Shape) -> int | None:
+        steps, features = _one(inputs)
+        units = args["units"]
+        if not _known(steps, features):
+            return None
+        return 2 * steps * _rnn_gates(kind) * units * (features + units)
+
+    return rule
+
+
+@dataclass(frozen=True)
+class LayerRule:
+    """Everything the IR knows about one Keras layer's arithmetic: its output shape, its
+    weights and its FLOPs (see :data:`FLOPS_CONVENTION`)."""
+
+    shape: Callable[[Mapping[str, Any], list[Shape]], Shape]
+    weights: WeightsRule = _no_weights
+    flops: FlopsRule = _no_flops
+
+
+_SAME = LayerRule(_same_shape)
+
+_RULES: dict[str, LayerRule] = {
+    "Dense": LayerRule(_dense, _dense_weights, _dense_flops),
+    "Activation": _SAME,
+    "ReLU": _SAME,
+    "Dropout": _SAME,
+    "SpatialDropout1D": _SAME,
+    "SpatialDropout2D": _SAME,
+    "BatchNormalization": LayerRule(
+        _same_shape, _normalization_weights(True), _elementwise_flops(2)
+    ),
+    "LayerNormalization": LayerRule(
+        _same_shape, _normalization_weights(False), _elementwise_flops(2)
+    ),
+    "Conv1D": LayerRule(
+        _conv(1, lambda a, c: _positive_int(a["filters"], "filters")),
+        _conv_weights(1),
+        _conv_flops(1),
+    ),
+    "Conv2D": LayerRule(
+        _conv(2, lambda a, c: _positive_int(a["filters"], "filters")),
+        _conv_weights(2),
+        _conv_flops(2),
+    ),
+    "SeparableConv2D": LayerRule(
+        _conv(2, lambda a, c: _positive_int(a["filters"], "filters")),
+        _conv_weights(2, separable=True),
+        _conv_flops(2, separable=True),
+    ),
+    "DepthwiseConv2D": LayerRule(
+        _conv(2, _depthwise_channels),
+        _conv_weights(2, depthwise=True),
+        _conv_flops(2, depthwise=True),
+    ),
+    "MaxPooling1D": LayerRule(_pool(1), flops=_pool_flops(1)),
+    "MaxPooling2D": LayerRule(_pool(2), flops=_pool_flops(2)),
+    "AveragePooling1D": LayerRule(_pool(1), flops=_pool_flops(1)),
+    "AveragePooling2D": LayerRule(_pool(2), flops=_pool_flops(2)),
+    "GlobalAveragePooling1D": LayerRule(_global_pool(1), flops=_global_pool_flops),
+    "GlobalAveragePooling2D": LayerRule(_global_pool(2), flops=_global_pool_flops),
+    "GlobalMaxPooling1D": LayerRule(_global_pool(1), flops=_global_pool_flops),
+    "GlobalMaxPooling2D": LayerRule(_global_pool(2), flops=_global_pool_flops),
+    "Flatten": LayerRule(_flatten),
+    "Reshape": LayerRule(_reshape),
+    "Add": LayerRule(_merge, flops=_merge_flops),
+    "Multiply": LayerRule(_merge, flops=_merge_flops),
+    "Concatenate": LayerRule(_concatenate),
+    "ZeroPadding2D": LayerRule(_zero_padding),
+    "Cropping2D": LayerRule(_cropping),
+    "Embedding": LayerRule(_embedding, _embedding_weights),
+    "LSTM": LayerRule(_rnn, _rnn_weights("LSTM"), _rnn_flops("LSTM")),
+    "GRU": LayerRule(_rnn, _rnn_weights("GRU"), _rnn_flops("GRU")),
 }
+
+
+def weights(
+    kind: str, args: Mapping[str, Any], inputs: Sequence[Shape | None]
+) -> Weights | None:
+    """(trainable, non-trainable) weight counts of a layer of ``kind``; ``None`` when a size
+    it needs is unknown or the layer has no rule. A layer built with ``trainable=False``
+    has all its weights non-trainable, as in Keras."""
+    if kind == "Input":
+        return (0, 0)
+    rule = _RULES.get(kind)
+    if rule is None or any(s is None for s in inputs):
+        return None
+    counts = rule.weights(args, list(inputs))
+    if counts is not None and args.get("trainable") is False:
+        return (0, counts[0] + counts[1])
+    return counts
+
+
+def flops(
+    kind: str,
+    args: Mapping[str, Any],
+    inputs: Sequence[Shape | None],
+    output: Shape | None,
+) -> int | None:
+    """Forward FLOPs of one sample through a layer of ``kind`` (:data:`FLOPS_CONVENTION`);
+    ``None`` when a size it needs is unknown or the layer has no rule."""
+    if kind == "Input":
+        return 0
+    rule = _RULES.get(kind)
+    if rule is None or output is None or any(s is None for s in inputs):
+        return None
+    return rule.flops(args, list(inputs), output)
 
 
 def channels_and_size(

@@ -9,6 +9,11 @@ Hyperparameters:
     dense_units = 16
     dropout = 0.0
 
+Cost (computed from the architecture, before training):
+    parameters = 16,794 (16,762 trainable, 32 non-trainable)
+    FLOPs per sample (forward) = 53,568
+    peak activation memory per sample = 8,192 bytes (float32)
+
 Search result:
     Exported by nascompiler 0.1.0 on 2026-11-28 03:38 UTC from study generated/digits_quick.
     trial #9, candidate 00dab4bce4, rank 1 of 12 complete trials

@@ -11,14 +11,15 @@ True
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Sequence
 
 from ...errors import UsageError
 from ...ir import SpaceIR
-from .base import DIRECTIONS, Searcher
+from .base import DIRECTIONS, Searcher, check_objective_count
 from .evolution import EvolutionSearcher
 from .grid import ContinuousParameterError, GridSearcher
 from .mcts import MCTSSearcher
+from .model_based import GPSearcher, NSGA2Searcher, OptunaSearcher, TPESearcher
 from .random import RandomSearcher
 
 __all__ = [
@@ -30,39 +31,65 @@ __all__ = [
     "GridSearcher",
     "EvolutionSearcher",
     "MCTSSearcher",
+    "TPESearcher",
+    "GPSearcher",
+    "NSGA2Searcher",
+    "OptunaSearcher",
     "ContinuousParameterError",
 ]
 
 SEARCHERS: dict[str, type[Searcher]] = {
     cls.name: cls
-    for cls in (RandomSearcher, GridSearcher, EvolutionSearcher, MCTSSearcher)
+    for cls in (
+        RandomSearcher,
+        GridSearcher,
+        EvolutionSearcher,
+        MCTSSearcher,
+        TPESearcher,
+        GPSearcher,
+        NSGA2Searcher,
+    )
 }
 
 
 def searcher_options(cls: type[Searcher]) -> dict[str, Any]:
     """The options a searcher class takes, with their defaults (its keyword-only arguments
-    beyond ``seed`` and ``direction``), so that help texts and checks never go stale."""
+    beyond ``seed``, ``direction`` and ``directions``), so that help texts and checks never go
+    stale."""
     parameters = inspect.signature(cls.__init__).parameters.values()
     return {
         p.name: p.default
         for p in parameters
         if p.kind is inspect.Parameter.KEYWORD_ONLY
-        and p.name not in ("seed", "direction")
+        and p.name not in ("seed", "direction", "directions")
     }
 
 
 def make_searcher(
-    name: str, space: SpaceIR, *, seed: int = 0, direction: str = "max", **options: Any
+    name: str,
+    space: SpaceIR,
+    *,
+    seed: int = 0,
+    direction: str = "max",
+    directions: Sequence[str] | None = None,
+    **options: Any,
 ) -> Searcher:
     """The searcher registered as ``name``; a ``UsageError`` for an unknown name, direction or
-    option, since all three come from the user."""
+    option, or several ``directions`` for a single-objective searcher, since all of these come
+    from the user. ``directions`` (one per objective) replaces ``direction`` when given.
+    """
     if name not in SEARCHERS:
         raise UsageError(
             f"unknown searcher {name!r}; the searchers are: {', '.join(SEARCHERS)}"
         )
-    if direction not in DIRECTIONS:
-        raise UsageError(f"direction must be 'max' or 'min', got {direction!r}")
+    for d in (direction,) if directions is None else tuple(directions):
+        if d not in DIRECTIONS:
+            raise UsageError(f"direction must be 'max' or 'min', got {d!r}")
+    if directions is not None and not tuple(directions):
+        raise UsageError("directions needs at least one of 'max' or 'min'")
     cls = SEARCHERS[name]
+    if directions is not None:
+        check_objective_count(cls, len(tuple(directions)))
     known = searcher_options(cls)
     unknown = sorted(set(options) - set(known))
     if unknown:
@@ -70,4 +97,4 @@ def make_searcher(
         raise UsageError(
             f"searcher {name!r} has no option {', '.join(map(repr, unknown))}; its options: {takes}"
         )
-    return cls(space, seed=seed, direction=direction, **options)
+    return cls(space, seed=seed, direction=direction, directions=directions, **options)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Sequence
 
 from ...errors import UsageError
 from ...ir import Assignment, SpaceIR
@@ -38,23 +38,51 @@ def int_option(name: str, value: Any, minimum: int) -> int:
     return value
 
 
+def check_objective_count(cls: type, count: int) -> None:
+    """A ``UsageError`` when a single-objective searcher class is asked for several objectives."""
+    if count > 1 and not getattr(cls, "multi_objective", False):
+        raise UsageError(
+            f"searcher {cls.name!r} optimises a single objective, not {count}; "
+            "for several objectives use nsga2 (or random)"
+        )
+
+
 class Searcher(ABC):
-    """Base class. Subclasses set ``name`` and implement :meth:`ask` and :meth:`tell`."""
+    """Base class. Subclasses set ``name`` and implement :meth:`ask` and :meth:`tell`.
+
+    A searcher optimises ``direction`` (one objective), or ``directions`` (one per objective,
+    in the order of the values ``tell`` then receives) if its class sets ``multi_objective``;
+    ``directions`` of length one is the same as ``direction``.
+    """
 
     name: ClassVar[str]
+    multi_objective: ClassVar[bool] = False
 
     def __init__(
-        self, space: SpaceIR, *, seed: int = 0, direction: str = "max", **options: Any
+        self,
+        space: SpaceIR,
+        *,
+        seed: int = 0,
+        direction: str = "max",
+        directions: Sequence[str] | None = None,
+        **options: Any,
     ):
-        if direction not in DIRECTIONS:
-            raise ValueError(f"direction must be 'max' or 'min', got {direction!r}")
+        directions = (direction,) if directions is None else tuple(directions)
+        if not directions or any(d not in DIRECTIONS for d in directions):
+            raise ValueError(
+                f"directions must be 'max' or 'min', got {directions!r}"
+                if len(directions) != 1
+                else f"direction must be 'max' or 'min', got {directions[0]!r}"
+            )
+        check_objective_count(type(self), len(directions))
         if options:
             raise TypeError(
                 f"{type(self).__name__} got unknown option(s): {', '.join(sorted(options))}"
             )
         self.space = space
         self.seed = seed
-        self.direction = direction
+        self.directions = directions
+        self.direction = directions[0]
 
     @abstractmethod
     def ask(self) -> Assignment | None:
@@ -62,9 +90,18 @@ class Searcher(ABC):
         their domains), or ``None`` when the searcher has nothing left to propose."""
 
     @abstractmethod
-    def tell(self, assignment: Assignment, objective: float | None) -> None:
+    def tell(
+        self, assignment: Assignment, objective: float | Sequence[float] | None
+    ) -> None:
         """The result of an assignment ``ask`` returned earlier; ``objective`` is ``None`` when
-        the trial failed. Results may arrive in a different order than the asks."""
+        the trial failed. Results may arrive in a different order than the asks. A searcher
+        built with several ``directions`` gets a tuple of values in their order."""
+
+    def tell_infeasible(self, assignment: Assignment, violation: float = 1.0) -> None:
+        """``assignment`` was not trained because it breaks a hard budget (``violation`` > 0 says
+        by how much). Searchers without a notion of constraints count it as a failure.
+        """
+        self.tell(assignment, None)
 
     def update(self, assignment: Assignment, objective: float | None) -> None:
         """A later result of an assignment already told: under a multi-fidelity scheduler a

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from typing import Callable
+from typing import Callable, Sequence
 
 from ...errors import UsageError
 from ...ir import Assignment, SpaceIR
@@ -34,10 +34,11 @@ class EvolutionSearcher(Searcher):
         *,
         seed: int = 0,
         direction: str = "max",
+        directions: Sequence[str] | None = None,
         population_size: int = 10,
         sample_size: int = 3,
     ):
-        super().__init__(space, seed=seed, direction=direction)
+        super().__init__(space, seed=seed, direction=direction, directions=directions)
         self.population_size = int_option("population_size", population_size, 1)
         self.sample_size = int_option("sample_size", sample_size, 1)
         if sample_size > population_size:

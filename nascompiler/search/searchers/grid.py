@@ -7,7 +7,7 @@ lazy: the ENAS micro space has about 3 * 10^19 assignments.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from ...errors import UsageError
 from ...ir import Assignment, SpaceIR
@@ -28,6 +28,7 @@ class GridSearcher(Searcher):
     """
 
     name = "grid"
+    multi_objective = True  # it ignores results, so it takes any number of objectives
 
     def __init__(
         self,
@@ -35,9 +36,10 @@ class GridSearcher(Searcher):
         *,
         seed: int = 0,
         direction: str = "max",
+        directions: Sequence[str] | None = None,
         resolution: int | None = None,
     ):
-        super().__init__(space, seed=seed, direction=direction)
+        super().__init__(space, seed=seed, direction=direction, directions=directions)
         if resolution is not None:
             int_option("resolution", resolution, 2)
         for p in space.parameters:

@@ -66,10 +66,11 @@ class MCTSSearcher(Searcher):
         *,
         seed: int = 0,
         direction: str = "max",
+        directions: Sequence[str] | None = None,
         exploration: float = 0.5,
         resolution: int = 10,
     ):
-        super().__init__(space, seed=seed, direction=direction)
+        super().__init__(space, seed=seed, direction=direction, directions=directions)
         if (
             not isinstance(exploration, (int, float))
             or isinstance(exploration, bool)
