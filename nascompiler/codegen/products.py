@@ -97,7 +97,15 @@ def training_script_source(
         data_file=doc_text(data_file) if data_file else None,
         data_text=doc_text(data_text),
         module_literal=render_literal(module_file),
-        data_literal=render_literal(data_file) if data_file else None,
+        data_path=(
+            None
+            if not data_file
+            else (
+                f"pathlib.Path({render_literal(data_file)})"
+                if data_file.startswith("/")
+                else f"HERE / {render_literal(data_file)}"
+            )
+        ),
         default_weights_literal=render_literal(default_weights),
         optimizer=render_data(optimizer),
         loss=render_data(loss),

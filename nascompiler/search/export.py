@@ -406,7 +406,12 @@ def _training_script(
     assert plan.training is not None
     data_rel = None
     if data_file is not None:
-        data_rel = os.path.relpath(Path(data_file).resolve(), plan.out.parent.resolve())
+        # Relative to the script when near it (an export folder and its space file move
+        # together in a repository), else absolute.
+        absolute = Path(data_file).resolve()
+        data_rel = os.path.relpath(absolute, plan.out.parent.resolve())
+        if data_rel.split(os.sep).count(os.pardir) > 3:
+            data_rel = str(absolute)
         data_rel = data_rel.replace(os.sep, "/")
     searched = {k: v[-1] for k, v in sorted(record.metrics.items()) if v}
     return training_script_source(
