@@ -28,8 +28,8 @@ from nascompiler.cli import main
 SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"
 NASCOMPILE = str(Path(sys.executable).parent / "nascompile")
 # JAX against TensorFlow on CPU: other kernels and summation orders, float32 throughout.
-# Measured differences are around 1e-7 for the digits models and 1e-6 for ENAS cells
-# (BatchNormalization and separable convolutions); 1e-4 leaves room for other CPUs.
+# Measured: 7e-9 at most on the random ENAS candidate below (outputs around 0.1); the digits
+# golden test passes at the same tolerance. 1e-4 leaves room for other CPUs and kernels.
 JAX_TOLERANCE = 1e-4
 
 
@@ -207,7 +207,6 @@ def test_golden_test_passes_in_a_fresh_interpreter_and_catches_a_wrong_model(
 
 def test_golden_test_passes_under_the_jax_backend(winner):
     """The exported digits winner on KERAS_BACKEND=jax matches TensorFlow's golden outputs."""
-    pytest.importorskip("jax", reason="the test extra installs jax[cpu]")
     run = fresh_python(
         GOLDEN_RUN.replace(
             "sys.exit(", "import keras; print(keras.backend.backend()); sys.exit("
@@ -286,8 +285,6 @@ def test_training_script_reproduces_the_searched_trial(winner, study, tmp_path):
 
 
 def test_every_format_is_written_reloaded_and_matches(study, tmp_path, capsys):
-    pytest.importorskip("tf2onnx", reason="the [onnx] extra")
-    pytest.importorskip("onnxruntime", reason="the [onnx] extra")
     out = tmp_path / "best_model.py"
     code, stdout, err = export(
         study,
@@ -482,7 +479,6 @@ def test_out_must_be_an_importable_module_name(study, tmp_path, capsys):
 
 
 def test_random_enas_candidate_predicts_the_same_on_jax_and_tensorflow(tmp_path):
-    pytest.importorskip("jax", reason="the test extra installs jax[cpu]")
     from nascompiler.codegen import emit
     from nascompiler.ir import compile_space, specialize
 
