@@ -81,7 +81,7 @@ def check_formats_available(names: Sequence[str]) -> None:
 
 def quiet_tensorflow() -> None:
     """Before Keras is imported: no TensorFlow start-up chatter on the export's terminal."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def load_trained_model(module_path: Path, weights_path: Path) -> Any:

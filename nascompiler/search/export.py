@@ -296,6 +296,13 @@ def _listed_files(module_text: str) -> list[str]:
                 and "/" not in n
                 and os.sep not in n
             ]
+    # An export from before the files: line owned its weights file, named on its weights: line.
+    for line in doc.splitlines():
+        line = line.strip()
+        if line.startswith("weights: ") and line.endswith("'))"):
+            name = line[len("weights: ") :].split(" ", 1)[0]
+            if name.endswith(".weights.h5") and "/" not in name:
+                return [name]
     return []
 
 
