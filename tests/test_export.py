@@ -514,3 +514,19 @@ def test_random_enas_candidate_predicts_the_same_on_jax_and_tensorflow(tmp_path)
     np.testing.assert_allclose(
         jax_pred, tf_pred, rtol=JAX_TOLERANCE, atol=JAX_TOLERANCE
     )
+
+
+def test_an_export_from_before_the_files_line_still_owns_its_weights(
+    study, tmp_path, capsys
+):
+    """Modules exported before export listed its files named their weights on the weights:
+    line; re-exporting over them must not ask for --force."""
+    old = tmp_path / "old.py"
+    assert export(study, old, capsys, "--best", "--no-test")[0] == 0
+    text = old.read_text()
+    legacy = "\n".join(l for l in text.splitlines() if "files: " not in l) + "\n"
+    old.write_text(legacy)
+    assert "weights: old.weights.h5 (model = build_model()" in legacy
+    code, _, err = export(study, old, capsys, "--best")
+    assert code == 0, err
+    assert docstring_files(old)[0] == "old.weights.h5"
