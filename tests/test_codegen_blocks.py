@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 
+import black
 import pytest
 
 import helpers
@@ -46,6 +47,8 @@ def test_repeated_cells_become_functions_that_are_called(nrnr):
             ending = re.sub(r"^\d+_(normal|reduction)_C\d+_", "", op.name)
             assert f'"{op.name}"' in source or f'prefix + "{ending}"' in source, op.name
         assert emit(graph) == source  # byte-deterministic
+        # Functions are formatted apart from the module; the result is black's on the whole.
+        assert black.format_str(source, mode=black.Mode()) == source
         assert len(source.splitlines()) < len(
             emit(graph, structured=False).splitlines()
         )

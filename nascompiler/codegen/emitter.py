@@ -19,7 +19,12 @@ import jinja2
 from ..catalog import LAYERS
 from ..ir.graph import CandidateGraph, Op
 from .blocks import Block, find_blocks
-from .formatting import BODY_PLACEHOLDER, format_module
+from .formatting import (
+    BODY_PLACEHOLDER,
+    FUNCTIONS_PLACEHOLDER,
+    format_function,
+    format_module,
+)
 from .render import doc_text, identifier, render_literal, render_mapping
 
 TEMPLATE = "candidate.py.j2"
@@ -69,7 +74,8 @@ def emit(
         candidate_id=render_literal(candidate.id),
         shape_constant=_shape_constant(candidate),
         hyperparameters=render_mapping(hyperparameters),
-        functions=[_function(block) for block in blocks],
+        functions=bool(blocks),
+        functions_placeholder=FUNCTIONS_PLACEHOLDER,
         body_placeholder=BODY_PLACEHOLDER,
         model_inputs=inputs[0] if len(inputs) == 1 else "[" + ", ".join(inputs) + "]",
         model_outputs=(
@@ -77,7 +83,13 @@ def emit(
         ),
         model_name=render_literal(f"candidate_{candidate.id}"),
     )
-    return format_module(source, statements)
+    module = format_module(source, statements)
+    if blocks:
+        # Functions are formatted on their own (their statements cached like the body's) and
+        # put where the template left their place: black would lay them out the same.
+        functions = "\n\n".join(_function(block) for block in blocks)
+        module = module.replace(f"{FUNCTIONS_PLACEHOLDER}\n", functions, 1)
+    return module
 
 
 def _collapse(
@@ -128,7 +140,7 @@ def _signature_names(block: Block) -> tuple[list[str], list[str], set[str]]:
 
 
 def _function(block: Block) -> str:
-    """The source of a block's function (unformatted; black formats the module)."""
+    """The source of a block's function, black-formatted."""
     model = block.instances[0]
     inputs, parameters, taken = _signature_names(block)
     preset = dict(zip(model.externals, inputs))
@@ -153,10 +165,8 @@ def _function(block: Block) -> str:
     signature = ", ".join(inputs + ["prefix"] + parameters)
     kind = "Normal" if block.kind == "normal" else "Reduction"
     doc = f"{kind} cell: its nodes and output; layer names start with prefix."
-    lines = [f"def {block.function}({signature}):", f'    """{doc_text(doc)}"""']
-    lines += [f"    {statement}" for statement in body]
-    lines.append(f"    return {names[model.output]}")
-    return "\n".join(lines) + "\n"
+    head = f'def {block.function}({signature}):\n    """{doc_text(doc)}"""\n'
+    return format_function(head, body, f"    return {names[model.output]}\n")
 
 
 @functools.lru_cache(maxsize=1)
