@@ -530,3 +530,24 @@ def test_an_export_from_before_the_files_line_still_owns_its_weights(
     code, _, err = export(study, old, capsys, "--best")
     assert code == 0, err
     assert docstring_files(old)[0] == "old.weights.h5"
+
+
+def test_missing_data_is_one_line_naming_data(study, tmp_path, capsys):
+    """A study searched elsewhere: its space file is not found from here."""
+    from nascompiler.search.store import Store
+
+    moved = tmp_path / "moved"
+    shutil.copytree(study["dir"], moved)
+    store = Store(moved)
+    store.set_meta(space_file="elsewhere/digits_tiny.py")
+    store.close()
+    args = ["export", "--study", moved, "--best", "--out", tmp_path / "m.py"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "its space file elsewhere/digits_tiny.py is not found from here" in err
+    assert "pass --data space.py (or --no-test)" in err
+    assert not (tmp_path / "m.py").exists()
+    code, _, err = run_cli(args + ["--data", tmp_path / "nope.py"], capsys)
+    assert code == 2 and "--data" in err and "no such file" in err
+    code, _, err = run_cli(args + ["--no-test"], capsys)
+    assert code == 0, err
