@@ -322,13 +322,38 @@ def export(
         None, "--study", help="Study folder [default: the most recently used]."
     ),
     out: Path = typer.Option(
-        Path("best_model.py"), "--out", help="Module to write; weights go beside it."
+        Path("best_model.py"),
+        "--out",
+        help="Module to write; its weights, test and other files go beside it.",
+    ),
+    no_test: bool = typer.Option(
+        False, "--no-test", help="Do not write the golden test (test_<name>.py)."
+    ),
+    with_training: bool = typer.Option(
+        False,
+        "--with-training",
+        help="Also write train_<name>.py, the search's training recipe.",
+    ),
+    data: Optional[Path] = typer.Option(
+        None,
+        "--data",
+        help="Space file whose load_data() gives the data (golden inputs; imported by the "
+        "training script) [the study's space file; the script imports my_data].",
+    ),
+    formats: Optional[list[str]] = typer.Option(
+        None,
+        "--format",
+        help="Also write the model as keras, savedmodel, tflite or onnx (repeatable); each is "
+        "checked against the Keras model.",
     ),
     force: bool = typer.Option(
-        False, "--force", help="Overwrite --out even if nascompile did not write it."
+        False,
+        "--force",
+        help="Overwrite (or delete) files beside --out that nascompile export did not write.",
     ),
 ) -> None:
-    """Write a trained candidate as a standalone module, with its weights beside it."""
+    """Write a trained candidate as a standalone module, with its weights, golden test and
+    (on request) training script and deployment formats beside it."""
     from .search.export import choose_trial, export_trial
     from .search.store import Store
 
@@ -336,23 +361,32 @@ def export(
         raise UsageError("give one of --best, --trial N and --candidate ID")
     store = Store(_study_directory(study))
     record = choose_trial(store, trial=trial, candidate=candidate)
-    exported = export_trial(store, record, out, force=force)
+    exported = export_trial(
+        store,
+        record,
+        out,
+        force=force,
+        test=not no_test,
+        training=with_training,
+        data_file=data,
+        formats=formats or (),
+    )
     console.print(
         f"wrote {exported.module} (trial #{record.number}, candidate {record.candidate_id})"
     )
-    if exported.weights is not None:
-        console.print(f"wrote {exported.weights}")
-    else:
+    for path in exported.files:
+        console.print(f"wrote {path}")
+    for line in exported.checks:
+        console.print(f"checked {line}")
+    for path in exported.removed:
+        console.print(f"removed {path} (left by an earlier export to this name)")
+    if exported.weights is None:
         console.print(
             "its weights were not kept (only the best trials' are); the module holds the architecture"
         )
-    name = exported.module.stem
-    usage = (
-        f"from {name} import build_model"
-        if name.isidentifier()
-        else f"import {exported.module} by path"
-    )
-    console.print(f"Use it with:  {usage}")
+    for note in exported.notes:
+        console.print(note)
+    console.print(f"Use it with:  from {exported.module.stem} import build_model")
 
 
 @app.command()

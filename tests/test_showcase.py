@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -62,3 +63,51 @@ def test_showcase_loads_its_weights_with_keras_alone(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip().endswith("(2, 10)")
+
+
+def test_showcase_holds_the_whole_export_set():
+    """The committed folder is what export writes: the module's files: line names every other
+    file in it, and nothing else is there."""
+    exported = (SHOWCASE / "best_model.py").read_text(encoding="utf-8")
+    doc = ast.get_docstring(ast.parse(exported))
+    line = next(l.strip() for l in doc.splitlines() if l.strip().startswith("files: "))
+    listed = line[len("files: ") :].split(", ")
+    assert listed == [
+        "best_model.weights.h5",
+        "test_best_model.py",
+        "best_model.golden.npz",
+        "train_best_model.py",
+    ]
+    present = sorted(p.name for p in SHOWCASE.iterdir() if p.name != "__pycache__")
+    assert present == sorted(listed + ["best_model.py"])
+
+
+def test_showcase_golden_test_passes_with_keras_numpy_and_pytest_alone(tmp_path):
+    """The acceptance of issue 11: ``pytest test_best_model.py`` in an environment without
+    nascompiler (here: ``python -I -S`` with only the venv's site-packages on the path).
+    """
+    program = textwrap.dedent(f"""
+        import sys, importlib.util
+        sys.path.append({sysconfig.get_paths()["purelib"]!r})
+        assert importlib.util.find_spec("nascompiler") is None
+        import pytest
+        sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "test_best_model.py"]))
+    """)
+    work = tmp_path / "digits_quick"
+    shutil.copytree(
+        SHOWCASE, work
+    )  # pytest would write __pycache__ into the repository
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(
+        TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", KERAS_BACKEND="tensorflow"
+    )
+    run = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", program],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "3 passed" in run.stdout

@@ -16,6 +16,7 @@ import black
 
 _MODE = black.Mode()
 BODY_PLACEHOLDER = "__nascompiler_body__ = None"
+FUNCTIONS_PLACEHOLDER = "__nascompiler_functions__ = None"
 _SPLIT = "    # nascompiler:statement-boundary\n"
 _CACHE_SIZE = 20_000
 _cache: OrderedDict[str, str] = OrderedDict()
@@ -31,6 +32,13 @@ def format_module(skeleton: str, statements: list[str]) -> str:
     line ``BODY_PLACEHOLDER`` (indented by four spaces) in ``skeleton``."""
     head, tail = format_source(skeleton).split(f"    {BODY_PLACEHOLDER}\n")
     return head + format_statements(statements) + tail
+
+
+def format_function(head: str, statements: list[str], tail: str) -> str:
+    """A black-formatted top-level function: ``head`` (its ``def`` line and docstring, body
+    lines indented by four spaces), then ``statements`` (unindented), then ``tail`` (indented).
+    Its statements go through the same cache as a module body's."""
+    return format_module(head + f"    {BODY_PLACEHOLDER}\n" + tail, statements)
 
 
 def format_statements(statements: list[str]) -> str:

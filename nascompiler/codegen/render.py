@@ -65,6 +65,28 @@ def render_mapping(items: list[tuple[str, Any]]) -> str:
     )
 
 
+def render_data(value: Any) -> str:
+    """Python source for JSON-like data (a Keras optimizer config, a metrics list): dicts with
+    string keys and lists, holding literals; everything else goes through
+    :func:`render_literal`."""
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise ValueError(
+                    f"cannot write {value!r} into generated code: its key {key!r} is not a string"
+                )
+        return (
+            "{"
+            + ", ".join(
+                f"{render_literal(k)}: {render_data(v)}" for k, v in value.items()
+            )
+            + "}"
+        )
+    if isinstance(value, list):
+        return "[" + ", ".join(render_data(v) for v in value) + "]"
+    return render_literal(value)
+
+
 def identifier(name: str, taken: set[str]) -> str:
     """A fresh Python identifier derived from ``name``; adds it to ``taken``.
 

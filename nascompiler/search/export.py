@@ -1,27 +1,53 @@
-"""``nascompile export``: hand over a trained candidate as a module plus its weights.
+"""``nascompile export``: hand over a trained candidate as a set of files a team can check in.
 
-The exported module is the file the trial trained, with one more docstring section saying what
-it scored, on what data, with which settings and when. Its code is byte-for-byte the trained
-candidate's; the weights are copied beside it as ``<name>.weights.h5``.
+The set, for ``--out best_model.py``:
+
+- ``best_model.py``: the file the trial trained, byte for byte, with one more docstring section
+  saying what it scored, on what data, with which settings, when, and which files belong to it;
+- ``best_model.weights.h5``: the trial's weights, when the search kept them;
+- ``test_best_model.py`` + ``best_model.golden.npz``: a golden test (keras, numpy and pytest
+  only) of the trained model's outputs on a few validation samples, its shapes and its
+  parameter count (not with ``--no-test``, and only when there are weights to test);
+- ``train_best_model.py`` with ``--with-training``: a standalone script that trains the module
+  from scratch with the search's recipe;
+- ``best_model.keras`` / ``best_model_savedmodel/`` / ``best_model.tflite`` / ``best_model.onnx``
+  with ``--format``: made by Keras' exporters, each loaded back and checked at export time.
+
+The module's ``files:`` line is how export knows its own files: re-exporting to the same name
+replaces them and removes those the new export does not write (a weights file of another
+candidate never stays beside the module), and any other existing file is left alone unless
+``--force`` is given.
 """
 
 from __future__ import annotations
 
+import ast
 import datetime
+import os
 import shutil
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
+
+import numpy as np
 
 from .. import __version__
 from ..codegen import add_docstring_section
 from ..errors import UsageError
 from ..fileio import write_atomic
 from .console import format_objective
-from .data import SPLITS
+from .data import SPLITS, ArrayFolderData, DataSource, SpaceFileData
 from .settings import TrainingSettings
 from .store import Store, TrialRecord
 
 EXPORT_MARKER = "Exported by nascompiler"
+FILES_LABEL = "files: "
+# The golden test's tolerance per Keras backend (absolute and relative). The golden outputs are
+# computed on the export's backend (TensorFlow by default); the same backend on another machine
+# differs only by the order of float32 sums, JAX and PyTorch use other kernels (the test suite
+# measures JAX against TensorFlow, see tests/test_export.py).
+GOLDEN_TOLERANCE = {"tensorflow": 1e-5, "jax": 1e-4, "torch": 1e-4}
 
 
 @dataclass(frozen=True)
@@ -29,6 +55,12 @@ class Exported:
     trial: TrialRecord
     module: Path
     weights: Path | None
+    files: tuple[
+        Path, ...
+    ] = ()  # everything written besides the module, weights included
+    removed: tuple[Path, ...] = ()  # stale files of an earlier export to the same name
+    checks: tuple[str, ...] = field(default=())  # one line per checked artifact
+    notes: tuple[str, ...] = field(default=())  # what was not written, and why
 
 
 def choose_trial(
@@ -76,43 +108,344 @@ def choose_trial(
     return record
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """The paths of one export, all in the module's folder."""
+
+    out: Path
+    weights: Path | None
+    test: Path | None
+    golden: Path | None
+    training: Path | None
+    artifacts: tuple[tuple[str, Path], ...]
+
+    @property
+    def files(self) -> list[Path]:
+        paths = [self.weights, self.test, self.golden, self.training]
+        return [p for p in paths if p is not None] + [p for _, p in self.artifacts]
+
+
 def export_trial(
-    store: Store, record: TrialRecord, out: Path, force: bool = False
+    store: Store,
+    record: TrialRecord,
+    out: Path,
+    force: bool = False,
+    *,
+    test: bool = True,
+    training: bool = False,
+    data_file: Path | None = None,
+    formats: Sequence[str] = (),
 ) -> Exported:
+    """Write the export set of ``record`` for the module ``out`` (see the module docstring)."""
+    from .deploy import FORMATS, check_formats_available
+
     source_path = store.directory / "candidates" / f"{record.candidate_id}.py"
     if not source_path.exists():
         raise UsageError(f"{source_path} is missing; the study folder is incomplete")
     if out.suffix != ".py":
         raise UsageError(f"--out must name a .py file, got {out}")
-    if (
-        out.exists()
-        and not force
-        and EXPORT_MARKER
-        not in out.read_text(encoding="utf-8", errors="replace")[:4000]
-    ):
+    if not out.stem.isidentifier():
         raise UsageError(
-            f"{out} exists and was not written by nascompile export; choose another --out or pass --force"
+            f"--out must name a module that Python can import (letters, digits, underscores), got {out.name}"
         )
+    if data_file is not None and not Path(data_file).is_file():
+        raise UsageError(f"--data {data_file}: no such file")
+    formats = tuple(dict.fromkeys(formats))
+    check_formats_available(formats)
     weights_src = store.directory / "weights" / f"{record.candidate_id}.weights.h5"
-    weights_out = (
-        out.with_name(out.stem + ".weights.h5") if weights_src.exists() else None
+    has_weights = weights_src.exists()
+    if formats and not has_weights:
+        raise UsageError(
+            f"trial #{record.number}'s weights were not kept (a search keeps only the best few, "
+            "see --keep-weights); --format needs trained weights"
+        )
+    folder, stem = out.parent, out.stem
+    plan = _Plan(
+        out=out,
+        weights=folder / f"{stem}.weights.h5" if has_weights else None,
+        test=folder / f"test_{stem}.py" if test and has_weights else None,
+        golden=folder / f"{stem}.golden.npz" if test and has_weights else None,
+        training=folder / f"train_{stem}.py" if training else None,
+        artifacts=tuple((f, folder / (stem + FORMATS[f].suffix)) for f in formats),
     )
-    source = source_path.read_text(encoding="utf-8")
-    exported = add_docstring_section(
-        source, "Search result", _result_lines(store, record, out, weights_out)
+    stale = _check_ownership(plan, force)
+    notes = []
+    if test and not has_weights:
+        notes.append(
+            "no golden test: the trial's weights were not kept, and the test checks the trained model"
+        )
+
+    settings = TrainingSettings.from_json(store.get_meta("settings"))
+    staging = Path(tempfile.mkdtemp(prefix=f".{stem}.export-", dir=_mkdir(folder)))
+    checks: list[str] = []
+    try:
+        staged: list[tuple[Path, Path]] = []  # (staged file, final path)
+        if plan.golden is not None or plan.artifacts:
+            checks = _stage_model_files(
+                store,
+                record,
+                plan,
+                source_path,
+                weights_src,
+                data_file,
+                staging,
+                staged,
+            )
+        if plan.weights is not None:
+            shutil.copyfile(weights_src, staging / plan.weights.name)
+            staged.append((staging / plan.weights.name, plan.weights))
+        if plan.training is not None:
+            text = _training_script(store, record, settings, plan, data_file)
+            (staging / plan.training.name).write_text(text, encoding="utf-8")
+            staged.append((staging / plan.training.name, plan.training))
+        # The module first: from here on its files: line names every file of the set, so an
+        # export cut short is still recognised (and completed or cleaned) by the next one.
+        source = source_path.read_text(encoding="utf-8")
+        exported = add_docstring_section(
+            source,
+            "Search result",
+            _result_lines(store, record, settings, plan, checks),
+        )
+        write_atomic(out, exported)
+        for tmp, final in sorted(staged, key=lambda pair: str(pair[1])):
+            _replace(tmp, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    removed = []
+    for path in stale:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return Exported(
+        record,
+        out,
+        plan.weights,
+        tuple(plan.files),
+        tuple(removed),
+        tuple(checks),
+        tuple(notes),
     )
-    write_atomic(out, exported)
-    if weights_out is not None:
-        tmp = weights_out.with_name(f".{weights_out.name}.tmp")
-        shutil.copyfile(weights_src, tmp)
-        tmp.replace(weights_out)
-    return Exported(record, out, weights_out)
+
+
+def _mkdir(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _check_ownership(plan: _Plan, force: bool) -> list[Path]:
+    """Refuse to overwrite what export did not write; return the stale files of an earlier
+    export to the same module (its own, listed in the module's files: line)."""
+    out = plan.out
+    previous: list[str] = []
+    if out.exists():
+        text = out.read_text(encoding="utf-8", errors="replace")
+        if EXPORT_MARKER not in text[:8000]:
+            if not force:
+                raise UsageError(
+                    f"{out} exists and was not written by nascompile export; choose another --out or pass --force"
+                )
+        else:
+            previous = _listed_files(text)
+    folder = out.parent
+    ours = {folder / name for name in previous}
+    new = plan.files
+    if not force:
+        for path in new:
+            if (path.exists() or path.is_symlink()) and path not in ours:
+                raise UsageError(
+                    f"{path} exists and was not written by nascompile export; move it away or pass --force"
+                )
+    stale = [p for p in sorted(ours) if p not in new and (p.exists() or p.is_symlink())]
+    # A weights file beside a module whose trial kept none would load into it without
+    # complaint (same shapes, another candidate's values): it must not stay.
+    default_weights = folder / f"{out.stem}.weights.h5"
+    if (
+        plan.weights is None
+        and default_weights.exists()
+        and default_weights not in ours
+    ):
+        if not force:
+            raise UsageError(
+                f"{default_weights} exists and was not written by nascompile export; this trial's weights "
+                "were not kept, so it would sit beside a module it does not belong to; move it away or "
+                "pass --force (which deletes it)"
+            )
+        stale.append(default_weights)
+    return stale
+
+
+def _listed_files(module_text: str) -> list[str]:
+    """The files: line of an exported module's docstring (plain names in the module's folder)."""
+    try:
+        doc = ast.get_docstring(ast.parse(module_text), clean=False) or ""
+    except SyntaxError:
+        return []
+    for line in doc.splitlines():
+        line = line.strip()
+        if line.startswith(FILES_LABEL):
+            names = [n.strip() for n in line[len(FILES_LABEL) :].split(",")]
+            # Only plain names: an edited line cannot make export delete outside its folder.
+            return [
+                n
+                for n in names
+                if n
+                and not n.startswith("(")
+                and n not in (".", "..")
+                and "/" not in n
+                and os.sep not in n
+            ]
+    # An export from before the files: line owned its weights file, named on its weights: line.
+    for line in doc.splitlines():
+        line = line.strip()
+        if line.startswith("weights: ") and line.endswith("'))"):
+            name = line[len("weights: ") :].split(" ", 1)[0]
+            if name.endswith(".weights.h5") and "/" not in name:
+                return [name]
+    return []
+
+
+def _replace(tmp: Path, final: Path) -> None:
+    if final.is_dir() and not final.is_symlink():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+
+def _data_source(store: Store, data_file: Path | None) -> DataSource:
+    """Where the validation data comes from: ``--data``, the arrays the Python API saved in the
+    study, or the space file the search recorded."""
+    if data_file is not None:
+        return SpaceFileData(str(data_file))
+    saved = store.directory / "data"
+    if saved.is_dir():
+        return ArrayFolderData(str(saved))
+    space_file = store.get_meta("space_file")
+    if space_file and Path(space_file).is_file():
+        return SpaceFileData(str(space_file))
+    where = (
+        f"its space file {space_file} is not found from here"
+        if space_file
+        else "the study does not say where its data came from"
+    )
+    raise UsageError(
+        f"the golden test and --format need the validation data, but {where}; pass --data space.py "
+        "(or --no-test)"
+    )
+
+
+def _stage_model_files(
+    store: Store,
+    record: TrialRecord,
+    plan: _Plan,
+    source_path: Path,
+    weights_src: Path,
+    data_file: Path | None,
+    staging: Path,
+    staged: list[tuple[Path, Path]],
+) -> list[str]:
+    """Golden files and artifacts, written into ``staging``; returns one line per check."""
+    from .deploy import quiet_tensorflow
+
+    quiet_tensorflow()
+    import keras
+
+    from ..codegen.products import golden_test_source
+    from . import deploy
+
+    dataset = _data_source(store, data_file).load()
+    model = deploy.load_trained_model(source_path, weights_src)
+    inputs = deploy.golden_inputs(dataset.x_val)
+    expected = deploy.predict(model, inputs)
+    checks = []
+    for name, final in plan.artifacts:
+        tmp = staging / final.name
+        try:
+            deploy.write_artifact(model, name, tmp)
+            got = deploy.artifact_outputs(name, tmp, inputs)
+        except UsageError:
+            raise
+        except Exception as exc:  # a converter's failure, said in one line
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UsageError(
+                f"--format {name}: {type(exc).__name__}: {first[:300]}"
+            ) from exc
+        worst = deploy.compare(name, got, expected)
+        checks.append(
+            f"{final.name}: loaded with {deploy.FORMATS[name].runtime}, outputs within "
+            f"{worst:.1e} of the Keras model's"
+        )
+        staged.append((tmp, final))
+    if plan.golden is not None and plan.test is not None:
+        arrays = {f"input_{i}": x for i, x in enumerate(inputs)}
+        arrays.update({f"output_{i}": y for i, y in enumerate(expected)})
+        with open(staging / plan.golden.name, "wb") as f:
+            np.savez(f, **arrays)
+        staged.append((staging / plan.golden.name, plan.golden))
+        text = golden_test_source(
+            module_file=plan.out.name,
+            weights_file=plan.weights.name if plan.weights else "",
+            golden_file=plan.golden.name,
+            test_file=plan.test.name,
+            samples=len(inputs[0]),
+            parameters=int(model.count_params()),
+            input_shapes=deploy.shapes(model.inputs),
+            output_shapes=deploy.shapes(model.outputs),
+            tolerance=GOLDEN_TOLERANCE,
+            keras_version=keras.__version__,
+            backend=keras.backend.backend(),
+        )
+        (staging / plan.test.name).write_text(text, encoding="utf-8")
+        staged.append((staging / plan.test.name, plan.test))
+    keras.backend.clear_session()
+    return checks
+
+
+def _training_script(
+    store: Store,
+    record: TrialRecord,
+    settings: TrainingSettings,
+    plan: _Plan,
+    data_file: Path | None,
+) -> str:
+    from ..codegen.products import training_script_source
+
+    assert plan.training is not None
+    data_rel = None
+    if data_file is not None:
+        # Relative to the script when near it (an export folder and its space file move
+        # together in a repository), else absolute.
+        absolute = Path(data_file).resolve()
+        data_rel = os.path.relpath(absolute, plan.out.parent.resolve())
+        if data_rel.split(os.sep).count(os.pardir) > 3:
+            data_rel = str(absolute)
+        data_rel = data_rel.replace(os.sep, "/")
+    searched = {k: v[-1] for k, v in sorted(record.metrics.items()) if v}
+    return training_script_source(
+        module_file=plan.out.name,
+        script_file=plan.training.name,
+        default_weights=f"{plan.out.stem}.retrained.weights.h5",
+        trial_number=record.number,
+        study=str(store.directory),
+        optimizer=settings.optimizer,
+        loss=settings.loss,
+        metrics=settings.metrics,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        seed=record.seed,
+        searched=searched,
+        data_file=data_rel,
+        data_text=_data_text(store.get_meta("data_summary")),
+    )
 
 
 def _result_lines(
-    store: Store, record: TrialRecord, out: Path, weights: Path | None
+    store: Store,
+    record: TrialRecord,
+    settings: TrainingSettings,
+    plan: _Plan,
+    checks: Sequence[str],
 ) -> list[str]:
-    settings = TrainingSettings.from_json(store.get_meta("settings"))
     board = store.leaderboard(settings.direction)
     rank = next((i for i, t in enumerate(board, 1) if t.number == record.number), None)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -131,14 +464,26 @@ def _result_lines(
         f"data: {_data_text(store.get_meta('data_summary'))}",
         f"training: {settings.describe()}, seed={record.seed}",
     ]
-    if weights is not None:
+    if plan.weights is not None:
+        name = plan.weights.name
         lines.append(
-            f"weights: {weights.name} (model = build_model(); model.load_weights('{weights.name}'))"
+            f"weights: {name} (model = build_model(); model.load_weights('{name}'))"
         )
     else:
         lines.append(
             "weights: not kept for this trial (only the best few are); the module is the architecture"
         )
+    if plan.test is not None and plan.golden is not None:
+        lines.append(
+            f"golden test: pytest {plan.test.name} (outputs on {plan.golden.name}, shapes, parameters)"
+        )
+    if plan.training is not None:
+        lines.append(
+            f"training script: python {plan.training.name} (this recipe, from scratch)"
+        )
+    lines += [f"format {line}" for line in checks]
+    files = [p.name for p in plan.files]
+    lines.append(FILES_LABEL + (", ".join(files) if files else "(the module alone)"))
     return lines
 
 

@@ -15,7 +15,7 @@ Cost (computed from the architecture, before training):
     peak activation memory per sample = 8,192 bytes (float32)
 
 Search result:
-    Exported by nascompiler 0.1.0 on 2026-11-28 03:38 UTC from study generated/digits_quick.
+    Exported by nascompiler 0.1.0 on 2026-11-28 17:03 UTC from study generated/digits_quick.
     trial #9, candidate 00dab4bce4, rank 1 of 12 complete trials
     objective: val_accuracy = 0.9833 (max)
     last epoch: accuracy=0.9972, loss=0.04297, val_accuracy=0.9833, val_loss=0.1356
@@ -23,6 +23,9 @@ Search result:
     data: x_train (1438, 8, 8, 1) float32, y_train (1438,) uint8, x_val (359, 8, 8, 1) float32, y_val (359,) uint8
     training: optimizer=adam, loss=sparse_categorical_crossentropy, metrics=['accuracy'], epochs=8, batch_size=32, seed=71288
     weights: best_model.weights.h5 (model = build_model(); model.load_weights('best_model.weights.h5'))
+    golden test: pytest test_best_model.py (outputs on best_model.golden.npz, shapes, parameters)
+    training script: python train_best_model.py (this recipe, from scratch)
+    files: best_model.weights.h5, test_best_model.py, best_model.golden.npz, train_best_model.py
 """
 
 import keras
