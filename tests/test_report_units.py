@@ -363,3 +363,15 @@ def test_report_needs_plotly_and_says_so(tmp_path, hostile_study):
         == "error: the HTML report needs plotly: pip install 'nascompiler[report]'\n"
     )
     assert os.listdir(hostile_study).count("report.html") == 0
+
+
+def test_report_of_a_study_without_trials(tmp_path):
+    from nascompiler.report import build_report
+
+    store = Store(tmp_path / "empty", create=True)
+    store.set_meta(settings=SETTINGS, searcher="random", seed=0)
+    store.close()
+    page = build_report(tmp_path / "empty")
+    assert "No trial has finished yet." in page and "no trials yet" in page
+    with pytest.raises(UsageError, match="is not a study"):
+        build_report(tmp_path / "nothing-here")
