@@ -202,6 +202,10 @@ def test_tensorboard_holds_every_trials_scalars_and_hparams(study):
         experiment.PluginTagToContent("hparams")["_hparams_/experiment"]
     ).experiment
     assert [h.name for h in config.hparam_infos] == list(trained[0]["assignment"])
+    for info in config.hparam_infos:  # each domain lists the values the trials took
+        seen = sorted({r["assignment"][info.name] for r in trained})
+        domain = [getattr(v, v.WhichOneof("kind")) for v in info.domain_discrete.values]
+        assert domain == seen, info.name
     assert "val_accuracy" in [m.name.tag for m in config.metric_infos]
 
 

@@ -375,3 +375,53 @@ def test_report_of_a_study_without_trials(tmp_path):
     assert "No trial has finished yet." in page and "no trials yet" in page
     with pytest.raises(UsageError, match="is not a study"):
         build_report(tmp_path / "nothing-here")
+
+
+def test_tensorboard_domains_of_mixed_numbers_and_tuples(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,
+    )
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    from nascompiler.report.tensorboard import export_study
+
+    store = Store(tmp_path / "s", create=True)
+    store.set_meta(settings=SETTINGS)
+    values = [(1, (3, 3), True, "relu"), (0.5, (5, 5), False, "tanh")]
+    for number, (rate, kernel, flag, act) in enumerate(values):
+        add_trial(
+            store,
+            number,
+            f"ab{number}",
+            {"rate": rate, "kernel": kernel, "flag": flag, "act": act},
+            status="complete",
+            objective=0.5,
+            metrics={"val_accuracy": [0.5]},
+        )
+    store.close()
+    logdir = export_study(tmp_path / "s")
+    events = EventAccumulator(str(logdir))
+    events.Reload()
+    infos = plugin_data_pb2.HParamsPluginData.FromString(
+        events.PluginTagToContent("hparams")["_hparams_/experiment"]
+    ).experiment.hparam_infos
+    domains = {
+        i.name: [getattr(v, v.WhichOneof("kind")) for v in i.domain_discrete.values]
+        for i in infos
+    }
+    assert domains == {
+        "rate": [0.5, 1.0],
+        "kernel": ["(3, 3)", "(5, 5)"],
+        "flag": [False, True],
+        "act": ["relu", "tanh"],
+    }
+    assert sorted(p.name for p in logdir.iterdir() if p.is_dir()) == [
+        "trial-0000-ab0",
+        "trial-0001-ab1",
+    ]
+    # Written once: a second export leaves the runs alone.
+    stamp = next((logdir / "trial-0000-ab0").glob("events.*")).stat().st_mtime_ns
+    export_study(tmp_path / "s")
+    assert (
+        next((logdir / "trial-0000-ab0").glob("events.*")).stat().st_mtime_ns == stamp
+    )

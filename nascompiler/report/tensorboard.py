@@ -75,10 +75,15 @@ def _event_file(folder: Path) -> Path:
     return folder / f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}"
 
 
+def has_run(record: TrialRecord) -> bool:
+    """Whether a trial gets a run: it trained (a duplicate reuses another trial's run)."""
+    return record.status not in ("running", "duplicate") and bool(record.metrics)
+
+
 def write_trial(logdir: Path, record: TrialRecord) -> Path | None:
     """Write one finished trial's run; ``None`` when there is nothing to write (a duplicate,
     a trial that never trained) or it was written before."""
-    if record.status in ("running", "duplicate") or not record.metrics:
+    if not has_run(record):
         return None
     folder = Path(logdir) / run_name(record)
     epochs = max(len(v) for v in record.metrics.values())
@@ -126,7 +131,7 @@ def write_experiment(logdir: Path, trials: list[TrialRecord], objective: str) ->
     event_pb2, _, hp, _ = _tensorboard()
     values: dict[str, dict[Any, Any]] = {}
     metrics: list[str] = []
-    for record in trials:
+    for record in filter(has_run, trials):  # the values of the runs TensorBoard lists
         for name, value in record.assignment.items():
             v = hparam_value(value)
             values.setdefault(name, {})[(type(v).__name__, v)] = v
@@ -137,9 +142,14 @@ def write_experiment(logdir: Path, trials: list[TrialRecord], objective: str) ->
     for name, seen in values.items():
         options = sorted(seen.values(), key=literal_key)
         kinds = {type(v) for v in options}
-        if len(kinds) == 1 and kinds != {bool}:
+        if kinds == {
+            int,
+            float,
+        }:  # Discrete wants one Python type; HParams stores floats
+            options = [float(v) for v in options]
+        if kinds in ({bool}, {str}) or kinds <= {int, float}:
             hparams.append(hp.HParam(name, hp.Discrete(options)))
-        else:  # mixed kinds (say None and an int), or bools: HParams wants one dtype
+        else:  # mixed kinds (say a bool and a string): HParams wants one dtype per domain
             hparams.append(hp.HParam(name))
     config = hp.hparams_config_pb(
         hparams, [hp.Metric(m) for m in metrics], time_created_secs=time.time()
