@@ -318,6 +318,13 @@ def test_hostile_user_data_is_text_not_markup(hostile_study):
     assert html_escape(HOSTILE_NAME) in page and html_escape(HOSTILE_ERROR) in page
     # A candidate id from the database never reads a file outside candidates/.
     assert SECRET not in page
+    # Rows far down the leaderboard show their code unhighlighted: escaped all the same.
+    from nascompiler.report.html import _plain_code
+
+    assert str(_plain_code(HOSTILE_VALUE)) == (
+        '<div class="code"><pre>&lt;/script&gt;&lt;script&gt;window.__pwned=2'
+        "&lt;/script&gt;</pre></div>"
+    )
 
 
 def html_escape(text: str) -> str:

@@ -37,7 +37,9 @@ from ..search.summary import epochs_trained
 
 REPORT_NAME = "report.html"
 TEMPLATE = "report.html.j2"
+TEMPLATE_NAME = "plotly_white"  # plotly's figure template (colours, grid)
 MAX_PARAMETER_PLOTS = 60
+HIGHLIGHTED_ROWS = 30  # leaderboard rows whose code is syntax-highlighted
 STATUS_STYLE = {  # status -> (marker symbol, colour) on the objective plots
     "complete": ("circle", "#1f77b4"),
     "duplicate": ("circle-open", "#7f7f7f"),
@@ -214,6 +216,13 @@ def _environment():
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _template_json() -> dict[str, Any]:
+    import plotly.io
+
+    return plotly.io.templates[TEMPLATE_NAME].to_plotly_json()
+
+
 def _highlight(source: str, lexer_name: str) -> str:
     """Source as escaped, highlighted HTML (Pygments escapes every character it emits)."""
     from markupsafe import Markup
@@ -312,7 +321,7 @@ def load_study(directory: Path) -> StudyView:
 def _base_layout(title: str, **extra: Any) -> dict[str, Any]:
     layout = {
         "title": {"text": label(title)},
-        "template": "plotly_white",
+        "template": TEMPLATE_NAME,
         "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
         "hovermode": "closest",
     }
@@ -438,8 +447,12 @@ def _status_order(status: str) -> tuple:
     return (known.index(status) if status in known else len(known), status)
 
 
-def learning_curve_figure(go, view: StudyView):
-    """Train and validation curves per epoch, one line per trial; rungs as diamonds."""
+def learning_curve_figure(go, view: StudyView) -> dict[str, Any] | None:
+    """Train and validation curves per epoch, one line per trial; rungs as diamonds.
+
+    The traces are plain dicts, not plotly objects: a study has several per trial, and
+    plotly's validation of each would make the report of a few hundred trials take seconds.
+    """
     from plotly.subplots import make_subplots
 
     curves = [
@@ -464,6 +477,7 @@ def learning_curve_figure(go, view: StudyView):
         horizontal_spacing=0.08,
         vertical_spacing=0.12 if len(bases) > 1 else 0.0,
     )
+    traces: list[dict[str, Any]] = []
     for index, t in enumerate(curves):
         colour = PALETTE[index % len(PALETTE)]
         name = label(f"#{t.number} {t.candidate_id or ''}".strip())
@@ -482,26 +496,28 @@ def learning_curve_figure(go, view: StudyView):
                     )
                     for e, v in zip(epochs, values)
                 ]
-                fig.add_trace(
-                    go.Scatter(
-                        x=epochs,
-                        y=values,
-                        mode="lines+markers",
-                        line={"color": colour, "width": 1.5},
-                        marker={
+                axis = "" if (row, col) == (1, 1) else str((row - 1) * 2 + col)
+                traces.append(
+                    {
+                        "type": "scatter",
+                        "x": epochs,
+                        "y": values,
+                        "xaxis": f"x{axis}",
+                        "yaxis": f"y{axis}",
+                        "mode": "lines+markers",
+                        "line": {"color": colour, "width": 1.5},
+                        "marker": {
                             "size": [10 if e in marks else 4 for e in epochs],
                             "symbol": [
                                 "diamond" if e in marks else "circle" for e in epochs
                             ],
                         },
-                        name=name,
-                        legendgroup=f"trial-{t.number}",
-                        showlegend=first,
-                        hovertext=hover,
-                        hoverinfo="text",
-                    ),
-                    row=row,
-                    col=col,
+                        "name": name,
+                        "legendgroup": f"trial-{t.number}",
+                        "showlegend": first,
+                        "hovertext": hover,
+                        "hoverinfo": "text",
+                    }
                 )
                 first = False
     fig.update_xaxes(
@@ -518,7 +534,7 @@ def learning_curve_figure(go, view: StudyView):
             legend={"title": {"text": "trial"}},
         )
     )
-    return fig
+    return {"data": traces, "layout": fig.to_plotly_json()["layout"]}
 
 
 def parameter_figures(go, view: StudyView) -> tuple[dict[str, Any], int]:
@@ -531,7 +547,8 @@ def parameter_figures(go, view: StudyView) -> tuple[dict[str, Any], int]:
     names: list[str] = []
     for t in view.trials:
         names.extend(n for n in t.assignment if n not in names)
-    figures = {}
+    hover = {t.number: _trial_hover(view, t) for t in complete}
+    figures: dict[str, Any] = {}
     for index, name in enumerate(names[:MAX_PARAMETER_PLOTS]):
         groups: dict[str, list[TrialRecord]] = {}
         keys: dict[str, tuple] = {}
@@ -546,32 +563,34 @@ def parameter_figures(go, view: StudyView) -> tuple[dict[str, Any], int]:
             groups.setdefault(text, []).append(t)
         if not groups:
             continue
-        fig = go.Figure()
+        traces = []
         for text in sorted(groups, key=lambda k: keys[k]):
             group = groups[text]
-            fig.add_trace(
-                go.Box(
-                    x=[label(text)] * len(group),
-                    y=[finite(t.objective) for t in group],
-                    name=label(text),
-                    boxpoints="all",
-                    jitter=0.4,
-                    pointpos=0,
-                    marker={"size": 6},
-                    hovertext=[_trial_hover(view, t) for t in group],
-                    hoverinfo="text",
-                    showlegend=False,
-                )
+            traces.append(
+                {
+                    "type": "box",
+                    "x": [label(text)] * len(group),
+                    "y": [finite(t.objective) for t in group],
+                    "name": label(text),
+                    "boxpoints": "all",
+                    "jitter": 0.4,
+                    "pointpos": 0,
+                    "marker": {"size": 6},
+                    "hovertext": [hover[t.number] for t in group],
+                    "hoverinfo": "text",
+                    "showlegend": False,
+                }
             )
-        fig.update_layout(
-            **_base_layout(
-                name,
-                height=300,
-                xaxis={"type": "category", "title": {"text": "value"}},
-                yaxis={"title": {"text": label(view.objective)}},
-            )
+        # Plain dicts, not plotly objects: with one figure per parameter, plotly's validation
+        # would dominate the report's time. The template is resolved once, by plotly.
+        layout = _base_layout(
+            name,
+            height=300,
+            xaxis={"type": "category", "title": {"text": "value"}},
+            yaxis={"title": {"text": label(view.objective)}},
         )
-        figures[f"parameter-{index}"] = fig
+        layout["template"] = _template_json()
+        figures[f"parameter-{index}"] = {"data": traces, "layout": layout}
     return figures, len(names)
 
 
@@ -705,6 +724,12 @@ def _definition(view: StudyView) -> list[tuple[str, str]]:
 
 def _row(view: StudyView, rank: int, t: TrialRecord) -> dict[str, Any]:
     source = view.source(t)
+    if source is None:
+        code = None
+    elif rank <= HIGHLIGHTED_ROWS:
+        code = _highlight(source, "python")
+    else:  # Pygments takes ~20 ms a module; further down the board, plain escaped text
+        code = _plain_code(source)
     return {
         "rank": rank,
         "number": t.number,
@@ -717,8 +742,14 @@ def _row(view: StudyView, rank: int, t: TrialRecord) -> dict[str, Any]:
         "assignment": ", ".join(
             f"{k}={value_text(v)}" for k, v in t.assignment.items()
         ),
-        "code": _highlight(source, "python") if source is not None else None,
+        "code": code,
     }
+
+
+def _plain_code(source: str) -> Any:
+    from markupsafe import Markup
+
+    return Markup('<div class="code"><pre>') + source + Markup("</pre></div>")
 
 
 def _winner(view: StudyView) -> dict[str, Any] | None:
@@ -838,5 +869,8 @@ def _inline_script(code: str) -> Any:
 def _figures_json(figures: dict[str, Any]) -> Any:
     from markupsafe import Markup
 
-    payload = {key: fig.to_plotly_json() for key, fig in figures.items()}
+    payload = {
+        key: fig if isinstance(fig, dict) else fig.to_plotly_json()
+        for key, fig in figures.items()
+    }
     return Markup(_safe_json(payload))
