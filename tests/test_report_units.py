@@ -432,3 +432,72 @@ def test_tensorboard_domains_of_mixed_numbers_and_tuples(tmp_path):
     assert (
         next((logdir / "trial-0000-ab0").glob("events.*")).stat().st_mtime_ns == stamp
     )
+
+
+def test_report_with_many_metrics(tmp_path):
+    from nascompiler.report import build_report
+
+    store = Store(tmp_path / "s", create=True)
+    store.set_meta(settings=SETTINGS)
+    metrics = {}
+    for name in ["loss"] + [f"m{i}" for i in range(11)]:
+        metrics[name] = [0.1, 0.2]
+        metrics["val_" + name] = [0.3, 0.4]
+    add_trial(
+        store,
+        0,
+        "ab0",
+        {"u": 1},
+        status="complete",
+        objective=0.4,
+        metrics=metrics,
+        params=3,
+    )
+    store.close()
+    page = build_report(tmp_path / "s")
+    figures = json.loads(page.split('id="figures">')[1].split("</script>")[0])
+    curves = figures["learning-curves"]["data"]
+    assert len(curves) == 24  # 12 metrics, train and validation
+    assert {c["yaxis"] for c in curves} == {"y"} | {f"y{i}" for i in range(2, 25)}
+
+
+def test_progress_marks_failed_and_over_budget_trials():
+    from nascompiler.report.html import StudyView, _plotly, progress_figures
+    from nascompiler.search.store import TrialRecord
+
+    def record(number, status, objective=None):
+        return TrialRecord(
+            number,
+            f"c{number}",
+            {},
+            status,
+            0,
+            0,
+            100.0 + number,
+            objective=objective,
+            finished_at=101.0 + number,
+        )
+
+    trials = [
+        record(0, "complete", 0.5),
+        record(1, "failed"),
+        record(2, "over_budget"),
+        record(3, "complete", 0.7),
+        record(4, "duplicate", 0.7),
+        record(5, "running"),
+    ]
+    view = StudyView(Path("."), {}, None, trials, [], {}, "val_accuracy", "max", 100.0)
+    go, _ = _plotly()
+    for fig in progress_figures(go, view).values():
+        data = fig.to_plotly_json()["data"]
+        assert list(data[0]["y"]) == [0.5, 0.5, 0.5, 0.7, 0.7]  # best so far
+        by_name = {t["name"]: t for t in data[1:]}
+        assert (
+            by_name["failed (drawn at the worst objective)"]["marker"]["symbol"] == "x"
+        )
+        assert list(by_name["failed (drawn at the worst objective)"]["y"]) == [0.5]
+        assert by_name["over_budget"]["marker"]["symbol"] == "triangle-up"
+        assert by_name["duplicate"]["marker"]["symbol"] == "circle-open"
+        assert (
+            sum(len(t["x"]) for t in data[1:]) == 5
+        )  # the running trial is not a point

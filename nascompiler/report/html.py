@@ -475,7 +475,8 @@ def learning_curve_figure(go, view: StudyView) -> dict[str, Any] | None:
         cols=2,
         subplot_titles=[label(t) for t in titles],
         horizontal_spacing=0.08,
-        vertical_spacing=0.12 if len(bases) > 1 else 0.0,
+        # plotly refuses a spacing over 1 / (rows - 1): many metrics, tighter rows
+        vertical_spacing=min(0.12, 0.5 / (len(bases) - 1)) if len(bases) > 1 else 0.0,
     )
     traces: list[dict[str, Any]] = []
     for index, t in enumerate(curves):
