@@ -469,6 +469,7 @@ def parse_assignment(pairs: List[str]) -> dict:
 
 def _register_search_commands() -> None:
     from . import cli_search  # noqa: F401  (registers search, export, trials)
+    from . import cli_report  # noqa: F401  (registers report, diff)
 
 
 _register_search_commands()

@@ -116,6 +116,14 @@ def search(
     fresh: bool = typer.Option(
         False, "--fresh", help="Start the study over (the old one is moved aside)."
     ),
+    no_report: bool = typer.Option(
+        False, "--no-report", help="Do not write the HTML report at the end."
+    ),
+    tensorboard: bool = typer.Option(
+        False,
+        "--tensorboard",
+        help="Write each trial's scalars and hyperparameters under <study>/tensorboard/.",
+    ),
 ) -> None:
     """Search a space: train its candidates and keep the results in a study."""
     from .search.console import ConsoleReporter
@@ -223,7 +231,12 @@ def search(
         ),
     )
     reporter = ConsoleReporter(console)
-    runner = Study(config, listeners=[reporter])
+    listeners: list[Any] = [reporter]
+    if tensorboard:
+        from .report.tensorboard import TensorBoardWriter
+
+        listeners.append(TensorBoardWriter(directory))
+    runner = Study(config, listeners=listeners)
     try:
         runner.run()
     except KeyboardInterrupt:
@@ -236,6 +249,27 @@ def search(
         )
         raise SystemExit(130) from None
     _print_summary(runner.store, settings, directory)
+    if tensorboard:
+        console.print(
+            f"TensorBoard logs: tensorboard --logdir {directory / 'tensorboard'}",
+            markup=False,
+            soft_wrap=True,
+        )
+    if not no_report:
+        _write_report(directory)
+
+
+def _write_report(directory: Path) -> None:
+    """The search's last step: write or refresh the HTML report. Without the ``report`` extra
+    the search still succeeds; it says in one line what to install."""
+    from .report import ReportUnavailable, write_report
+
+    try:
+        path = write_report(directory)
+    except ReportUnavailable as exc:
+        console.print(f"No HTML report: {exc}", markup=False, soft_wrap=True)
+        return
+    console.print(f"Report: {path}", markup=False, soft_wrap=True)
 
 
 def _stored_scheduler(stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -397,14 +431,30 @@ def trials(
     limit: int = typer.Option(
         20, "--limit", help="Rows of the leaderboard to show (0: all)."
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Every trial as one JSON object per line, by number."
+    ),
+    as_csv: bool = typer.Option(
+        False, "--csv", help="Every trial as a CSV row, by number, with a header."
+    ),
 ) -> None:
-    """Print a study's leaderboard and its failed trials."""
+    """Print a study's leaderboard and its failed trials (or every trial as JSON or CSV)."""
     from .search.console import failures_table, leaderboard_table
     from .search.settings import TrainingSettings
     from .search.store import Store
 
+    if as_json and as_csv:
+        raise UsageError("give one of --json and --csv")
     directory = _study_directory(study)
     store = Store(directory)
+    if as_json or as_csv:
+        from .search.summary import csv_text, json_lines
+
+        records = store.trials()
+        # Plain stdout, not rich: the output is data for other tools, never wrapped.
+        sys.stdout.write(json_lines(records) if as_json else csv_text(records))
+        sys.stdout.flush()
+        return
     settings = TrainingSettings.from_json(store.get_meta("settings"))
     board = store.leaderboard(settings.direction)
     console.print(leaderboard_table(board, settings.objective, limit or None))

@@ -1,0 +1,62 @@
+"""``nascompile report`` and ``nascompile diff``: looking at a study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .cli import app, console
+from .cli_search import _study_directory
+
+
+@app.command()
+def report(
+    study: Optional[Path] = typer.Option(
+        None, "--study", help="Study folder [default: the most recently used]."
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="File to write [default: <study>/report.html]."
+    ),
+) -> None:
+    """Write a study's HTML report: one self-contained file that opens offline."""
+    from .report import write_report
+
+    directory = _study_directory(study)
+    path = write_report(directory, out)
+    console.print(f"wrote {path}", markup=False, soft_wrap=True)
+
+
+@app.command()
+def diff(
+    a: str = typer.Argument(
+        ..., help="A trial number (12 or #12) or a candidate-id prefix."
+    ),
+    b: str = typer.Argument(
+        ..., help="A trial number (12 or #12) or a candidate-id prefix."
+    ),
+    study: Optional[Path] = typer.Option(
+        None, "--study", help="Study folder [default: the most recently used]."
+    ),
+    context: int = typer.Option(
+        3, "--context", "-U", help="Unchanged lines shown around each change."
+    ),
+) -> None:
+    """Compare two candidates: the hyperparameters that differ, then a diff of their modules."""
+    from .errors import UsageError
+    from .search.diff import diff_candidates, diff_rich, diff_text
+    from .search.store import Store
+
+    if context < 0:
+        raise UsageError(f"--context must be 0 or more, got {context}")
+    store = Store(_study_directory(study))
+    try:
+        result = diff_candidates(store, a, b, context)
+    finally:
+        store.close()
+    if console.is_terminal:
+        console.print(diff_rich(result), markup=False, soft_wrap=True, end="")
+    else:
+        # Plain text when piped: exactly a patch, no wrapping, no escape codes.
+        typer.echo(diff_text(result), nl=False)
