@@ -19,6 +19,8 @@ SEARCH_KEYS = (
     "workers",
     "keep_weights",
     "searcher_options",
+    "cluster",
+    "ship_data",
 )
 SEARCH_DEFAULTS: dict[str, Any] = {
     "searcher": "random",
@@ -27,6 +29,8 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "workers": 1,
     "keep_weights": 3,
     "searcher_options": {},
+    "cluster": None,
+    "ship_data": False,
 }
 
 
@@ -73,6 +77,16 @@ def search(
         "--grid-resolution",
         help="Values per continuous parameter for --searcher grid.",
     ),
+    cluster: Optional[str] = typer.Option(
+        None,
+        "--cluster",
+        help="Run trials on Dask: tcp://HOST:PORT (a scheduler) or local:N (N processes here).",
+    ),
+    ship_data: bool = typer.Option(
+        False,
+        "--ship-data",
+        help="With --cluster: load the data here once and send it to the workers.",
+    ),
     fresh: bool = typer.Option(
         False, "--fresh", help="Start the study over (the old one is moved aside)."
     ),
@@ -85,6 +99,14 @@ def search(
     from .search.study import Study, StudyConfig, fresh_directory
     from .spacefile import load_space_file
 
+    if cluster is not None and workers is not None:
+        raise UsageError(
+            "give --workers (processes on this machine) or --cluster, not both"
+        )
+    if cluster is not None:
+        _cluster_address(
+            cluster
+        )  # a bad address or a missing extra fails before any work
     space = load_space_file(space_file)
     ir = space.compile()
     if not space.has_load_data:
@@ -121,6 +143,8 @@ def search(
         "seed": seed,
         "workers": workers,
         "keep_weights": keep_weights,
+        "cluster": cluster,
+        "ship_data": ship_data or None,
     }
     if grid_resolution is not None:
         flags["searcher_options"] = {"resolution": grid_resolution}
@@ -152,7 +176,24 @@ def search(
         space_file=str(space_file),
     )
     reporter = ConsoleReporter(console)
-    runner = Study(config, listeners=[reporter])
+    executor = None
+    if chosen["cluster"] is not None:
+        from .search.dask_executor import DaskExecutor
+
+        if not isinstance(chosen["ship_data"], bool):
+            raise UsageError(f"{space_file}: SEARCH['ship_data'] must be True or False")
+        executor = DaskExecutor(
+            config.data,
+            settings.to_json(),
+            _cluster_address(chosen["cluster"]),
+            ship_data=chosen["ship_data"],
+            notify=lambda text: console.print(text, markup=False),
+        )
+    elif ship_data:
+        raise UsageError(
+            "--ship-data goes with --cluster (there is no cluster to send the data to)"
+        )
+    runner = Study(config, listeners=[reporter], executor=executor)
     try:
         runner.run()
     except KeyboardInterrupt:
@@ -165,6 +206,18 @@ def search(
         )
         raise SystemExit(130) from None
     _print_summary(runner.store, settings, directory)
+
+
+def _cluster_address(value: Any) -> Any:
+    from .search.dask_executor import parse_cluster, require_distributed
+
+    if not isinstance(value, str):
+        raise UsageError(
+            f"the cluster must be an address such as 'tcp://HOST:8786' or 'local:2', got {value!r}"
+        )
+    address = parse_cluster(value)
+    require_distributed()
+    return address
 
 
 def _search_dict(space: Any) -> dict[str, Any]:

@@ -65,9 +65,10 @@ class ConsoleReporter(StudyListener):
     def search_started(self, study: Any) -> None:
         c = study.config
         settings = c.settings
+        where = _executor_call(study, "describe") or f"{c.workers} worker(s)"
         self.console.print(
             f"Study {study.directory}: {c.searcher} search, {c.max_trials} trials, objective {settings.objective} "
-            f"({settings.direction}), {settings.epochs} epoch(s) each, {c.workers} worker(s)"
+            f"({settings.direction}), {settings.epochs} epoch(s) each, {where}"
         )
         if study.done:
             self.console.print(f"Resuming: {study.done} trial(s) already done.")
@@ -105,7 +106,7 @@ class ConsoleReporter(StudyListener):
         if self.progress is not None:
             epochs = study.config.settings.epochs
             running = "  ".join(
-                f"#{n} {cid} epoch {e}/{epochs}"
+                f"#{n} {cid}{_on(study, n)} epoch {e}/{epochs}"
                 for n, (cid, e) in sorted(self.running.items())
             )
             self.progress.update(
@@ -131,6 +132,7 @@ class ConsoleReporter(StudyListener):
         line = (
             f"trial #{trial.number} {trial.candidate_id or '(not built)'}: "
             + describe_trial(trial, study.config.settings.objective)
+            + _on(study, trial.number)
         )
         if self.progress is not None:
             self.progress.console.print(line, markup=False)
@@ -152,6 +154,17 @@ class ConsoleReporter(StudyListener):
 
     def search_finished(self, study: Any) -> None:
         self.stop()
+
+
+def _executor_call(study: Any, method: str, *args: Any) -> Any:
+    executor = getattr(study, "executor", None)
+    return getattr(executor, method)(*args) if hasattr(executor, method) else None
+
+
+def _on(study: Any, number: int) -> str:
+    """`` on <worker>`` when the executor says where trial ``number`` runs (a cluster's host)."""
+    where = _executor_call(study, "worker_of", number)
+    return f" on {where}" if where else ""
 
 
 def leaderboard_table(
