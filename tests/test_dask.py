@@ -1,0 +1,458 @@
+"""``nascompile search --cluster``: trials on Dask, a local cluster and a real scheduler with two
+workers started here (on 127.0.0.1 only), one of them killed mid-trial."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nascompiler.errors import UsageError
+from nascompiler.search.dask_executor import (
+    collect_outputs,
+    driver_outcome,
+    localize,
+    parse_cluster,
+    read_inputs,
+    require_distributed,
+    write_outputs,
+)
+from nascompiler.search.messages import TrialOutcome, TrialTask
+
+SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"
+BIN = Path(sys.executable).parent
+NASCOMPILE = str(BIN / "nascompile")
+DASK = str(BIN / "dask")
+
+
+def env(**extra: str) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    e.update(TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", COLUMNS="200")
+    e.update(extra)
+    return e
+
+
+def nascompile(*args: str, cwd: Path, timeout: float = 300, **extra: str):
+    return subprocess.run(
+        [NASCOMPILE, *args],
+        cwd=cwd,
+        env=env(**extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def trials(study: Path) -> list[dict]:
+    with sqlite3.connect(study / "study.db") as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute("SELECT * FROM trials ORDER BY number")]
+
+
+def result_of(row: dict) -> tuple:
+    return (
+        row["number"],
+        row["candidate_id"],
+        row["status"],
+        row["objective"],
+        json.loads(row["metrics"]) if row["metrics"] else None,
+        row["params"],
+        row["error"],
+    )
+
+
+# ---------------------------------------------------------------------------- addresses
+
+
+def test_cluster_addresses_parse_and_bad_ones_say_what_to_give():
+    assert parse_cluster("local:3").local_workers == 3
+    assert parse_cluster("tcp://10.0.0.5:8786").scheduler == "tcp://10.0.0.5:8786"
+    assert parse_cluster(" tcp://scheduler-host:8786 ").scheduler == (
+        "tcp://scheduler-host:8786"
+    )
+    for bad, match in [
+        ("local:0", "at least 1 worker"),
+        ("local:two", "tcp://HOST:PORT"),
+        ("tcp://host", "tcp://HOST:PORT"),
+        ("http://host:8786", "tcp://HOST:PORT"),
+        ("tcp://host:99999", "port 99999"),
+        ("", "not a cluster address"),
+    ]:
+        with pytest.raises(UsageError, match=match):
+            parse_cluster(bad)
+
+
+def test_without_distributed_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(
+        sys.modules, "distributed", None
+    )  # import distributed -> ImportError
+    with pytest.raises(UsageError, match=r'pip install "nascompiler\[dask\]"'):
+        require_distributed()
+
+
+def test_cli_rejects_bad_cluster_input_in_one_line(tmp_path):
+    fake = tmp_path / "site" / "distributed"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('no distributed here')\n")
+    cases = [
+        (["--cluster", "tcp:/oops"], {}, "is not a cluster address"),
+        (["--cluster", "local:2", "--workers", "2"], {}, "not both"),
+        (["--ship-data"], {}, "--ship-data goes with --cluster"),
+        (
+            ["--cluster", "local:2"],
+            {"PYTHONPATH": str(tmp_path / "site")},
+            'pip install "nascompiler[dask]"',
+        ),
+    ]
+    for flags, extra, message in cases:
+        result = nascompile(
+            "search", str(SPACE), "--max-trials", "1", *flags, cwd=tmp_path, **extra
+        )
+        assert result.returncode == 2, (flags, result.stdout, result.stderr)
+        lines = [l for l in result.stderr.splitlines() if l.strip()]
+        assert len(lines) == 1 and message in lines[0], (flags, result.stderr)
+        assert not (tmp_path / "generated").exists()
+
+
+def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = nascompile(
+        "search",
+        str(SPACE),
+        "--max-trials",
+        "1",
+        "--cluster",
+        f"tcp://127.0.0.1:{port}",
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "cannot reach a Dask scheduler" in lines[0], lines
+
+
+# ---------------------------------------------------------------------------- task files
+
+
+@dataclasses.dataclass(frozen=True)
+class FutureTask(TrialTask):
+    """A task with the fields the multi-fidelity work adds: a checkpoint read and written."""
+
+    epochs: int = 2
+    initial_epoch: int = 0
+    checkpoint_path: str | None = None
+
+
+@dataclasses.dataclass
+class FutureOutcome(TrialOutcome):
+    checkpoint_path: str | None = None
+
+
+def test_every_path_field_travels_and_changed_files_come_back(tmp_path):
+    driver = tmp_path / "driver"
+    (driver / "candidates").mkdir(parents=True)
+    module = driver / "candidates" / "abc.py"
+    module.write_text("def build_model(): ...\n")
+    checkpoint = driver / "checkpoints" / "abc.ckpt.h5"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"epoch-1 state")
+    weights = (
+        driver / "weights" / "abc.weights.h5"
+    )  # does not exist yet: an output only
+    task = FutureTask(
+        number=3,
+        candidate_id="abc",
+        module_path=str(module),
+        seed=1,
+        weights_path=str(weights),
+        keep_if_better_than=None,
+        initial_epoch=1,
+        checkpoint_path=str(checkpoint),
+    )
+    inputs = read_inputs(task)
+    assert inputs == {
+        "module_path": module.read_bytes(),
+        "checkpoint_path": b"epoch-1 state",
+    }
+
+    scratch = tmp_path / "worker" / "trial-3"
+    local_task, local = localize(task, inputs, scratch)
+    assert sorted(local) == ["checkpoint_path", "module_path", "weights_path"]
+    for (
+        name,
+        path,
+    ) in local.items():  # no driver path is left in the task the worker runs
+        assert getattr(local_task, name) == path
+        assert Path(path).is_relative_to(scratch)
+        assert Path(path).name == Path(getattr(task, name)).name
+    assert Path(local_task.module_path).read_bytes() == module.read_bytes()
+    assert Path(local_task.checkpoint_path).read_bytes() == b"epoch-1 state"
+    assert local_task.initial_epoch == 1 and local_task.epochs == 2
+
+    # The trial: writes weights, rewrites the checkpoint, leaves the module alone.
+    Path(local_task.weights_path).write_bytes(b"weights")
+    Path(local_task.checkpoint_path).write_bytes(b"epoch-2 state")
+    outputs = collect_outputs(local, inputs)
+    assert outputs == {"weights_path": b"weights", "checkpoint_path": b"epoch-2 state"}
+
+    outcome = FutureOutcome(
+        number=3, status="complete", checkpoint_path=local_task.checkpoint_path
+    )
+    assert driver_outcome(outcome, local, task).checkpoint_path == str(checkpoint)
+    write_outputs(task, outputs)
+    assert weights.read_bytes() == b"weights"
+    assert checkpoint.read_bytes() == b"epoch-2 state"
+    assert module.read_text() == "def build_model(): ...\n"
+    leftovers = [p for p in driver.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+# ---------------------------------------------------------------------------- local cluster
+
+
+def test_local_cluster_gives_the_same_results_as_local_workers(tmp_path):
+    args = ["search", str(SPACE), "--max-trials", "6", "--seed", "7"]
+    local = nascompile(*args, "--study", "local", cwd=tmp_path)
+    assert local.returncode == 0, local.stderr
+    dask = nascompile(*args, "--study", "dask", "--cluster", "local:2", cwd=tmp_path)
+    assert dask.returncode == 0, dask.stderr
+    assert "a local Dask cluster (2 worker(s), 2 trial(s) at once)" in dask.stdout
+    expected = [result_of(r) for r in trials(tmp_path / "generated" / "local")]
+    got = [result_of(r) for r in trials(tmp_path / "generated" / "dask")]
+    assert got == expected  # same candidates, same metrics, bit for bit (CPU)
+    assert {r[2] for r in got} == {"complete", "failed"}
+    # Progress names the worker that ran each trained trial.
+    trained = [r for r in got if r[2] == "complete"]
+    for number, cid, *_ in trained:
+        line = next(
+            l for l in dask.stdout.splitlines() if f"trial #{number} {cid}" in l
+        )
+        assert " on " in line, line
+    # The best trials' weights came back to the driver's study folder.
+    for name in ("local", "dask"):
+        kept = sorted(
+            p.name for p in (tmp_path / "generated" / name / "weights").iterdir()
+        )
+        assert len(kept) == 3
+    assert kept == sorted(
+        p.name for p in (tmp_path / "generated" / "local" / "weights").iterdir()
+    )
+
+
+# ---------------------------------------------------------------------------- real cluster
+
+
+class Cluster:
+    """A ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1, always torn down."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.processes: list[subprocess.Popen] = []
+        self.logs: list[Path] = []
+
+    def spawn(
+        self, name: str, args: list[str], cwd: Path, **extra: str
+    ) -> subprocess.Popen:
+        log = self.root / f"{name}.log"
+        self.logs.append(log)
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [DASK, *args],
+                cwd=cwd,
+                env=env(**extra),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes.append(process)
+        return process
+
+    def start_scheduler(self) -> str:
+        info = self.root / "scheduler.json"
+        self.spawn(
+            "scheduler",
+            [
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(info),
+            ],
+            cwd=self.root,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if info.exists():
+                try:
+                    return json.loads(info.read_text())["address"]
+                except (ValueError, KeyError):
+                    pass
+            assert self.processes[0].poll() is None, self.tail()
+            time.sleep(0.1)
+        raise AssertionError("the scheduler did not start:\n" + self.tail())
+
+    def tail(self) -> str:
+        return "\n".join(
+            f"--- {p}\n{p.read_text()[-3000:]}" for p in self.logs if p.exists()
+        )
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process in self.processes:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def wait_until(predicate, timeout: float, what: str, check=lambda: None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        check()
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_worker_killed_mid_trial_is_replaced_and_the_study_stays_whole(tmp_path):
+    from distributed import Client
+
+    driver_cwd = tmp_path / "driver"
+    worker_cwd = tmp_path / "workers"
+    driver_cwd.mkdir()
+    worker_cwd.mkdir()
+    cluster = Cluster(tmp_path)
+    search = None
+    try:
+        address = cluster.start_scheduler()
+        assert address.startswith("tcp://127.0.0.1:")
+        workers = {
+            name: cluster.spawn(
+                name,
+                [
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--no-nanny",
+                    "--host",
+                    "127.0.0.1",
+                    "--no-dashboard",
+                    "--name",
+                    name,
+                ],
+                cwd=worker_cwd,
+            )
+            for name in ("w1", "w2")
+        }
+        with Client(address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=90)
+            names = {
+                w["name"]: a for a, w in client.scheduler_info()["workers"].items()
+            }
+            # The data is loaded here and shipped; training on 30x the digits makes a trial
+            # last long enough to kill its worker in the middle of it.
+            search = subprocess.Popen(
+                [
+                    NASCOMPILE,
+                    "search",
+                    str(SPACE),
+                    "--max-trials",
+                    "4",
+                    "--seed",
+                    "3",
+                    "--cluster",
+                    address,
+                    "--ship-data",
+                ],
+                cwd=driver_cwd,
+                env=env(DIGITS_TINY_REPEAT="30"),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            db = driver_cwd / "generated" / "digits_tiny" / "study.db"
+
+            def running_on_w1():
+                if not db.exists():
+                    return None
+                try:
+                    with sqlite3.connect(db, timeout=1) as c:
+                        done = c.execute(
+                            "SELECT COUNT(*) FROM trials WHERE status != 'running'"
+                        ).fetchone()[0]
+                except sqlite3.OperationalError:
+                    return None
+                keys = [str(k) for k in client.processing().get(names["w1"], ())]
+                busy = [k for k in keys if k.startswith("nascompiler-trial-")]
+                # After a first trial (the trial processes are up), w1 trains a trial.
+                return int(busy[0].split("-")[2]) if done and busy else None
+
+            def alive():
+                assert search.poll() is None, search.communicate()
+
+            victim = wait_until(running_on_w1, 240, "a trial on w1", alive)
+            time.sleep(1.0)  # well into its training (an epoch takes seconds)
+            os.kill(workers["w1"].pid, signal.SIGKILL)
+            out, err = search.communicate(timeout=300)
+        assert search.returncode == 0, out + err
+        study = driver_cwd / "generated" / "digits_tiny"
+        rows = trials(study)
+        assert len([r for r in rows if r["status"] in ("complete", "failed")]) == 4
+        assert "running" not in {r["status"] for r in rows}
+        killed = next(r for r in rows if r["number"] == victim)
+        assert f"trial #{victim}: Dask worker {names['w1']} died or disconnected" in out
+        if killed["status"] == "failed":  # retried and failed again: with a reason
+            assert killed["error"], killed
+        else:
+            assert killed["status"] == "complete"
+            line = next(
+                l for l in out.splitlines() if f"trial #{victim} " in l and "val_" in l
+            )
+            assert line.endswith("/w2") or "w2" in line.split(" on ")[-1], line
+        for r in rows:
+            if r["status"] == "failed" and r["number"] != victim:
+                assert "NOT_AN_ACTIVATION" in r["error"], r
+        with sqlite3.connect(study / "study.db") as c:
+            assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        exported = nascompile(
+            "export",
+            "--best",
+            "--study",
+            str(study),
+            "--out",
+            "best.py",
+            cwd=driver_cwd,
+        )
+        assert exported.returncode == 0, exported.stderr
+        assert (driver_cwd / "best.py").exists()
+        assert (driver_cwd / "best.weights.h5").exists()
+        # The workers wrote nothing where they run: no study, no file at all.
+        assert sorted(os.listdir(worker_cwd)) == []
+    finally:
+        if search is not None and search.poll() is None:
+            search.kill()
+            search.wait()
+        cluster.stop()
