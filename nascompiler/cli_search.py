@@ -188,6 +188,7 @@ def search(
             _cluster_address(chosen["cluster"]),
             ship_data=chosen["ship_data"],
             notify=lambda text: console.print(text, markup=False),
+            log_dir=directory / "logs",
         )
     elif ship_data:
         raise UsageError(

@@ -456,3 +456,40 @@ def test_a_worker_killed_mid_trial_is_replaced_and_the_study_stays_whole(tmp_pat
             search.kill()
             search.wait()
         cluster.stop()
+
+
+def test_hyperkeras_on_a_local_cluster_from_a_script_without_main_guard(tmp_path):
+    """The Python API ships the arrays it was given (workers cannot see the study folder), and
+    the local cluster's workers never re-run the user's script (no ``__main__`` guard here).
+    """
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import sys\n"
+        "print('SCRIPT TOP LEVEL', flush=True)\n"
+        f"sys.path.insert(0, {str(SPACE.parent)!r})\n"
+        "from digits_tiny import search_space, load_data\n"
+        "from nascompiler import HyperKeras\n"
+        "from nascompiler.searchers import RandomSearcher\n"
+        "(x, y), (xv, yv) = load_data()\n"
+        "hk = HyperKeras(RandomSearcher(search_space, optimize_direction='max', seed=7),\n"
+        "                study='api', cluster='local:1')\n"
+        "hk.search(x, y, xv, yv, max_trials=3, epochs=1)\n"
+        "best = hk.get_best_trial()\n"
+        "print('BEST', best.number, best.weights_path is not None)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("SCRIPT TOP LEVEL") == 1
+    assert "True" in next(l for l in result.stdout.splitlines() if l.startswith("BEST"))
+    with pytest.raises(UsageError, match="not a cluster address"):
+        from nascompiler import HyperKeras
+        from nascompiler.searchers import RandomSearcher
+
+        HyperKeras(RandomSearcher(lambda: None), cluster="local")

@@ -23,6 +23,8 @@ import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -35,7 +37,14 @@ from typing import Any, Callable
 from ..errors import UsageError
 from ..fileio import write_atomic
 from .data import ArrayFolderData, DataSource, Dataset, SpaceFileData, save_arrays
-from .executor import EpochEvent, Event, Executor, LocalExecutor, ResultEvent
+from .executor import (
+    EpochEvent,
+    Event,
+    Executor,
+    LocalExecutor,
+    ResultEvent,
+    visible_gpus,
+)
 from .messages import TrialOutcome, TrialTask, describe_exception
 
 INSTALL_HINT = 'pip install "nascompiler[dask]"'
@@ -440,6 +449,7 @@ class DaskExecutor(Executor):
         recycle_after: int = 25,
         startup_timeout: float = 120.0,
         notify: Callable[[str], None] | None = None,
+        log_dir: Path | None = None,
     ):
         self.address = (
             cluster if isinstance(cluster, ClusterAddress) else parse_cluster(cluster)
@@ -451,6 +461,8 @@ class DaskExecutor(Executor):
         self.recycle_after = recycle_after
         self.startup_timeout = startup_timeout
         self.notify = notify or (lambda text: None)
+        self.log_dir = log_dir  # output of local:N workers (dask-worker-<i>.log)
+        self.local_workers: list[subprocess.Popen] = []
         self.run = uuid.uuid4().hex[:12]
         self.topic = f"nascompiler-{self.run}"
         self.client: Any = None
@@ -473,15 +485,19 @@ class DaskExecutor(Executor):
 
         try:
             if self.address.local_workers:
+                # A LocalCluster holding only the scheduler, in this process; its workers are
+                # ``dask worker`` commands, fresh interpreters like LocalExecutor's, because
+                # LocalCluster's own (multiprocessing "spawn") re-runs the user's __main__
+                # script in each worker, and the seed's examples have no __main__ guard.
                 self.cluster = distributed.LocalCluster(
-                    n_workers=self.address.local_workers,
-                    threads_per_worker=1,
-                    processes=True,
+                    n_workers=0,
                     host="127.0.0.1",
+                    scheduler_port=0,
                     dashboard_address=None,
                     silence_logs=logging.ERROR,
                 )
                 self.client = distributed.Client(self.cluster, set_as_default=False)
+                self._start_local_workers(self.cluster.scheduler_address)
             else:
                 self.client = distributed.Client(
                     self.address.scheduler, timeout=15, set_as_default=False
@@ -492,7 +508,9 @@ class DaskExecutor(Executor):
                 f"--cluster {self.address.text}: cannot reach a Dask scheduler there ({describe_exception(exc)})"
             ) from None
         try:
-            self.client.wait_for_workers(1, timeout=self.startup_timeout)
+            self.client.wait_for_workers(
+                self.address.local_workers or 1, timeout=self.startup_timeout
+            )
         except (TimeoutError, OSError):
             self.shutdown()
             raise UsageError(
@@ -528,6 +546,49 @@ class DaskExecutor(Executor):
             ) from None
         return self.summary
 
+    def _start_local_workers(self, scheduler: str) -> None:
+        """``local:N``: N ``dask worker`` processes, one thread each, on 127.0.0.1; with GPUs,
+        each sees one of them (round robin) and declares it as the ``GPU`` resource."""
+        gpus = visible_gpus()
+        for i in range(self.address.local_workers):
+            command = [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_worker",
+                scheduler,
+                "--nthreads",
+                "1",
+                "--name",
+                f"local-{i}",
+                "--host",
+                "127.0.0.1",
+                "--no-dashboard",
+                "--death-timeout",
+                "60",  # a worker whose driver (and scheduler) died exits after a minute
+            ]
+            env = dict(os.environ)
+            if gpus:
+                env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
+                command += ["--resources", "GPU=1"]
+            output: Any = subprocess.DEVNULL
+            if self.log_dir is not None:
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                output = open(self.log_dir / f"dask-worker-{i}.log", "ab")
+            try:
+                self.local_workers.append(
+                    subprocess.Popen(
+                        command,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=output,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,  # Ctrl-C reaches the driver only
+                    )
+                )
+            finally:
+                if output is not subprocess.DEVNULL:
+                    output.close()
+
     def describe(self) -> str:
         kind = (
             "a local Dask cluster"
@@ -556,6 +617,17 @@ class DaskExecutor(Executor):
                 client.unsubscribe_topic(self.topic)
             with contextlib.suppress(Exception):
                 client.close(timeout=10)
+        for process in self.local_workers:
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + 15
+        for process in self.local_workers:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.local_workers = []
         cluster, self.cluster = self.cluster, None
         if cluster is not None:
             with contextlib.suppress(Exception):
