@@ -493,3 +493,115 @@ def test_hyperkeras_on_a_local_cluster_from_a_script_without_main_guard(tmp_path
         from nascompiler.searchers import RandomSearcher
 
         HyperKeras(RandomSearcher(lambda: None), cluster="local")
+
+
+def test_a_killed_driver_leaves_no_trial_running_and_the_study_resumes(tmp_path):
+    """The driver dies (SIGKILL) mid-trial: the scheduler drops its tasks, the worker stops the
+    trial process, and re-running the command resumes the study on the same cluster."""
+    import psutil
+    from distributed import Client
+
+    driver_cwd = tmp_path / "driver"
+    worker_cwd = tmp_path / "workers"
+    driver_cwd.mkdir()
+    worker_cwd.mkdir()
+    cluster = Cluster(tmp_path)
+    search = None
+    try:
+        address = cluster.start_scheduler()
+        worker = cluster.spawn(
+            "w1",
+            [
+                "worker",
+                address,
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--host",
+                "127.0.0.1",
+                "--no-dashboard",
+                "--name",
+                "w1",
+            ],
+            cwd=worker_cwd,
+            DIGITS_TINY_REPEAT="10",  # load_data() runs here, on the worker: slower trials
+        )
+        command = [
+            NASCOMPILE,
+            "search",
+            str(SPACE),
+            "--max-trials",
+            "2",
+            "--seed",
+            "7",  # whose first two candidates train (none has the broken activation)
+            "--epochs",
+            "4",  # a trial lasts long enough to kill its driver in the middle of it
+            "--cluster",
+            address,
+        ]
+        with Client(address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=90)
+            search = subprocess.Popen(
+                command,
+                cwd=driver_cwd,
+                env=env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+            def training():
+                assert search.poll() is None, "the search ended before it was killed"
+                busy = any(
+                    str(k).startswith("nascompiler-trial-")
+                    for keys in client.processing().values()
+                    for k in keys
+                )
+                children = [
+                    p
+                    for p in psutil.Process(worker.pid).children()
+                    if "nascompiler.search.worker" in " ".join(p.cmdline())
+                ]
+                return (
+                    busy and children and children[0].cpu_percent(0.2) > 0 and children
+                )
+
+            trial_process = wait_until(training, 240, "a trial in training")[0]
+            time.sleep(1.0)
+            search.kill()
+            search.wait()
+            wait_until(
+                lambda: not trial_process.is_running()
+                or trial_process.status() == psutil.STATUS_ZOMBIE,
+                60,
+                "the abandoned trial process to stop",
+            )
+            wait_until(
+                lambda: not any(client.processing().values()),
+                30,
+                "the scheduler to drop the dead driver's tasks",
+            )
+            assert (
+                worker.poll() is None
+            )  # the worker itself lives on for the next driver
+        study = driver_cwd / "generated" / "digits_tiny"
+        assert "running" in {r["status"] for r in trials(study)}
+        resumed = subprocess.run(
+            command,
+            cwd=driver_cwd,
+            env=env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        rows = trials(study)
+        assert [r["status"] for r in rows] == ["complete", "complete"], rows
+        assert len({r["number"] for r in rows}) == 2
+        with sqlite3.connect(study / "study.db") as c:
+            assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert sorted(os.listdir(worker_cwd)) == []
+    finally:
+        if search is not None and search.poll() is None:
+            search.kill()
+            search.wait()
+        cluster.stop()

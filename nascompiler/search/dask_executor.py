@@ -371,7 +371,10 @@ def run_on_worker(job: Job, data: Any) -> Reply | None:
             if outcome is None and not _still_wanted(worker, key):
                 executor.shutdown()  # stops the trial process: nobody wants this trial any more
                 return None
-        _give_back(job.run, executor)
+        if _still_wanted(worker, key):
+            _give_back(job.run, executor)
+        else:  # its driver went away meanwhile: no later trial of this run will come
+            executor.shutdown()
         outputs = collect_outputs(local, job.inputs)
         return Reply(driver_outcome(outcome, local, job.task), outputs, label)
     finally:
