@@ -236,7 +236,8 @@ def _label(worker: Any) -> str:
     name = str(worker.name)
     if name == worker.address:
         return name.split("://", 1)[-1]
-    return f"{socket.gethostname()}/{name}"
+    host = socket.gethostname()
+    return name if host in name else f"{host}/{name}"
 
 
 def _prepare(run: str, data: Any) -> tuple[ArrayFolderData, dict[str, Any]]:
