@@ -3,6 +3,7 @@ workers started here (on 127.0.0.1 only), one of them killed mid-trial."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import os
@@ -471,11 +472,17 @@ def test_hyperkeras_on_a_local_cluster_from_a_script_without_main_guard(tmp_path
         "from nascompiler import HyperKeras\n"
         "from nascompiler.searchers import RandomSearcher\n"
         "(x, y), (xv, yv) = load_data()\n"
+        "from nascompiler.search.events import StudyListener\n"
+        "class Epochs(StudyListener):\n"
+        "    seen = []\n"
+        "    def epoch_finished(self, study, number, epoch, logs):\n"
+        "        self.seen.append((number, epoch, study.executor.worker_of(number)))\n"
         "hk = HyperKeras(RandomSearcher(search_space, optimize_direction='max', seed=7),\n"
-        "                study='api', cluster='local:1')\n"
-        "hk.search(x, y, xv, yv, max_trials=3, epochs=1)\n"
+        "                study='api', cluster='local:1', callbacks=[Epochs()])\n"
+        "hk.search(x, y, xv, yv, max_trials=3, epochs=2)\n"
         "best = hk.get_best_trial()\n"
         "print('BEST', best.number, best.weights_path is not None)\n"
+        "print('EPOCHS', Epochs.seen)\n"
     )
     result = subprocess.run(
         [sys.executable, str(script)],
@@ -488,6 +495,12 @@ def test_hyperkeras_on_a_local_cluster_from_a_script_without_main_guard(tmp_path
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("SCRIPT TOP LEVEL") == 1
     assert "True" in next(l for l in result.stdout.splitlines() if l.startswith("BEST"))
+    # Epoch progress comes back from the worker while trials run, with the worker's name.
+    seen = ast.literal_eval(
+        next(l for l in result.stdout.splitlines() if l.startswith("EPOCHS"))[7:]
+    )
+    assert {epoch for _, epoch, _ in seen} == {1, 2}, seen
+    assert all(worker and worker.endswith("local-0") for _, _, worker in seen), seen
     with pytest.raises(UsageError, match="not a cluster address"):
         from nascompiler import HyperKeras
         from nascompiler.searchers import RandomSearcher

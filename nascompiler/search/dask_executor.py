@@ -428,9 +428,9 @@ def _reaper() -> None:
 class _Running:
     task: TrialTask
     future: Any
-    workers: list[str] = field(
-        default_factory=list
-    )  # addresses that started it, in order
+    # The addresses of the workers that started it, in order (Dask reruns a task whose
+    # worker was lost: two addresses mean one retry).
+    workers: list[str] = field(default_factory=list)
     warned: bool = False
 
 
