@@ -113,9 +113,17 @@ def test_cli_rejects_bad_cluster_input_in_one_line(tmp_path):
             'pip install "nascompiler[dask]"',
         ),
     ]
-    for flags, extra, message in cases:
+    space_with_cluster = tmp_path / "space_with_cluster.py"
+    space_with_cluster.write_text(
+        f"import sys\nsys.path.insert(0, {str(SPACE.parent)!r})\n"
+        "from digits_tiny import TRAINING, load_data, search_space\n"
+        "SEARCH = {'cluster': 'nowhere:1'}\n"
+    )
+    cases.append(([], {}, "'nowhere:1' is not a cluster address"))
+    for i, (flags, extra, message) in enumerate(cases):
+        space = space_with_cluster if i == len(cases) - 1 else SPACE
         result = nascompile(
-            "search", str(SPACE), "--max-trials", "1", *flags, cwd=tmp_path, **extra
+            "search", str(space), "--max-trials", "1", *flags, cwd=tmp_path, **extra
         )
         assert result.returncode == 2, (flags, result.stdout, result.stderr)
         lines = [l for l in result.stderr.splitlines() if l.strip()]
