@@ -391,7 +391,7 @@ def test_a_worker_killed_mid_trial_is_replaced_and_the_study_stays_whole(tmp_pat
                     "--max-trials",
                     "4",
                     "--seed",
-                    "3",
+                    "7",  # four candidates that train (a failing one ends at once)
                     "--cluster",
                     address,
                     "--ship-data",

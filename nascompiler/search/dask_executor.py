@@ -326,7 +326,7 @@ def run_on_worker(job: Job, data: Any) -> Reply | None:
         {
             "kind": "started",
             "number": number,
-            "worker": label,
+            "label": label,
             "address": worker.address,
         },
     )
@@ -364,7 +364,7 @@ def run_on_worker(job: Job, data: Any) -> Reply | None:
                             "number": event.number,
                             "epoch": event.epoch,
                             "logs": dict(event.logs),
-                            "worker": label,
+                            "label": label,
                         },
                     )
                 elif isinstance(event, ResultEvent) and event.outcome.number == number:
@@ -571,6 +571,9 @@ class DaskExecutor(Executor):
                 "60",  # a worker whose driver (and scheduler) died exits after a minute
             ]
             env = dict(os.environ)
+            # Dask samples each worker's threads every 10 ms for its dashboard's profile;
+            # nobody looks at it here, and on a small machine the trials want the cycles.
+            env.setdefault("DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED", "False")
             if gpus:
                 env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
                 command += ["--resources", "GPU=1"]
@@ -686,7 +689,8 @@ class DaskExecutor(Executor):
         self.running[task.number] = _Running(task, future)
 
     def _on_event(self, event: Any) -> None:
-        # Called on the client's event loop thread; poll() reads the queue.
+        # Called on the client's event loop thread; poll() reads the queue. (The scheduler
+        # sets "worker" in a worker's message to its address: our name for it is "label".)
         self.events.append(event[1] if isinstance(event, tuple) else event)
 
     def poll(self, timeout: float) -> list[Event]:
@@ -708,14 +712,14 @@ class DaskExecutor(Executor):
             running = self.running.get(number)
             if message.get("kind") == "started" and running is not None:
                 running.workers.append(message["address"])
-                self.where[number] = message["worker"]
+                self.where[number] = message["label"]
             elif message.get("kind") == "epoch" and running is not None:
                 out.append(
                     EpochEvent(
                         number,
                         message["epoch"],
                         message["logs"],
-                        worker=message["worker"],
+                        worker=message["label"],
                     )
                 )
 
