@@ -228,6 +228,58 @@ def test_every_path_field_travels_and_changed_files_come_back(tmp_path):
     assert leftovers == []
 
 
+# ---------------------------------------------------------------------------- slots and GPUs
+
+
+class StubClient:
+    """What DaskExecutor asks of a Dask client to size and place trials."""
+
+    def __init__(self, workers: dict):
+        self.workers = workers
+        self.submits: list[dict] = []
+
+    def scheduler_info(self, n_workers: int = 5) -> dict:
+        assert n_workers == -1  # every worker, not the first five
+        return {"workers": self.workers}
+
+    def submit(self, function, *args, **options):
+        self.submits.append(options)
+        return object()
+
+
+def test_trials_ask_for_a_gpu_when_workers_declare_gpus(tmp_path):
+    from nascompiler.search.dask_executor import DaskExecutor
+    from nascompiler.search.data import SpaceFileData
+
+    module = tmp_path / "abc.py"
+    module.write_text("def build_model(): ...\n")
+    task = TrialTask(0, "abc", str(module), 1, None, None)
+    executor = DaskExecutor(SpaceFileData(str(SPACE)), {}, "tcp://127.0.0.1:1")
+    cpu = {"tcp://a:1": {"nthreads": 2}, "tcp://b:1": {"nthreads": 1}}
+    executor.client = StubClient(cpu)
+    assert executor.free_slots() == 3
+    executor.submit(task)
+    assert "resources" not in executor.client.submits[0]
+    assert executor.free_slots() == 2  # one trial runs
+    del cpu[
+        "tcp://b:1"
+    ]  # a worker leaves: seen at the next refresh (at most once a second)
+    executor._refresh(force=True)
+    assert executor.free_slots() == 1
+
+    gpus = {  # 4 GPUs on one machine (a worker each), a CPU-only worker, a 2-GPU worker
+        **{f"tcp://g:{i}": {"nthreads": 1, "resources": {"GPU": 1}} for i in range(4)},
+        "tcp://c:1": {"nthreads": 4},
+        "tcp://h:1": {"nthreads": 4, "resources": {"GPU": 2}},
+    }
+    executor = DaskExecutor(SpaceFileData(str(SPACE)), {}, "tcp://127.0.0.1:1")
+    executor.client = StubClient(gpus)
+    assert executor.free_slots() == 6
+    executor.submit(task)
+    assert executor.client.submits[0]["resources"] == {"GPU": 1}
+    assert "6 GPU trial(s) at once" in executor.describe()
+
+
 # ---------------------------------------------------------------------------- local cluster
 
 

@@ -277,13 +277,14 @@ def _borrow(job: Job, source: ArrayFolderData) -> LocalExecutor:
         idle = _IDLE.get(job.run)
         if idle:
             return idle.pop()[0]
+    # gpus=[]: the trial process sees the GPUs its Dask worker was started with. Its output
+    # (TensorFlow's chatter) goes to a log in the worker's folder, not the worker's terminal.
     executor = LocalExecutor(
         source,
         job.settings,
         workers=1,
-        gpus=[],  # the trial process sees the GPUs its Dask worker was started with
-        log_dir=_root()
-        / f"logs-{job.run}",  # TensorFlow's chatter, kept off the worker's output
+        gpus=[],
+        log_dir=_root() / f"logs-{job.run}",
         recycle_after=job.recycle_after,
     )
     executor.start()
