@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -678,3 +679,56 @@ def test_a_killed_driver_leaves_no_trial_running_and_the_study_resumes(tmp_path)
             search.kill()
             search.wait()
         cluster.stop()
+
+
+class StubFuture:
+    def __init__(self, status: str = "pending", exception: Exception | None = None):
+        self.status = status
+        self._exception = exception
+
+    def done(self) -> bool:
+        return self.status != "pending"
+
+    def exception(self):
+        return self._exception
+
+
+def test_a_trial_lost_with_two_workers_fails_with_the_reason(tmp_path):
+    from distributed import KilledWorker
+
+    from nascompiler.search.dask_executor import DaskExecutor, _Running
+    from nascompiler.search.data import SpaceFileData
+
+    told: list[str] = []
+    executor = DaskExecutor(
+        SpaceFileData(str(SPACE)), {}, "tcp://127.0.0.1:1", notify=told.append
+    )
+    cancelled: list = []
+    executor.client = StubClient({})
+    executor.client.cancel = lambda futures, force: cancelled.extend(futures)
+    task = lambda n: TrialTask(n, "abc", "/nowhere/abc.py", 1, None, None)  # noqa: E731
+    executor.alive = {"tcp://c:1"}
+    first = _Running(task(1), StubFuture(), workers=["tcp://a:1"])
+    second = _Running(task(2), StubFuture(), workers=["tcp://a:1", "tcp://b:1"])
+    killed = _Running(
+        task(3),
+        StubFuture("error", KilledWorker("t", SimpleNamespace(address="tcp://d:1"), 3)),
+    )
+    executor.running = {1: first, 2: second, 3: killed}
+    out: list = []
+    executor._check_lost_workers(out)
+    executor._collect(out)
+    # Lost once: said, and left to Dask, which runs it again on another worker.
+    assert told == [
+        "trial #1: Dask worker tcp://a:1 died or disconnected mid-trial; running it again on "
+        "another worker"
+    ]
+    assert 1 in executor.running
+    # Lost twice: cancelled and failed with the reason; the search goes on.
+    results = {e.outcome.number: e.outcome for e in out}
+    assert cancelled == [second.future]
+    assert results[2].status == "failed"
+    assert "died or disconnected twice (tcp://a:1, tcp://b:1)" in results[2].error
+    # Dask gave up on its own (its allowed-failures): failed with Dask's reason.
+    assert results[3].status == "failed" and "KilledWorker" in results[3].error
+    assert sorted(executor.running) == [1]
