@@ -55,6 +55,8 @@ class HyperKeras:
     ``reward_metric`` (Hypernets' spelling) picks the objective: ``"accuracy"`` means
     ``val_accuracy``. Studies go to ``out/<study>``; by default each :meth:`search` call starts
     a new study named ``hyperkeras-<date>-<time>``; give ``study=`` to resume one.
+    ``cluster="tcp://HOST:PORT"`` or ``"local:N"`` trains on Dask instead of ``workers``
+    processes here (``pip install "nascompiler[dask]"``).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class HyperKeras:
         out: str | Path = "generated",
         workers: int = 1,
         keep_weights: int = 3,
+        cluster: str | None = None,
     ):
         if not isinstance(searcher, SearcherSpec):
             raise UsageError(
@@ -84,6 +87,12 @@ class HyperKeras:
         self.out = Path(out)
         self.workers = workers
         self.keep_weights = keep_weights
+        self.cluster = None
+        if cluster is not None:  # checked now: a bad address fails before any training
+            from .search.dask_executor import parse_cluster, require_distributed
+
+            self.cluster = parse_cluster(cluster)
+            require_distributed()
         self.study: Study | None = None
 
     def search(
@@ -157,7 +166,14 @@ class HyperKeras:
                 else None
             ),
         )
-        self.study = Study(config, listeners=self.callbacks)
+        executor = None
+        if self.cluster is not None:
+            from .search.dask_executor import DaskExecutor
+
+            # The arrays were saved in the study folder, which workers cannot see: the
+            # executor ships them.
+            executor = DaskExecutor(data, settings.to_json(), self.cluster)
+        self.study = Study(config, listeners=self.callbacks, executor=executor)
         self.study.run()
         return self
 

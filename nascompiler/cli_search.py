@@ -25,6 +25,8 @@ SEARCH_KEYS = (
     "reduction_factor",
     "time_budget",
     "trial_timeout",
+    "cluster",
+    "ship_data",
 )
 SEARCH_DEFAULTS: dict[str, Any] = {
     "searcher": "random",
@@ -39,6 +41,8 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "reduction_factor": None,
     "time_budget": None,
     "trial_timeout": None,
+    "cluster": None,
+    "ship_data": False,
 }
 
 
@@ -113,6 +117,16 @@ def search(
         "--grid-resolution",
         help="Values per continuous parameter for --searcher grid.",
     ),
+    cluster: Optional[str] = typer.Option(
+        None,
+        "--cluster",
+        help="Run trials on Dask: tcp://HOST:PORT (a scheduler) or local:N (N processes here).",
+    ),
+    ship_data: bool = typer.Option(
+        False,
+        "--ship-data",
+        help="With --cluster: load the data here once and send it to the workers.",
+    ),
     fresh: bool = typer.Option(
         False, "--fresh", help="Start the study over (the old one is moved aside)."
     ),
@@ -138,6 +152,14 @@ def search(
     from .search.study import Study, StudyConfig, fresh_directory, parse_duration
     from .spacefile import load_space_file
 
+    if cluster is not None and workers is not None:
+        raise UsageError(
+            "give --workers (processes on this machine) or --cluster, not both"
+        )
+    if cluster is not None:
+        _cluster_address(
+            cluster
+        )  # a bad address or a missing extra fails before any work
     space = load_space_file(space_file)
     ir = space.compile()
     if not space.has_load_data:
@@ -182,6 +204,8 @@ def search(
         "reduction_factor": reduction_factor,
         "time_budget": time_budget,
         "trial_timeout": trial_timeout,
+        "cluster": cluster,
+        "ship_data": ship_data or None,
     }
     if grid_resolution is not None:
         flags["searcher_options"] = {"resolution": grid_resolution}
@@ -231,12 +255,30 @@ def search(
         ),
     )
     reporter = ConsoleReporter(console)
+    executor = None
+    if chosen["cluster"] is not None:
+        from .search.dask_executor import DaskExecutor
+
+        if not isinstance(chosen["ship_data"], bool):
+            raise UsageError(f"{space_file}: SEARCH['ship_data'] must be True or False")
+        executor = DaskExecutor(
+            config.data,
+            settings.to_json(),
+            _cluster_address(chosen["cluster"]),
+            ship_data=chosen["ship_data"],
+            notify=lambda text: console.print(text, markup=False),
+            log_dir=directory / "logs",
+        )
+    elif ship_data:
+        raise UsageError(
+            "--ship-data goes with --cluster (there is no cluster to send the data to)"
+        )
     listeners: list[Any] = [reporter]
     if tensorboard:
         from .report.tensorboard import TensorBoardWriter
 
         listeners.append(TensorBoardWriter(directory))
-    runner = Study(config, listeners=listeners)
+    runner = Study(config, listeners=listeners, executor=executor)
     try:
         runner.run()
     except KeyboardInterrupt:
@@ -286,6 +328,18 @@ def _stored_scheduler(stored: dict[str, Any] | None) -> dict[str, Any]:
             reduction_factor=stored["reduction_factor"],
         )
     return options
+
+
+def _cluster_address(value: Any) -> Any:
+    from .search.dask_executor import parse_cluster, require_distributed
+
+    if not isinstance(value, str):
+        raise UsageError(
+            f"the cluster must be an address such as 'tcp://HOST:8786' or 'local:2', got {value!r}"
+        )
+    address = parse_cluster(value)
+    require_distributed()
+    return address
 
 
 def _search_dict(space: Any) -> dict[str, Any]:

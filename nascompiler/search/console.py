@@ -76,9 +76,10 @@ class ConsoleReporter(StudyListener):
     def search_started(self, study: Any) -> None:
         c = study.config
         settings = c.settings
+        where = _executor_call(study, "describe") or f"{c.workers} worker(s)"
         self.console.print(
             f"Study {study.directory}: {c.searcher} search, {c.max_trials} trials, objective {settings.objective} "
-            f"({settings.direction}), {study.scheduler.describe()}, {c.workers} worker(s)"
+            f"({settings.direction}), {study.scheduler.describe()}, {where}"
         )
         if study.done:
             self.console.print(f"Resuming: {study.done} trial(s) already done.")
@@ -115,7 +116,7 @@ class ConsoleReporter(StudyListener):
     def _refresh(self, study: Any) -> None:
         if self.progress is not None:
             running = "  ".join(
-                f"#{n} {cid} epoch {e}/{self.targets.get(n, '?')}"
+                f"#{n} {cid}{_on(study, n)} epoch {e}/{self.targets.get(n, '?')}"
                 for n, (cid, e) in sorted(self.running.items())
             )
             self.progress.update(
@@ -144,6 +145,7 @@ class ConsoleReporter(StudyListener):
         line = (
             f"trial #{trial.number} {trial.candidate_id or '(not built)'}: "
             + describe_trial(trial, study.config.settings.objective)
+            + _on(study, trial.number)
         )
         if self.progress is not None:
             self.progress.console.print(line, markup=False)
@@ -165,6 +167,17 @@ class ConsoleReporter(StudyListener):
 
     def search_finished(self, study: Any) -> None:
         self.stop()
+
+
+def _executor_call(study: Any, method: str, *args: Any) -> Any:
+    executor = getattr(study, "executor", None)
+    return getattr(executor, method)(*args) if hasattr(executor, method) else None
+
+
+def _on(study: Any, number: int) -> str:
+    """`` on <worker>`` when the executor says where trial ``number`` runs (a cluster's host)."""
+    where = _executor_call(study, "worker_of", number)
+    return f" on {where}" if where else ""
 
 
 def leaderboard_table(

@@ -31,11 +31,15 @@ class EpochEvent:
     number: int
     epoch: int
     logs: dict[str, float]
+    worker: str | None = (
+        None  # where the trial runs, when the executor knows (a cluster's host)
+    )
 
 
 @dataclass(frozen=True)
 class ResultEvent:
     outcome: TrialOutcome
+    worker: str | None = None
 
 
 Event = EpochEvent | ResultEvent
@@ -63,6 +67,14 @@ class Executor(ABC):
     @abstractmethod
     def shutdown(self) -> None:
         """Stop every worker, running trials included."""
+
+    def describe(self) -> str | None:
+        """Where trials run, for the line that starts a search (``None``: ``--workers`` says it)."""
+        return None
+
+    def worker_of(self, number: int) -> str | None:
+        """The worker (host) that runs or ran trial ``number``, when that is worth showing."""
+        return None
 
 
 def visible_gpus() -> list[str]:
