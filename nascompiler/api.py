@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import UsageError
+from .ir.cost import parse_count
 from .search.data import Dataset, save_arrays
 from .search.events import StudyListener
 from .search.export import Exported, export_trial
@@ -110,6 +111,8 @@ class HyperKeras:
         reduction_factor: int | None = None,
         time_budget: float | str | None = None,
         trial_timeout: float | str | None = None,
+        max_params: int | str | None = None,
+        max_flops: int | str | None = None,
         **unused: Any,
     ) -> "HyperKeras":
         """Run the search (or resume it, for a named study) until ``max_trials`` trials are done.
@@ -164,6 +167,14 @@ class HyperKeras:
                 parse_duration(trial_timeout, "trial_timeout")
                 if trial_timeout is not None
                 else None
+            ),
+            max_params=(
+                parse_count(max_params, "max_params")
+                if max_params is not None
+                else None
+            ),
+            max_flops=(
+                parse_count(max_flops, "max_flops") if max_flops is not None else None
             ),
         )
         executor = None

@@ -25,6 +25,8 @@ SEARCH_KEYS = (
     "reduction_factor",
     "time_budget",
     "trial_timeout",
+    "max_params",
+    "max_flops",
     "cluster",
     "ship_data",
 )
@@ -41,6 +43,8 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "reduction_factor": None,
     "time_budget": None,
     "trial_timeout": None,
+    "max_params": None,
+    "max_flops": None,
     "cluster": None,
     "ship_data": False,
 }
@@ -107,6 +111,16 @@ def search(
         "--time-budget",
         help="Stop starting work after this long (90s, 30m, 2h); running jobs finish.",
     ),
+    max_params: Optional[str] = typer.Option(
+        None,
+        "--max-params",
+        help="Never train a candidate with more parameters (50k, 1.5M).",
+    ),
+    max_flops: Optional[str] = typer.Option(
+        None,
+        "--max-flops",
+        help="Never train a candidate with more FLOPs per sample (2G).",
+    ),
     trial_timeout: Optional[str] = typer.Option(
         None,
         "--trial-timeout",
@@ -149,6 +163,7 @@ def search(
         check_study_name,
     )
     from .search.store import Store, is_study
+    from .ir.cost import parse_count
     from .search.study import Study, StudyConfig, fresh_directory, parse_duration
     from .spacefile import load_space_file
 
@@ -204,6 +219,8 @@ def search(
         "reduction_factor": reduction_factor,
         "time_budget": time_budget,
         "trial_timeout": trial_timeout,
+        "max_params": max_params,
+        "max_flops": max_flops,
         "cluster": cluster,
         "ship_data": ship_data or None,
     }
@@ -251,6 +268,16 @@ def search(
         trial_timeout=(
             parse_duration(chosen["trial_timeout"], "--trial-timeout")
             if chosen["trial_timeout"] is not None
+            else None
+        ),
+        max_params=(
+            parse_count(chosen["max_params"], "--max-params")
+            if chosen["max_params"] is not None
+            else None
+        ),
+        max_flops=(
+            parse_count(chosen["max_flops"], "--max-flops")
+            if chosen["max_flops"] is not None
             else None
         ),
     )
@@ -370,9 +397,14 @@ def _print_summary(store: Any, settings: Any, directory: Path) -> None:
         console.print(leaderboard_table(board, settings.objective))
     if failed:
         console.print(failures_table(failed))
+    rejected = (
+        f", {counts['over_budget']} over budget (not trained)"
+        if counts["over_budget"]
+        else ""
+    )
     console.print(
         f"{counts['complete']} complete, {counts['failed']} failed, {counts['duplicate']} duplicate "
-        f"trial(s) in {directory}."
+        f"trial(s){rejected} in {directory}."
     )
     if board:
         console.print(
@@ -518,6 +550,7 @@ def trials(
     counts = store.counts()
     console.print(
         f"{directory}: {counts['complete']} complete, {counts['failed']} failed, "
-        f"{counts['duplicate']} duplicate, {counts['running']} interrupted/running trial(s)."
+        f"{counts['duplicate']} duplicate, {counts['over_budget']} over budget, {counts['running']} "
+        "interrupted/running trial(s)."
     )
     sys.stdout.flush()

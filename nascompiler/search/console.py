@@ -16,6 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ..ir.cost import format_count
 from .events import StudyListener
 from .store import TrialRecord
 
@@ -52,6 +53,8 @@ def describe_trial(trial: TrialRecord, objective_name: str) -> str:
             f"{objective_name}={format_objective(trial.objective)} after {epochs_text(trial)} epoch(s), "
             f"{trial.params:,} params, fit {format_seconds(trial.fit_seconds)}"
         )
+    if trial.status == "over_budget":
+        return f"not trained, {trial.error}"
     if trial.status == "duplicate":
         return (
             f"same architecture as trial #{trial.duplicate_of}; reused its result "
@@ -191,6 +194,7 @@ def leaderboard_table(
         objective,
         "epochs",
         "parameters",
+        "FLOPs",
         "train time",
     ):
         table.add_column(
@@ -204,6 +208,7 @@ def leaderboard_table(
             format_objective(trial.objective),
             epochs_text(trial),
             f"{trial.params:,}" if trial.params is not None else "-",
+            format_count(trial.flops) if trial.flops is not None else "-",
             format_seconds(trial.fit_seconds),
         )
     return table

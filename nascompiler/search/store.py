@@ -30,7 +30,8 @@ from ..literals import from_json
 
 SCHEMA_VERSION = 2
 DB_NAME = "study.db"
-STATUSES = ("running", "complete", "failed", "duplicate")
+# over_budget: a candidate over --max-params/--max-flops, stored with its cost, never trained.
+STATUSES = ("running", "complete", "failed", "duplicate", "over_budget")
 
 # Statuses are checked in Python rather than by a CHECK constraint, so that a new status does
 # not need a table rebuild.
@@ -55,7 +56,9 @@ CREATE TABLE trials (
     rung INTEGER,
     bracket INTEGER,
     rungs TEXT NOT NULL DEFAULT '[]',
-    checkpoint TEXT
+    checkpoint TEXT,
+    flops INTEGER,
+    activation_bytes INTEGER
 )"""
 _SCHEMA = f"""
 CREATE TABLE meta (
@@ -101,6 +104,10 @@ class TrialRecord:
         default_factory=list
     )  # one entry per rung reached
     checkpoint: str | None = None  # the latest checkpoint, relative to the study folder
+    flops: int | None = None  # static cost: FLOPs per sample, forward
+    activation_bytes: int | None = (
+        None  # static cost: peak activation memory per sample
+    )
 
     @property
     def pruned(self) -> bool:
@@ -360,11 +367,13 @@ class Store:
         seed: int,
         asked_after: int,
         bracket: int | None = None,
+        cost: dict[str, int | None] | None = None,
     ) -> None:
+        cost = cost or {}
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO trials (number, candidate_id, assignment, status, seed, asked_after, started_at, "
-                "bracket) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+                "bracket, flops, activation_bytes) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
                 (
                     number,
                     candidate_id,
@@ -373,6 +382,8 @@ class Store:
                     asked_after,
                     time.time(),
                     bracket,
+                    cost.get("flops"),
+                    cost.get("activation_bytes"),
                 ),
             )
 

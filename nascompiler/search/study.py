@@ -25,6 +25,7 @@ from ..codegen import emit
 from ..errors import CandidateError, UsageError
 from ..fileio import write_atomic
 from ..ir import SpaceIR, specialize
+from ..ir.cost import candidate_cost
 from .data import DataSource, check_data
 from .events import StudyListener
 from .executor import EpochEvent, Executor, LocalExecutor, ResultEvent
@@ -58,6 +59,10 @@ class StudyConfig:
     min_epochs: int | None = None
     max_epochs: int | None = None
     reduction_factor: int | None = None
+    max_params: int | None = (
+        None  # hard budgets: a candidate over them is never trained
+    )
+    max_flops: int | None = None
     time_budget: float | None = None  # seconds of search, over all runs of the study
     trial_timeout: float | None = None  # seconds one job may run before it is failed
 
@@ -378,6 +383,9 @@ class Study:
         """The searcher learns from a trial's first result; later rungs' results update it."""
         if record.number in self._told:
             self.searcher.update(record.assignment, objective)
+        elif record.status == "over_budget":
+            self._told.add(record.number)
+            self.searcher.tell_infeasible(record.assignment, self._violation(record))
         else:
             self._told.add(record.number)
             self.searcher.tell(record.assignment, objective)
@@ -441,6 +449,16 @@ class Study:
                     self._exhausted = True
                     break
                 record = self._new_trial(assignment)
+                if record is None and self._rejected_in_a_row:
+                    if self._rejected_in_a_row >= MAX_CONSECUTIVE_DUPLICATES:
+                        self._emit(
+                            "message",
+                            f"the searcher proposed {self._rejected_in_a_row} candidates over the budget "
+                            "in a row; the space looks to hold no more within it",
+                        )
+                        self._exhausted = True
+                        break
+                    continue
                 if record is None:
                     duplicates_in_a_row += 1
                     continue
@@ -471,6 +489,11 @@ class Study:
             if self._exhausted
             else f"all {self.config.max_trials} trials are done"
         )
+        rejected = self.store.counts()["over_budget"]
+        if rejected:
+            self.end_reason += (
+                f"; {rejected} candidate(s) over the budget were rejected untrained"
+            )
 
     # ------------------------------------------------------------------ trials
     def _new_trial(self, assignment: dict[str, Any]) -> TrialRecord | None:
@@ -482,11 +505,27 @@ class Study:
         try:
             graph = specialize(self.config.space, assignment)
         except CandidateError as exc:
+            self._rejected_in_a_row = 0
             self.store.start_trial(number, "", assignment, seed, self.tells)
             self._store_result(
                 number, "failed", error=f"cannot build this candidate: {exc}"
             )
             return None
+        cost = candidate_cost(graph)
+        over = self._over_budget(cost)
+        if over is not None:
+            self.store.start_trial(
+                number,
+                graph.id,
+                dict(graph.assignment),
+                seed,
+                self.tells,
+                cost=cost.to_json(),
+            )
+            self._store_result(number, "over_budget", params=cost.params, error=over)
+            self._rejected_in_a_row += 1
+            return None
+        self._rejected_in_a_row = 0
         earlier = self.store.evaluated(graph.id)
         path = self.candidate_path(graph.id)
         if earlier is None and not path.exists():
@@ -497,13 +536,44 @@ class Study:
             self.scheduler.bracket(number) if self.scheduler.multi_fidelity else None
         )
         self.store.start_trial(
-            number, graph.id, dict(graph.assignment), seed, self.tells, bracket
+            number,
+            graph.id,
+            dict(graph.assignment),
+            seed,
+            self.tells,
+            bracket,
+            cost=cost.to_json(),
         )
         record = self.store.trial(number)
         if earlier is not None:
             self._finish_duplicate(record, earlier)
             return None
         return record
+
+    _rejected_in_a_row = 0
+
+    def _budgets(self) -> list[tuple[str, str, int | None]]:
+        return [
+            ("params", "--max-params", self.config.max_params),
+            ("flops", "--max-flops", self.config.max_flops),
+        ]
+
+    def _over_budget(self, cost: Any) -> str | None:
+        """Why a candidate of this cost breaks a hard budget, or ``None``."""
+        for field, flag, limit in self._budgets():
+            value = getattr(cost, field)
+            if limit is not None and value is not None and value > limit:
+                return f"over budget: {value:,} {field} > {limit:,} ({flag})"
+        return None
+
+    def _violation(self, record: TrialRecord) -> float:
+        """How far over its budget a rejected candidate is (relative), for the searcher."""
+        ratios = [
+            getattr(record, field) / limit - 1
+            for field, _, limit in self._budgets()
+            if limit and getattr(record, field) is not None
+        ]
+        return max([r for r in ratios if r > 0], default=1.0)
 
     def _resubmit(self, record: TrialRecord) -> None:
         """A job that was running when the search died: run it again, from the trial's last

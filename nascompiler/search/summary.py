@@ -25,7 +25,12 @@ FIELDS = (
     "objective",
     "epochs",
     "rung",
+    "bracket",
+    "pruned",
+    "rungs",
     "params",
+    "flops",
+    "activation_bytes",
     "seed",
     "fit_seconds",
     "wall_seconds",
@@ -38,8 +43,8 @@ FIELDS = (
 
 
 def epochs_trained(record: TrialRecord) -> int:
-    """Epochs the trial trained in total: the length of its per-epoch metric lists."""
-    return max((len(v) for v in record.metrics.values()), default=0)
+    """Epochs the trial trained in total (0 for a duplicate, which reuses another's result)."""
+    return record.epochs
 
 
 def _json_value(value: Any) -> Any:
@@ -57,8 +62,13 @@ def trial_summary(record: TrialRecord) -> dict[str, Any]:
         "status": record.status,
         "objective": record.objective,
         "epochs": epochs_trained(record),
-        "rung": getattr(record, "rung", None),
+        "rung": record.rung,
+        "bracket": record.bracket,
+        "pruned": record.pruned,
+        "rungs": [dict(entry) for entry in record.rungs],
         "params": record.params,
+        "flops": record.flops,
+        "activation_bytes": record.activation_bytes,
         "seed": record.seed,
         "fit_seconds": record.fit_seconds,
         "wall_seconds": record.wall_seconds,
@@ -97,7 +107,7 @@ def csv_text(records: Iterable[TrialRecord]) -> str:
         row = []
         for name in FIELDS:
             value = summary[name]
-            if name == "assignment":
+            if name in ("assignment", "rungs"):
                 row.append(json.dumps(value))
             else:
                 row.append("" if value is None else value)
