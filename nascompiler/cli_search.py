@@ -141,6 +141,11 @@ def search(
         "--ship-data",
         help="With --cluster: load the data here once and send it to the workers.",
     ),
+    allow_new_data: bool = typer.Option(
+        False,
+        "--allow-new-data",
+        help="Resume although load_data() now gives other data (recorded in the study).",
+    ),
     fresh: bool = typer.Option(
         False, "--fresh", help="Start the study over (the old one is moved aside)."
     ),
@@ -270,6 +275,7 @@ def search(
             if chosen["trial_timeout"] is not None
             else None
         ),
+        allow_new_data=allow_new_data,
         max_params=(
             parse_count(chosen["max_params"], "--max-params")
             if chosen["max_params"] is not None

@@ -8,6 +8,7 @@ fails in one clear line instead of in every trial.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -60,6 +61,12 @@ def _describe(value: Any) -> dict[str, Any]:
     if isinstance(value, list):
         return {"inputs": [_describe(v) for v in value]}
     info: dict[str, Any] = {"shape": list(value.shape), "dtype": str(value.dtype)}
+    if value.size and value.dtype.kind in "biufc":
+        # A fingerprint of the first and last samples: a changed load_data() is noticed on resume.
+        ends = np.concatenate([np.ravel(value[:64]), np.ravel(value[-64:])]).astype(
+            value.dtype
+        )
+        info["sample_sha256"] = hashlib.sha256(ends.tobytes()).hexdigest()[:16]
     if value.size and value.dtype.kind in "fc":
         # Integers are always finite; one NaN in a float array makes every trial's loss NaN.
         info["finite"] = bool(np.isfinite(value).all())
@@ -71,6 +78,25 @@ def _describe(value: Any) -> dict[str, Any]:
                 np.issubdtype(value.dtype, np.integer) or np.all(np.mod(value, 1) == 0)
             )
     return info
+
+
+def data_changes(old: Any, new: Any, where: str = "") -> list[str]:
+    """What differs between two data summaries, comparing only what both recorded (a study
+    from an older version has no sample fingerprints)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(set(old) & set(new)):
+            found += data_changes(
+                old[key], new[key], f"{where}.{key}" if where else key
+            )
+        return found
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        if all(isinstance(v, dict) for v in old + new):
+            found = []
+            for i, (a, b) in enumerate(zip(old, new)):
+                found += data_changes(a, b, f"{where}[{i}]")
+            return found
+    return [] if old == new else [f"{where}: {old!r} -> {new!r}"]
 
 
 class DataSource(ABC):

@@ -26,7 +26,7 @@ from ..errors import CandidateError, UsageError
 from ..fileio import write_atomic
 from ..ir import SpaceIR, specialize
 from ..ir.cost import candidate_cost
-from .data import DataSource, check_data
+from .data import DataSource, check_data, data_changes
 from .events import StudyListener
 from .executor import EpochEvent, Executor, LocalExecutor, ResultEvent
 from .lock import StudyLock
@@ -65,6 +65,7 @@ class StudyConfig:
     max_flops: int | None = None
     time_budget: float | None = None  # seconds of search, over all runs of the study
     trial_timeout: float | None = None  # seconds one job may run before it is failed
+    allow_new_data: bool = False  # resume although load_data() now gives other data
 
 
 @dataclass
@@ -309,9 +310,14 @@ class Study:
             **self.config.searcher_options,
         )
         reruns = self._replay()
+        # A study whose searcher ran out of candidates stays exhausted until it learns something
+        # new; re-running it must not ask (and store) hundreds of duplicates again.
+        self._exhausted = self.store.get_meta("exhausted_after_tells") == self.tells
         if not reruns and not self._more_work():
             self.end_reason = self.stop_reason or (
-                f"the study already holds {self.started} trials (--max-trials "
+                "the searcher already proposed every candidate of the space; nothing to do"
+                if self._exhausted
+                else f"the study already holds {self.started} trials (--max-trials "
                 f"{self.config.max_trials}); nothing to do"
             )
             self._emit("message", self.end_reason)
@@ -343,6 +349,19 @@ class Study:
             self.store.set_meta(search_seconds=spent)
 
     def _check_data(self, summary: dict[str, Any]) -> None:
+        stored = self.store.get_meta("data_summary")
+        if stored is not None and self.store.next_number() > 0:
+            changes = data_changes(stored, summary)
+            if changes and not self.config.allow_new_data:
+                raise UsageError(
+                    f"{self.config.data.describe()} gives other data than when {self.directory} was searched "
+                    f"({'; '.join(changes[:3])}); its results would not compare. Use --allow-new-data to "
+                    "go on with it (recorded in the study), or --fresh to start over"
+                )
+            if changes:
+                history = self.store.get_meta("data_changes", [])
+                history.append({"at": time.time(), "changes": changes})
+                self.store.set_meta(data_changes=history)
         self.store.set_meta(data_summary=summary)
         ir = self.config.space
         input_shapes = [tuple(ir.nodes[i].arg("shape") or ()) for i in ir.inputs]
@@ -489,6 +508,8 @@ class Study:
             if self._exhausted
             else f"all {self.config.max_trials} trials are done"
         )
+        if self._exhausted:
+            self.store.set_meta(exhausted_after_tells=self.tells)
         rejected = self.store.counts()["over_budget"]
         if rejected:
             self.end_reason += (
