@@ -473,3 +473,40 @@ def test_the_python_api_takes_the_scheduler_options(tmp_path):
         HyperKeras(
             RandomSearcher(space.module.search_space), out=tmp_path, study="bad"
         ).search(x, y, xv, yv, max_trials=2, scheduler="sometimes")
+
+
+class _KillFirstPromotion(StudyListener):
+    """Kills the worker that runs the first promoted job (a trial failing in a later rung)."""
+
+    def __init__(self):
+        self.killed: int | None = None
+
+    def trial_started(self, study, trial):
+        if self.killed is None and trial.rungs:
+            slot = next(
+                s
+                for s in study.executor.slots
+                if s.task and s.task.number == trial.number
+            )
+            slot.process.send_signal(signal.SIGKILL)
+            self.killed = trial.number
+
+
+def test_a_trial_failing_in_a_later_rung_keeps_its_history_and_never_wins(tmp_path):
+    config = _config(
+        tmp_path / "study", 8, workers=1, scheduler="asha", min_epochs=1, max_epochs=4,
+        reduction_factor=2,
+    )  # fmt: skip
+    killer = _KillFirstPromotion()
+    study = Study(config, listeners=[killer]).run()
+    assert killer.killed is not None
+    failed = study.store.trial(killer.killed)
+    assert failed.status == "failed" and "the worker process died" in failed.error
+    assert failed.rungs and failed.rungs[0]["rung"] == 0  # its rung-0 result is kept
+    assert failed.checkpoint is None
+    assert not list(
+        (tmp_path / "study" / "checkpoints").glob(f"trial-{killer.killed}-*")
+    )
+    assert killer.killed not in [t.number for t in study.store.leaderboard("max")]
+    assert study.started == 8 and study.end_reason == "all 8 trials are done"
+    assert [t.rung for t in study.store.tells() if t.number == killer.killed] == [0, 1]

@@ -712,6 +712,7 @@ class Study:
             stored = self._store_result(
                 outcome.number,
                 "failed",
+                told_rung=job.rung if self.scheduler.multi_fidelity else None,
                 rung=record.rung,
                 metrics=metrics,
                 params=outcome.params,
@@ -738,11 +739,13 @@ class Study:
             error=earlier.error if earlier.status == "failed" else None,
         )
 
-    def _store_result(self, number: int, status: str, **fields: Any) -> TrialRecord:
+    def _store_result(
+        self, number: int, status: str, told_rung: int | None = None, **fields: Any
+    ) -> TrialRecord:
+        """Store a result; the tell is recorded at ``told_rung`` (default: the trial's rung)."""
         told = fields.get("objective") if status in ("complete", "duplicate") else None
-        self.store.finish_trial(
-            number, status=status, tell=(fields.get("rung"), told), **fields
-        )
+        rung = told_rung if told_rung is not None else fields.get("rung")
+        self.store.finish_trial(number, status=status, tell=(rung, told), **fields)
         self.tells += 1
         record = self.store.trial(number)
         self._tell(record, told)
