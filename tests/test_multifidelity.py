@@ -510,3 +510,35 @@ def test_a_trial_failing_in_a_later_rung_keeps_its_history_and_never_wins(tmp_pa
     assert killer.killed not in [t.number for t in study.store.leaderboard("max")]
     assert study.started == 8 and study.end_reason == "all 8 trials are done"
     assert [t.rung for t in study.store.tells() if t.number == killer.killed] == [0, 1]
+
+
+def test_a_full_disk_while_writing_a_module_leaves_no_trial_that_cannot_run(
+    tmp_path, monkeypatch
+):
+    """The module is written before its trial is stored as running: a write that fails (disk
+    full) leaves no row behind, and the resumed search runs that candidate normally."""
+    import errno
+
+    import nascompiler.search.study as study_module
+
+    real = study_module.write_atomic
+    calls = {"n": 0}
+
+    def full_disk(path, text):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, text)
+
+    monkeypatch.setattr(study_module, "write_atomic", full_disk)
+    config = _config(tmp_path / "study", 3, workers=1)
+    with pytest.raises(OSError):
+        Study(config).run()
+    rows = Study(config).store.trials()
+    assert [r.status for r in rows if r.status == "running"] == []
+    for r in rows:
+        if r.candidate_id:
+            assert (tmp_path / "study" / "candidates" / f"{r.candidate_id}.py").exists()
+    monkeypatch.setattr(study_module, "write_atomic", real)
+    resumed = Study(config).run()
+    assert resumed.started == 3 and resumed.done == 3
