@@ -4,6 +4,8 @@ trial summaries, the Pareto front, and the escaping of hostile user data in the 
 
 from __future__ import annotations
 
+import dataclasses
+
 import csv
 import io
 import json
@@ -19,6 +21,7 @@ import pytest
 from nascompiler.codegen import emit
 from nascompiler.errors import UsageError
 from nascompiler.ir import specialize
+from nascompiler.ir.cost import candidate_cost
 from nascompiler.search.diff import diff_candidates, diff_rich, diff_text, resolve_trial
 from nascompiler.search.settings import TrainingSettings
 from nascompiler.search.store import Store
@@ -78,9 +81,14 @@ def test_diff_shows_exactly_the_differing_lines(two_candidates):
         l[1:] for l in diff.lines if l.startswith("-") and not l.startswith("---")
     ]
     added = [l[1:] for l in diff.lines if l.startswith("+") and not l.startswith("+++")]
+    # The docstring's cost lines differ where the costs do.
+    cost_a, cost_b = candidate_cost(a).lines(), candidate_cost(b).lines()
+    differing = [i for i, (x, y) in enumerate(zip(cost_a, cost_b)) if x != y]
+    assert differing, "8 and 16 units differ in parameters and FLOPs"
     assert removed == [
         f'"""Candidate {a.id} from space digits_tiny.py.',
         "    units = 8",
+        *[f"    {cost_a[i]}" for i in differing],
         f'CANDIDATE_ID = "{a.id}"',
         'HYPERPARAMETERS = {"units": 8, "repeat_1.times": 1, "dropout": 0.1, "head": "softmax"}',
         '    x = layers.Dense(8, activation="relu", name="dense_1")(x)',
@@ -89,6 +97,7 @@ def test_diff_shows_exactly_the_differing_lines(two_candidates):
     assert added == [
         f'"""Candidate {b.id} from space digits_tiny.py.',
         "    units = 16",
+        *[f"    {cost_b[i]}" for i in differing],
         f'CANDIDATE_ID = "{b.id}"',
         'HYPERPARAMETERS = {"units": 16, "repeat_1.times": 1, "dropout": 0.1, "head": "softmax"}',
         '    x = layers.Dense(16, activation="relu", name="dense_1")(x)',
@@ -168,7 +177,7 @@ def test_trial_summary_fields_and_formats(two_candidates):
     assert first["epochs"] == 2 and first["rung"] is None and first["params"] == 100
     assert first["assignment"] == dict(a.assignment)
     # A field a later scheduler adds to the record is picked up without a schema change.
-    promoted = SimpleNamespace(**{**records[0].__dict__, "rung": 2})
+    promoted = dataclasses.replace(records[0], rung=2)
     assert trial_summary(promoted)["rung"] == 2
     lines = [json.loads(line) for line in json_lines(records).splitlines()]
     assert [l["number"] for l in lines] == [0, 1, 2]

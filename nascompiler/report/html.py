@@ -31,6 +31,7 @@ from ..search.diff import (
     describe_value,
     diff_trials,
 )
+from ..search.console import format_objective, format_seconds
 from ..search.settings import TrainingSettings
 from ..search.store import Store, TrialRecord
 from ..search.summary import epochs_trained
@@ -111,20 +112,9 @@ def utc(timestamp: float | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def seconds_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def objective_text(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+# The terminal's formats, so the report and the leaderboard read the same.
+seconds_text = format_seconds
+objective_text = format_objective
 
 
 def better(a: float, b: float, direction: str) -> bool:

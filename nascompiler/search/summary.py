@@ -43,8 +43,12 @@ FIELDS = (
 
 
 def epochs_trained(record: TrialRecord) -> int:
-    """Epochs the trial trained in total (0 for a duplicate, which reuses another's result)."""
-    return record.epochs
+    """Epochs the trial trained in total (0 for a duplicate, which reuses another's result);
+    for a record without that count, the length of its per-epoch metric lists."""
+    epochs = getattr(record, "epochs", None)
+    if epochs is None:
+        return max((len(v) for v in record.metrics.values()), default=0)
+    return epochs
 
 
 def _json_value(value: Any) -> Any:
