@@ -7,7 +7,7 @@ exports the winner as plain Python.
 ``from nascompiler import HyperKeras`` is the Python API (see :mod:`nascompiler.api`).
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["HyperKeras", "__version__"]
 

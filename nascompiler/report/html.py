@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .. import __version__
+from .._version import __version__
 from ..errors import UsageError
 from ..literals import literal_key
 from ..search.diff import (

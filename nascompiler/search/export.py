@@ -32,7 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..codegen import add_docstring_section
 from ..errors import UsageError
 from ..fileio import write_atomic
