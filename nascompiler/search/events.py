@@ -7,12 +7,32 @@ study to stop (early stopping) with :meth:`Study.request_stop`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any, Protocol
 
-from .store import TrialRecord
+from .store import Store, TrialRecord
 
-if TYPE_CHECKING:
-    from .study import Study
+
+class Study(Protocol):
+    """What a listener may use of the running study (:class:`~.study.Study` is one). Declared
+    here so that this module does not import the study, which imports it."""
+
+    config: Any  # the StudyConfig: settings, max_trials, searcher, ...
+    store: Store
+    scheduler: Any
+    directory: Path
+    in_flight: dict[int, Any]  # trial number -> its job
+
+    @property
+    def done(self) -> int: ...
+
+    def best(self) -> TrialRecord | None: ...
+
+    def request_stop(self, reason: str) -> None: ...
+
+    def candidate_path(self, candidate_id: str) -> Path: ...
+
+    def weights_path(self, candidate_id: str) -> Path: ...
 
 
 class StudyListener:
