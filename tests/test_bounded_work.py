@@ -138,7 +138,7 @@ def test_compile_random_gives_up_after_draws_without_a_new_candidate(
         "    return space\n"
     )
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("nascompiler.cli.STALE_DRAWS", 50)
+    monkeypatch.setattr("nascompiler.cli.compile.STALE_DRAWS", 50)
     with pytest.raises(SystemExit):
         main(["compile", str(path), "--random", "3", "--out", "out"])
     out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines

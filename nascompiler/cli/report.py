@@ -7,11 +7,9 @@ from typing import Optional
 
 import typer
 
-from .cli import app, console
-from .cli_search import _study_directory
+from .common import console, study_directory
 
 
-@app.command()
 def report(
     study: Optional[Path] = typer.Option(
         None, "--study", help="Study folder [default: the most recently used]."
@@ -21,14 +19,13 @@ def report(
     ),
 ) -> None:
     """Write a study's HTML report: one self-contained file that opens offline."""
-    from .report import write_report
+    from ..report import write_report
 
-    directory = _study_directory(study)
+    directory = study_directory(study)
     path = write_report(directory, out)
     console.print(f"wrote {path}", markup=False, soft_wrap=True)
 
 
-@app.command()
 def diff(
     a: str = typer.Argument(
         ..., help="A trial number (12 or #12) or a candidate-id prefix."
@@ -44,13 +41,13 @@ def diff(
     ),
 ) -> None:
     """Compare two candidates: the hyperparameters that differ, then a diff of their modules."""
-    from .errors import UsageError
-    from .search.diff import diff_candidates, diff_rich, diff_text
-    from .search.store import Store
+    from ..errors import UsageError
+    from ..search.diff import diff_candidates, diff_rich, diff_text
+    from ..search.store import Store
 
     if context < 0:
         raise UsageError(f"--context must be 0 or more, got {context}")
-    store = Store(_study_directory(study))
+    store = Store(study_directory(study))
     try:
         result = diff_candidates(store, a, b, context)
     finally:

@@ -1,103 +1,19 @@
-"""``nascompile``: the command line.
-
-A thin layer over the library: each command loads what it needs, calls one function of the
-compiler or the search package, and prints. Errors in the user's input end as one line on
-stderr and exit code 2 (``--debug`` shows the traceback instead).
-"""
+"""``nascompile inspect`` and ``nascompile compile``: a space's parameters and costs, and its
+candidate modules, without training anything."""
 
 from __future__ import annotations
 
 import ast
-import errno
 import os
 import random
-import sqlite3
-import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from .errors import NascompilerError, UsageError
-
-app = typer.Typer(
-    name="nascompile",
-    help="Neural architecture search as a compiler: search spaces in, readable Keras modules out.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
-
-
-@app.callback()
-def _root(
-    debug: bool = typer.Option(
-        False, "--debug", help="Show tracebacks instead of one-line errors."
-    )
-) -> None:
-    """nascompile: search spaces in, standalone Keras modules out."""
-
-
-def main(argv: Optional[List[str]] = None) -> None:
-    """Entry point of the ``nascompile`` script."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
-    if debug:  # accepted anywhere on the line, not only before the command
-        args = ["--debug"] + [a for a in args if a != "--debug"]
-    try:
-        app(args=args, prog_name="nascompile")
-    except NascompilerError as exc:
-        if debug:
-            raise
-        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
-        raise SystemExit(2) from None
-    except (OSError, sqlite3.DatabaseError) as exc:
-        message = _storage_error(exc)
-        if debug or message is None:
-            raise
-        err_console.print(f"error: {message}", markup=False, soft_wrap=True)
-        raise SystemExit(2) from None
-
-
-# What the file system or the study database says, and what the user can do about it. The
-# database is written one transaction per trial, so what was stored before stays stored.
-_OS_HINTS = {
-    errno.ENOSPC: "the disk is full; free some space and re-run the same command to resume",
-    errno.EDQUOT: "the disk quota is used up; free some space and re-run to resume",
-    errno.EROFS: "the file system is read-only; choose another folder with --out",
-    errno.EACCES: "permission denied; choose a folder you can write to with --out",
-    errno.EPERM: "permission denied; choose a folder you can write to with --out",
-}
-
-
-def _storage_error(exc: BaseException) -> Optional[str]:
-    """One line for a storage failure, or ``None`` when it is not one (a bug: traceback)."""
-    if isinstance(exc, sqlite3.DatabaseError):
-        text = str(exc)
-        if "full" in text:
-            hint = "the disk is full; free some space and re-run the same command to resume"
-        elif "readonly" in text or "read-only" in text:
-            hint = (
-                "the study is on read-only storage; trials and export can still read it"
-            )
-        elif "malformed" in text or "not a database" in text:
-            hint = (
-                "the study database is damaged; try `sqlite3 study.db .recover`, or start "
-                "over with --fresh"
-            )
-        else:
-            hint = "the study database failed"
-        return f"study.db: {text} ({hint})"
-    if isinstance(exc, OSError) and exc.errno in _OS_HINTS:
-        where = f"{exc.filename}: " if exc.filename else ""
-        return f"{where}{exc.strerror} ({_OS_HINTS[exc.errno]})"
-    return None
-
+from ..errors import UsageError
+from .common import console, err_console
 
 # ------------------------------------------------------------------------------ inspect
 
@@ -106,7 +22,6 @@ def _storage_error(exc: BaseException) -> Optional[str]:
 EXACT_COST_LIMIT = 2000
 
 
-@app.command()
 def inspect(
     space_file: Path = typer.Argument(
         ..., help="The space file (defines search_space())."
@@ -130,8 +45,8 @@ def inspect(
     ),
 ) -> None:
     """Print a space's parameter table, how many assignments it has and what they cost."""
-    from .ir.cost import parse_count
-    from .spacefile import load_space_file
+    from ..ir.cost import parse_count
+    from ..spacefile import load_space_file
 
     budgets = {
         field: parse_count(text, flag)
@@ -178,10 +93,10 @@ _COST_ROWS = (
 def _cost_survey(ir, sample: int, seed: int):
     """The costs of every assignment when there are few, else of a seeded random sample:
     ``(costs, how many assignments gave no valid architecture, exact)``."""
-    from .errors import CandidateError
-    from .ir import specialize
-    from .ir.cost import candidate_cost
-    from .search.searchers import GridSearcher
+    from ..errors import CandidateError
+    from ..ir import specialize
+    from ..ir.cost import candidate_cost
+    from ..search.searchers import GridSearcher
 
     try:
         count = ir.count(limit=EXACT_COST_LIMIT)
@@ -277,9 +192,6 @@ def _count_text(ir) -> str:
 # ------------------------------------------------------------------------------ compile
 
 
-@app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": False}
-)
 def compile(
     ctx: typer.Context,
     space_file: Path = typer.Argument(
@@ -299,10 +211,10 @@ def compile(
     ),
 ) -> None:
     """Write candidate modules of a space without training anything."""
-    from .codegen import emit
-    from .fileio import write_atomic
-    from .ir import specialize
-    from .spacefile import load_space_file
+    from ..codegen import emit
+    from ..fileio import write_atomic
+    from ..ir import specialize
+    from ..spacefile import load_space_file
 
     extra = list(ctx.args)
     pairs = list(assign or []) + extra
@@ -362,8 +274,8 @@ def write_index(folder: Path, graphs) -> Path:
     The bytes depend only on the candidates, so a rerun rewrites the same file."""
     import json
 
-    from .fileio import write_atomic
-    from .ir.cost import candidate_cost
+    from ..fileio import write_atomic
+    from ..ir.cost import candidate_cost
 
     path = folder / INDEX_FILE
     entries: dict[str, dict] = {}
@@ -400,7 +312,7 @@ STALE_DRAWS = 1000  # draws in a row without a new candidate before --random giv
 
 def _all_assignments_if_fewer(ir, wanted: int) -> Optional[list]:
     """Every assignment of ``ir`` when there are at most ``wanted`` of them, else ``None``."""
-    from .search.searchers.grid import ContinuousParameterError, GridSearcher
+    from ..search.searchers.grid import ContinuousParameterError, GridSearcher
 
     try:
         count = ir.count()
@@ -418,9 +330,9 @@ def _all_assignments_if_fewer(ir, wanted: int) -> Optional[list]:
 def _write_random(
     ir, wanted: int, seed: int, folder: Path, written: list, graphs: list
 ) -> None:
-    from .codegen import emit
-    from .fileio import write_atomic
-    from .ir import specialize
+    from ..codegen import emit
+    from ..fileio import write_atomic
+    from ..ir import specialize
 
     rng = random.Random(seed)
     seen: set[str] = set()
@@ -465,11 +377,3 @@ def parse_assignment(pairs: List[str]) -> dict:
         except (ValueError, SyntaxError):
             values[name] = text
     return values
-
-
-def _register_search_commands() -> None:
-    from . import cli_search  # noqa: F401  (registers search, export, trials)
-    from . import cli_report  # noqa: F401  (registers report, diff)
-
-
-_register_search_commands()

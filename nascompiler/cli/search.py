@@ -8,10 +8,9 @@ from typing import Any, Optional
 
 import typer
 
-from .cli import app, console
-from .errors import UsageError
+from .common import DEFAULT_ROOT, console
+from ..errors import UsageError
 
-DEFAULT_ROOT = Path("generated")
 SEARCH_KEYS = (
     "searcher",
     "max_trials",
@@ -50,7 +49,6 @@ SEARCH_DEFAULTS: dict[str, Any] = {
 }
 
 
-@app.command()
 def search(
     space_file: Path = typer.Argument(
         ..., help="The space file: search_space(), load_data(), optional TRAINING."
@@ -159,18 +157,18 @@ def search(
     ),
 ) -> None:
     """Search a space: train its candidates and keep the results in a study."""
-    from .search.console import ConsoleReporter
-    from .search.data import SpaceFileData
-    from .search.lock import check_not_running
-    from .search.settings import (
+    from ..search.console import ConsoleReporter
+    from ..search.data import SpaceFileData
+    from ..search.lock import check_not_running
+    from ..search.settings import (
         TrainingSettings,
         check_search_values,
         check_study_name,
     )
-    from .search.store import Store, is_study
-    from .ir.cost import parse_count
-    from .search.study import Study, StudyConfig, fresh_directory, parse_duration
-    from .spacefile import load_space_file
+    from ..search.store import Store, is_study
+    from ..ir.cost import parse_count
+    from ..search.study import Study, StudyConfig, fresh_directory, parse_duration
+    from ..spacefile import load_space_file
 
     if cluster is not None and workers is not None:
         raise UsageError(
@@ -290,7 +288,7 @@ def search(
     reporter = ConsoleReporter(console)
     executor = None
     if chosen["cluster"] is not None:
-        from .search.dask_executor import DaskExecutor
+        from ..search.dask_executor import DaskExecutor
 
         if not isinstance(chosen["ship_data"], bool):
             raise UsageError(f"{space_file}: SEARCH['ship_data'] must be True or False")
@@ -308,7 +306,7 @@ def search(
         )
     listeners: list[Any] = [reporter]
     if tensorboard:
-        from .report.tensorboard import TensorBoardWriter
+        from ..report.tensorboard import TensorBoardWriter
 
         listeners.append(TensorBoardWriter(directory))
     runner = Study(config, listeners=listeners, executor=executor)
@@ -337,7 +335,7 @@ def search(
 def _write_report(directory: Path) -> None:
     """The search's last step: write or refresh the HTML report. Without the ``report`` extra
     the search still succeeds; it says in one line what to install."""
-    from .report import ReportUnavailable, write_report
+    from ..report import ReportUnavailable, write_report
 
     try:
         path = write_report(directory)
@@ -364,7 +362,7 @@ def _stored_scheduler(stored: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _cluster_address(value: Any) -> Any:
-    from .search.dask_executor import parse_cluster, require_distributed
+    from ..search.dask_executor import parse_cluster, require_distributed
 
     if not isinstance(value, str):
         raise UsageError(
@@ -387,14 +385,14 @@ def _search_dict(space: Any) -> dict[str, Any]:
             f"{space.path}: SEARCH has unknown key(s) {', '.join(sorted(unknown))}; known keys are "
             f"{', '.join(SEARCH_KEYS)}"
         )
-    from .search.settings import check_search_values
+    from ..search.settings import check_search_values
 
     check_search_values(value, f"{space.path}: SEARCH")
     return dict(value)
 
 
 def _print_summary(store: Any, settings: Any, directory: Path) -> None:
-    from .search.console import failures_table, leaderboard_table
+    from ..search.console import failures_table, leaderboard_table
 
     board = store.leaderboard(settings.direction)
     failed = store.trials("failed")
@@ -416,147 +414,3 @@ def _print_summary(store: Any, settings: Any, directory: Path) -> None:
         console.print(
             f"Export the winner with:  nascompile export --best --study {directory}"
         )
-
-
-def _study_directory(study: Optional[Path]) -> Path:
-    from .search.store import is_study, latest_study
-
-    if study is None:
-        found = latest_study(DEFAULT_ROOT)
-        if found is None:
-            raise UsageError(
-                f"no study under {DEFAULT_ROOT}/; run nascompile search first, or pass --study"
-            )
-        return found
-    if is_study(study):
-        return study
-    if is_study(DEFAULT_ROOT / study):
-        return DEFAULT_ROOT / study
-    raise UsageError(f"{study} is not a study (no study.db in it)")
-
-
-@app.command()
-def export(
-    best: bool = typer.Option(
-        False, "--best", help="Export the best trial (the default)."
-    ),
-    trial: Optional[int] = typer.Option(None, "--trial", help="Export trial number N."),
-    candidate: Optional[str] = typer.Option(
-        None, "--candidate", help="Export the candidate with this id."
-    ),
-    study: Optional[Path] = typer.Option(
-        None, "--study", help="Study folder [default: the most recently used]."
-    ),
-    out: Path = typer.Option(
-        Path("best_model.py"),
-        "--out",
-        help="Module to write; its weights, test and other files go beside it.",
-    ),
-    no_test: bool = typer.Option(
-        False, "--no-test", help="Do not write the golden test (test_<name>.py)."
-    ),
-    with_training: bool = typer.Option(
-        False,
-        "--with-training",
-        help="Also write train_<name>.py, the search's training recipe.",
-    ),
-    data: Optional[Path] = typer.Option(
-        None,
-        "--data",
-        help="Space file whose load_data() gives the data (golden inputs; imported by the "
-        "training script) [the study's space file; the script imports my_data].",
-    ),
-    formats: Optional[list[str]] = typer.Option(
-        None,
-        "--format",
-        help="Also write the model as keras, savedmodel, tflite or onnx (repeatable); each is "
-        "checked against the Keras model.",
-    ),
-    force: bool = typer.Option(
-        False,
-        "--force",
-        help="Overwrite (or delete) files beside --out that nascompile export did not write.",
-    ),
-) -> None:
-    """Write a trained candidate as a standalone module, with its weights, golden test and
-    (on request) training script and deployment formats beside it."""
-    from .search.export import choose_trial, export_trial
-    from .search.store import Store
-
-    if sum([best, trial is not None, candidate is not None]) > 1:
-        raise UsageError("give one of --best, --trial N and --candidate ID")
-    store = Store(_study_directory(study))
-    record = choose_trial(store, trial=trial, candidate=candidate)
-    exported = export_trial(
-        store,
-        record,
-        out,
-        force=force,
-        test=not no_test,
-        training=with_training,
-        data_file=data,
-        formats=formats or (),
-    )
-    console.print(
-        f"wrote {exported.module} (trial #{record.number}, candidate {record.candidate_id})"
-    )
-    for path in exported.files:
-        console.print(f"wrote {path}")
-    for line in exported.checks:
-        console.print(f"checked {line}")
-    for path in exported.removed:
-        console.print(f"removed {path} (left by an earlier export to this name)")
-    if exported.weights is None:
-        console.print(
-            "its weights were not kept (only the best trials' are); the module holds the architecture"
-        )
-    for note in exported.notes:
-        console.print(note)
-    console.print(f"Use it with:  from {exported.module.stem} import build_model")
-
-
-@app.command()
-def trials(
-    study: Optional[Path] = typer.Option(
-        None, "--study", help="Study folder [default: the most recently used]."
-    ),
-    limit: int = typer.Option(
-        20, "--limit", help="Rows of the leaderboard to show (0: all)."
-    ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Every trial as one JSON object per line, by number."
-    ),
-    as_csv: bool = typer.Option(
-        False, "--csv", help="Every trial as a CSV row, by number, with a header."
-    ),
-) -> None:
-    """Print a study's leaderboard and its failed trials (or every trial as JSON or CSV)."""
-    from .search.console import failures_table, leaderboard_table
-    from .search.settings import TrainingSettings
-    from .search.store import Store
-
-    if as_json and as_csv:
-        raise UsageError("give one of --json and --csv")
-    directory = _study_directory(study)
-    store = Store(directory)
-    if as_json or as_csv:
-        from .search.summary import csv_text, json_lines
-
-        records = store.trials()
-        # Plain stdout, not rich: the output is data for other tools, never wrapped.
-        sys.stdout.write(json_lines(records) if as_json else csv_text(records))
-        sys.stdout.flush()
-        return
-    settings = TrainingSettings.from_json(store.get_meta("settings"))
-    board = store.leaderboard(settings.direction)
-    console.print(leaderboard_table(board, settings.objective, limit or None))
-    failed = store.trials("failed")
-    if failed:
-        console.print(failures_table(failed))
-    counts = store.counts()
-    console.print(
-        f"{directory}: {counts['complete']} complete, {counts['failed']} failed, "
-        f"{counts['duplicate']} duplicate, {counts['over_budget']} over budget, {counts['running']} "
-        "interrupted/running trial(s)."
-    )
-    sys.stdout.flush()
