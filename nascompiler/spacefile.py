@@ -2,7 +2,7 @@
 
 A space file defines ``search_space()`` (returns a ``HyperSpace``; required), ``load_data()``
 (returns ``(x_train, y_train), (x_val, y_val)``; required to search) and optionally a
-``TRAINING`` dict. Whatever goes wrong while loading it is reported as one line that names the
+``TRAINING`` dict (how candidates train) and a ``SEARCH`` dict (how the search runs). Whatever goes wrong while loading it is reported as one line that names the
 file, the line and the fault.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 from .errors import NascompilerError, SpaceDefinitionError, UsageError
 from .ir import SpaceIR, compile_space
 from .ir.keras_rules import check_keras_arguments
+from .search.settings import SEARCH_KEYS, check_search_values
 from .space import HyperSpace
 
 
@@ -83,6 +84,24 @@ class SpaceFile:
                 f"{self.path}: TRAINING must be a dict, got {type(training).__name__}"
             )
         return dict(training)
+
+    @property
+    def search(self) -> dict[str, Any]:
+        """The ``SEARCH`` dict, checked: known keys (``SEARCH_KEYS``), values of the right
+        type and range."""
+        value = getattr(self.module, "SEARCH", None)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise UsageError(f"{self.path}: SEARCH must be a dict")
+        unknown = set(value) - set(SEARCH_KEYS)
+        if unknown:
+            raise UsageError(
+                f"{self.path}: SEARCH has unknown key(s) {', '.join(sorted(unknown))}; known keys are "
+                f"{', '.join(SEARCH_KEYS)}"
+            )
+        check_search_values(value, f"{self.path}: SEARCH")
+        return dict(value)
 
 
 def _display_path(path: Path) -> str:

@@ -1,52 +1,18 @@
-"""``nascompile search``, ``export`` and ``trials``: the search commands of the CLI."""
+"""``nascompile search``: train a space's candidates and keep the results in a study.
+
+Which setting wins is :func:`nascompiler.search.settings.resolve_search`'s rule (flags over the
+space file over the stored study over the defaults); this module reads the inputs, builds the
+study and runs it."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from .common import DEFAULT_ROOT, console
 from ..errors import UsageError
-
-SEARCH_KEYS = (
-    "searcher",
-    "max_trials",
-    "seed",
-    "workers",
-    "keep_weights",
-    "searcher_options",
-    "scheduler",
-    "min_epochs",
-    "max_epochs",
-    "reduction_factor",
-    "time_budget",
-    "trial_timeout",
-    "max_params",
-    "max_flops",
-    "cluster",
-    "ship_data",
-)
-SEARCH_DEFAULTS: dict[str, Any] = {
-    "searcher": "random",
-    "max_trials": 10,
-    "seed": 0,
-    "workers": 1,
-    "keep_weights": 3,
-    "searcher_options": {},
-    "scheduler": "full",
-    "min_epochs": None,
-    "max_epochs": None,
-    "reduction_factor": None,
-    "time_budget": None,
-    "trial_timeout": None,
-    "max_params": None,
-    "max_flops": None,
-    "cluster": None,
-    "ship_data": False,
-}
+from .common import DEFAULT_ROOT, console
 
 
 def search(
@@ -157,17 +123,7 @@ def search(
     ),
 ) -> None:
     """Search a space: train its candidates and keep the results in a study."""
-    from ..search.console import ConsoleReporter
-    from ..search.data import SpaceFileData
-    from ..search.lock import check_not_running
-    from ..search.settings import (
-        TrainingSettings,
-        check_search_values,
-        check_study_name,
-    )
-    from ..search.store import Store, is_study
-    from ..ir.cost import parse_count
-    from ..search.study import Study, StudyConfig, fresh_directory, parse_duration
+    from ..search.settings import check_study_name, resolve_search
     from ..spacefile import load_space_file
 
     if cluster is not None and workers is not None:
@@ -175,9 +131,8 @@ def search(
             "give --workers (processes on this machine) or --cluster, not both"
         )
     if cluster is not None:
-        _cluster_address(
-            cluster
-        )  # a bad address or a missing extra fails before any work
+        # A bad address or a missing extra fails before any work.
+        _cluster_address(cluster)
     space = load_space_file(space_file)
     ir = space.compile()
     if not space.has_load_data:
@@ -186,30 +141,8 @@ def search(
             "(x_train, y_train), (x_val, y_val)"
         )
     directory = out / (check_study_name(study) if study is not None else space.stem)
-    check_not_running(directory)  # before --fresh moves a running study aside
-    if fresh:
-        moved = fresh_directory(directory)
-        if moved is not None:
-            console.print(f"Moved the previous study to {moved}")
-    elif directory.exists() and not is_study(directory):
-        if any(directory.iterdir()):
-            raise UsageError(
-                f"{directory} exists and is not a study; choose another --study or --out"
-            )
-
-    stored_settings: dict[str, Any] = {}
-    stored_search: dict[str, Any] = {}
-    if is_study(directory):
-        store = Store(directory)
-        stored_settings = store.get_meta("settings") or {}
-        stored_search = {
-            k: store.get_meta(k)
-            for k in ("searcher", "seed", "searcher_options")
-            if store.get_meta(k) is not None
-        }
-        stored_search.update(_stored_scheduler(store.get_meta("scheduler")))
-        store.close()
-    file_search = _search_dict(space)
+    _prepare_directory(directory, fresh)
+    stored = _stored_definition(directory)
     flags = {
         "searcher": searcher,
         "max_trials": max_trials,
@@ -226,32 +159,88 @@ def search(
         "max_flops": max_flops,
         "cluster": cluster,
         "ship_data": ship_data or None,
+        "searcher_options": (
+            {"resolution": grid_resolution} if grid_resolution is not None else None
+        ),
     }
-    if grid_resolution is not None:
-        flags["searcher_options"] = {"resolution": grid_resolution}
-    given = {k: v for k, v in flags.items() if v is not None}
-    check_search_values(given)
-    chosen = {**SEARCH_DEFAULTS, **stored_search, **file_search, **given}
-    if chosen["max_epochs"] is not None:
-        # The highest rung is the full training: --max-epochs is the epochs setting.
-        if epochs is not None and epochs != chosen["max_epochs"]:
-            raise UsageError(
-                f"--epochs {epochs} and --max-epochs {chosen['max_epochs']} disagree; give one of them"
-            )
-        epochs = chosen["max_epochs"]
-    settings = TrainingSettings.resolve(
-        {**stored_settings, **space.training},
-        source=f"{space_file}: TRAINING",
-        epochs=epochs,
-        batch_size=batch_size,
-        objective=objective,
-        direction=direction,
+    resolved = resolve_search(
+        flags=flags,
+        training_flags={
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "objective": objective,
+            "direction": direction,
+        },
+        stored=stored,
+        file_search=space.search,
+        file_training=space.training,
+        training_source=f"{space_file}: TRAINING",
     )
-    config = StudyConfig(
+    config = _study_config(resolved, directory, ir, space_file, allow_new_data)
+    executor = _executor(resolved, config, directory, space_file, ship_data)
+    _run(config, executor, tensorboard)
+    if not no_report:
+        _write_report(directory)
+
+
+def _prepare_directory(directory: Path, fresh: bool) -> None:
+    """Refuse a study another search is running and a folder that is not a study; with
+    ``--fresh``, move the old study aside."""
+    from ..search.lock import check_not_running
+    from ..search.store import is_study
+    from ..search.study import fresh_directory
+
+    check_not_running(directory)  # before --fresh moves a running study aside
+    if fresh:
+        moved = fresh_directory(directory)
+        if moved is not None:
+            console.print(f"Moved the previous study to {moved}")
+    elif directory.exists() and not is_study(directory):
+        if any(directory.iterdir()):
+            raise UsageError(
+                f"{directory} exists and is not a study; choose another --study or --out"
+            )
+
+
+def _stored_definition(directory: Path) -> dict[str, Any]:
+    """What the study in ``directory`` stored of its definition (empty for a new study)."""
+    from ..search.settings import STUDY_META_KEYS
+    from ..search.store import Store, is_study
+
+    if not is_study(directory):
+        return {}
+    store = Store(directory)
+    try:
+        return {key: store.get_meta(key) for key in STUDY_META_KEYS}
+    finally:
+        store.close()
+
+
+def _study_config(
+    resolved: Any,
+    directory: Path,
+    ir: Any,
+    space_file: Path,
+    allow_new_data: bool,
+) -> Any:
+    """The study's configuration from the resolved settings, durations and counts parsed."""
+    from ..ir.cost import parse_count
+    from ..search.data import SpaceFileData
+    from ..search.study import StudyConfig, parse_duration
+
+    chosen = resolved.options
+
+    def parsed(key: str, parse: Any, flag: str | None = None) -> Any:
+        value = chosen[key]
+        if value is None:
+            return None
+        return parse(value) if flag is None else parse(value, flag)
+
+    return StudyConfig(
         directory=directory,
         space=ir,
         data=SpaceFileData(str(space_file)),
-        settings=settings,
+        settings=resolved.training,
         max_trials=chosen["max_trials"],
         searcher=chosen["searcher"],
         searcher_options=dict(chosen["searcher_options"]),
@@ -263,47 +252,47 @@ def search(
         min_epochs=chosen["min_epochs"],
         max_epochs=chosen["max_epochs"],
         reduction_factor=chosen["reduction_factor"],
-        time_budget=(
-            parse_duration(chosen["time_budget"])
-            if chosen["time_budget"] is not None
-            else None
-        ),
-        trial_timeout=(
-            parse_duration(chosen["trial_timeout"], "--trial-timeout")
-            if chosen["trial_timeout"] is not None
-            else None
-        ),
+        time_budget=parsed("time_budget", parse_duration),
+        trial_timeout=parsed("trial_timeout", parse_duration, "--trial-timeout"),
         allow_new_data=allow_new_data,
-        max_params=(
-            parse_count(chosen["max_params"], "--max-params")
-            if chosen["max_params"] is not None
-            else None
-        ),
-        max_flops=(
-            parse_count(chosen["max_flops"], "--max-flops")
-            if chosen["max_flops"] is not None
-            else None
-        ),
+        max_params=parsed("max_params", parse_count, "--max-params"),
+        max_flops=parsed("max_flops", parse_count, "--max-flops"),
     )
-    reporter = ConsoleReporter(console)
-    executor = None
-    if chosen["cluster"] is not None:
-        from ..search.dask_executor import DaskExecutor
 
-        if not isinstance(chosen["ship_data"], bool):
-            raise UsageError(f"{space_file}: SEARCH['ship_data'] must be True or False")
-        executor = DaskExecutor(
-            config.data,
-            settings.to_json(),
-            _cluster_address(chosen["cluster"]),
-            ship_data=chosen["ship_data"],
-            notify=lambda text: console.print(text, markup=False),
-            log_dir=directory / "logs",
-        )
-    elif ship_data:
-        raise UsageError(
-            "--ship-data goes with --cluster (there is no cluster to send the data to)"
-        )
+
+def _executor(
+    resolved: Any, config: Any, directory: Path, space_file: Path, ship_data_flag: bool
+) -> Any:
+    """A Dask executor when a cluster was chosen, else ``None`` (the study's local one)."""
+    chosen = resolved.options
+    if chosen["cluster"] is None:
+        if ship_data_flag:
+            raise UsageError(
+                "--ship-data goes with --cluster (there is no cluster to send the data to)"
+            )
+        return None
+    from ..search.dask_executor import DaskExecutor
+
+    if not isinstance(chosen["ship_data"], bool):
+        raise UsageError(f"{space_file}: SEARCH['ship_data'] must be True or False")
+    return DaskExecutor(
+        config.data,
+        resolved.training.to_json(),
+        _cluster_address(chosen["cluster"]),
+        ship_data=chosen["ship_data"],
+        notify=lambda text: console.print(text, markup=False),
+        log_dir=directory / "logs",
+    )
+
+
+def _run(config: Any, executor: Any, tensorboard: bool) -> None:
+    """Run the study with the console's progress display; Ctrl-C ends it with exit code 130
+    after saying what was kept."""
+    from ..search.console import ConsoleReporter
+    from ..search.study import Study
+
+    directory = config.directory
+    reporter = ConsoleReporter(console)
     listeners: list[Any] = [reporter]
     if tensorboard:
         from ..report.tensorboard import TensorBoardWriter
@@ -321,15 +310,13 @@ def search(
             f"when you re-run this command."
         )
         raise SystemExit(130) from None
-    _print_summary(runner.store, settings, directory)
+    _print_summary(runner.store, config.settings, directory)
     if tensorboard:
         console.print(
             f"TensorBoard logs: tensorboard --logdir {directory / 'tensorboard'}",
             markup=False,
             soft_wrap=True,
         )
-    if not no_report:
-        _write_report(directory)
 
 
 def _write_report(directory: Path) -> None:
@@ -345,22 +332,6 @@ def _write_report(directory: Path) -> None:
     console.print(f"Report: {path}", markup=False, soft_wrap=True)
 
 
-def _stored_scheduler(stored: dict[str, Any] | None) -> dict[str, Any]:
-    """The scheduler options a study was created with, as SEARCH keys (so that re-running
-    the command without them resumes it)."""
-    if not stored:
-        return {}
-    name = stored["name"]
-    options: dict[str, Any] = {"scheduler": name}
-    if name in ("asha", "hyperband"):
-        options.update(
-            min_epochs=stored["rungs"][0],
-            max_epochs=stored["rungs"][-1],
-            reduction_factor=stored["reduction_factor"],
-        )
-    return options
-
-
 def _cluster_address(value: Any) -> Any:
     from ..search.dask_executor import parse_cluster, require_distributed
 
@@ -371,24 +342,6 @@ def _cluster_address(value: Any) -> Any:
     address = parse_cluster(value)
     require_distributed()
     return address
-
-
-def _search_dict(space: Any) -> dict[str, Any]:
-    value = getattr(space.module, "SEARCH", None)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise UsageError(f"{space.path}: SEARCH must be a dict")
-    unknown = set(value) - set(SEARCH_KEYS)
-    if unknown:
-        raise UsageError(
-            f"{space.path}: SEARCH has unknown key(s) {', '.join(sorted(unknown))}; known keys are "
-            f"{', '.join(SEARCH_KEYS)}"
-        )
-    from ..search.settings import check_search_values
-
-    check_search_values(value, f"{space.path}: SEARCH")
-    return dict(value)
 
 
 def _print_summary(store: Any, settings: Any, directory: Path) -> None:

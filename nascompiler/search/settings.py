@@ -1,4 +1,7 @@
-"""Training settings: the space file's ``TRAINING`` dict, overridden by command-line flags."""
+"""A search's settings: how candidates are trained (``TrainingSettings``, the space file's
+``TRAINING``) and how the search runs (the space file's ``SEARCH`` options), and
+:func:`resolve_search`, which layers defaults, a stored study, the space file and the
+command-line flags."""
 
 from __future__ import annotations
 
@@ -213,6 +216,107 @@ def check_search_values(values: Mapping[str, Any], source: str | None = None) ->
             "each worker is a whole TensorFlow process (about 0.7 GB), so use at most "
             f"{max_workers()}"
         )
+
+
+# The space file's SEARCH options (and the search command's flags of the same names), with
+# their defaults; the order is the one error messages list them in.
+SEARCH_DEFAULTS: dict[str, Any] = {
+    "searcher": "random",
+    "max_trials": 10,
+    "seed": 0,
+    "workers": 1,
+    "keep_weights": 3,
+    "searcher_options": {},
+    "scheduler": "full",
+    "min_epochs": None,
+    "max_epochs": None,
+    "reduction_factor": None,
+    "time_budget": None,
+    "trial_timeout": None,
+    "max_params": None,
+    "max_flops": None,
+    "cluster": None,
+    "ship_data": False,
+}
+SEARCH_KEYS = tuple(SEARCH_DEFAULTS)
+
+# What a study stores of its definition (``Store.get_meta``) that a re-run without flags
+# resumes with.
+STUDY_META_KEYS = ("settings", "searcher", "seed", "searcher_options", "scheduler")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """A search's settings, resolved: every ``SEARCH`` option (time, count and cluster values
+    still as given, e.g. ``"30m"``) and the training settings."""
+
+    options: dict[str, Any]  # every key of SEARCH_KEYS
+    training: TrainingSettings
+
+
+def resolve_search(
+    *,
+    flags: Mapping[str, Any] | None = None,
+    training_flags: Mapping[str, Any] | None = None,
+    stored: Mapping[str, Any] | None = None,
+    file_search: Mapping[str, Any] | None = None,
+    file_training: Mapping[str, Any] | None = None,
+    training_source: str = "TRAINING",
+) -> SearchSettings:
+    """A search's settings, each from the first of: the command-line flags, the space file
+    (``SEARCH``, ``TRAINING``), the stored study it resumes, the defaults.
+
+    ``flags`` holds ``SEARCH`` options by key and ``training_flags`` training settings
+    (``epochs``, ``batch_size``, ``objective``, ``direction``); ``None`` means "not given".
+    ``stored`` is the study's stored definition (``STUDY_META_KEYS``; ``None`` or empty for a
+    new study). ``file_search`` is the space file's ``SEARCH``, already checked by its loader;
+    ``file_training`` its ``TRAINING``, checked here (``training_source`` names it in errors).
+    Pure: reads no file and imports nothing, so each precedence rule is tested on its own.
+    """
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    unknown = set(given) - set(SEARCH_KEYS)
+    if unknown:
+        raise ValueError(f"not SEARCH options: {', '.join(sorted(unknown))}")
+    check_search_values(given)
+    stored_options, stored_training = _stored_definition(stored or {})
+    options = {**SEARCH_DEFAULTS, **stored_options, **(file_search or {}), **given}
+    overrides = {k: v for k, v in (training_flags or {}).items() if v is not None}
+    if options["max_epochs"] is not None:
+        # The highest rung is the full training: --max-epochs is the epochs setting.
+        epochs = overrides.get("epochs")
+        if epochs is not None and epochs != options["max_epochs"]:
+            raise UsageError(
+                f"--epochs {epochs} and --max-epochs {options['max_epochs']} disagree; give one of them"
+            )
+        overrides["epochs"] = options["max_epochs"]
+    training = TrainingSettings.resolve(
+        {**stored_training, **(file_training or {})},
+        source=training_source,
+        **overrides,
+    )
+    return SearchSettings(options, training)
+
+
+def _stored_definition(
+    stored: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A stored study's definition as ``SEARCH`` options and ``TRAINING`` settings, so that
+    re-running the command without flags resumes it as it was created."""
+    options = {
+        key: stored[key]
+        for key in ("searcher", "seed", "searcher_options")
+        if stored.get(key) is not None
+    }
+    scheduler = stored.get("scheduler")
+    if scheduler:
+        options["scheduler"] = scheduler["name"]
+        if scheduler["name"] in ("asha", "hyperband"):
+            options.update(
+                min_epochs=scheduler["rungs"][0],
+                max_epochs=scheduler["rungs"][-1],
+                reduction_factor=scheduler["reduction_factor"],
+            )
+    return options, dict(stored.get("settings") or {})
 
 
 def check_study_name(name: str) -> str:
