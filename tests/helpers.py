@@ -17,9 +17,10 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable, Iterable
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -173,6 +174,66 @@ SEED_TRIAL_NON_TRAINABLE = 4_352
 
 def seed_trial_assignment() -> dict:
     return enas_assignment(SEED_TRIAL_NORMAL, SEED_TRIAL_REDUCTION)
+
+
+# ----------------------------------------------------------------------------- waiting
+
+
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float,
+    what: str,
+    check: Callable[[], None] = lambda: None,
+    interval: float = 0.05,
+) -> Any:
+    """Poll ``predicate`` until it returns something true, and return that; fail naming
+    ``what`` after ``timeout`` seconds. ``check`` runs before each poll (e.g. to assert that
+    a process is still alive). Tests wait for a condition, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        check()
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def cpu_seconds(pids: Iterable[int]) -> dict[int, float]:
+    """The CPU time (user + system, seconds) each live process of ``pids`` has used."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[
+            2
+        ].split()  # after "pid (name)": state is fields[0]
+        found[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return found
+
+
+def wait_for_cpu(
+    pids: Callable[[], Iterable[int]],
+    seconds: float,
+    timeout: float,
+    what: str,
+    check: Callable[[], None] = lambda: None,
+) -> None:
+    """Wait until the processes ``pids()`` (asked anew at each poll, as workers come and go)
+    have used ``seconds`` of CPU time more than when this was called: "well into a trial",
+    measured by the work done rather than guessed from the clock, so a busy machine waits
+    longer instead of acting too early."""
+    start = cpu_seconds(pids())
+
+    def progressed() -> bool:
+        now = cpu_seconds(pids())
+        return sum(t - start.get(pid, 0.0) for pid, t in now.items()) >= seconds
+
+    wait_until(progressed, timeout, what, check)
 
 
 # ----------------------------------------------------------------------------- generated modules

@@ -17,6 +17,8 @@ from types import SimpleNamespace
 
 import pytest
 
+import helpers
+from helpers import wait_until
 from nascompiler.errors import UsageError
 from nascompiler.search.dask_executor import (
     collect_outputs,
@@ -387,15 +389,14 @@ class Cluster:
                 process.wait()
 
 
-def wait_until(predicate, timeout: float, what: str, check=lambda: None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        check()
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (a Dask worker and the trial processes it runs)."""
+    import psutil
+
+    try:
+        return [pid] + [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def test_a_worker_killed_mid_trial_is_replaced_and_the_study_stays_whole(tmp_path):
@@ -476,7 +477,13 @@ def test_a_worker_killed_mid_trial_is_replaced_and_the_study_stays_whole(tmp_pat
                 assert search.poll() is None, search.communicate()
 
             victim = wait_until(running_on_w1, 240, "a trial on w1", alive)
-            time.sleep(1.0)  # well into its training (an epoch takes seconds)
+            helpers.wait_for_cpu(  # well into its training (an epoch takes seconds)
+                lambda: _process_tree(workers["w1"].pid),
+                1.0,
+                120,
+                "the trial on w1 to train a while",
+                alive,
+            )
             os.kill(workers["w1"].pid, signal.SIGKILL)
             out, err = search.communicate(timeout=300)
         assert search.returncode == 0, out + err
@@ -640,7 +647,9 @@ def test_a_killed_driver_leaves_no_trial_running_and_the_study_resumes(tmp_path)
                 )
 
             trial_process = wait_until(training, 240, "a trial in training")[0]
-            time.sleep(1.0)
+            helpers.wait_for_cpu(
+                lambda: [trial_process.pid], 1.0, 120, "the trial to train a while"
+            )
             search.kill()
             search.wait()
             wait_until(

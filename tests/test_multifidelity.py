@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import helpers
 from nascompiler.search.data import SpaceFileData
 from nascompiler.search.events import StudyListener
 from nascompiler.search.executor import LocalExecutor
@@ -215,7 +216,9 @@ def test_kill_9_mid_promotion_then_resume_trains_no_rung_twice(tmp_path):
         except sqlite3.OperationalError:
             pass
         time.sleep(0.05)
-    time.sleep(1.0)  # well into the promoted job
+    helpers.wait_for_cpu(  # well into the promoted job
+        lambda: workers_in(tmp_path), 0.5, 120, "the promoted job to train a while"
+    )
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     deadline = time.monotonic() + 15

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+import helpers
+
 SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"
 NASCOMPILE = str(Path(sys.executable).parent / "nascompile")
 
@@ -228,8 +230,8 @@ def test_ctrl_c_stops_cleanly_and_says_what_was_kept(tmp_path):
     assert [
         r for r in rows if r["status"] == "running"
     ], "the interrupted trial stays to be run again"
-    time.sleep(1.5)  # workers exit with their driver
-    assert not workers_in(tmp_path)
+    # The workers exit with their driver.
+    helpers.wait_until(lambda: not workers_in(tmp_path), 10, "the workers to exit")
 
 
 def workers_in(cwd: Path) -> list[int]:
