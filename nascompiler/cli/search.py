@@ -7,12 +7,18 @@ study and runs it."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from ..errors import UsageError
 from .common import DEFAULT_ROOT, console
+
+if TYPE_CHECKING:
+    from ..ir import SpaceIR
+    from ..search.executor import Executor
+    from ..search.settings import SearchSettings
+    from ..search.study import StudyConfig
 
 
 def search(
@@ -217,12 +223,12 @@ def _stored_definition(directory: Path) -> dict[str, Any]:
 
 
 def _study_config(
-    resolved: Any,
+    resolved: SearchSettings,
     directory: Path,
-    ir: Any,
+    ir: SpaceIR,
     space_file: Path,
     allow_new_data: bool,
-) -> Any:
+) -> StudyConfig:
     """The study's configuration from the resolved settings, durations and counts parsed."""
     from ..ir.cost import parse_count
     from ..search.data import SpaceFileData
@@ -261,8 +267,12 @@ def _study_config(
 
 
 def _executor(
-    resolved: Any, config: Any, directory: Path, space_file: Path, ship_data_flag: bool
-) -> Any:
+    resolved: SearchSettings,
+    config: StudyConfig,
+    directory: Path,
+    space_file: Path,
+    ship_data_flag: bool,
+) -> Executor | None:
     """A Dask executor when a cluster was chosen, else ``None`` (the study's local one)."""
     chosen = resolved.options
     if chosen["cluster"] is None:
@@ -285,7 +295,7 @@ def _executor(
     )
 
 
-def _run(config: Any, executor: Any, tensorboard: bool) -> None:
+def _run(config: StudyConfig, executor: Executor | None, tensorboard: bool) -> None:
     """Run the study with the console's progress display; Ctrl-C ends it with exit code 130
     after saying what was kept."""
     from ..search.console import ConsoleReporter
