@@ -8,6 +8,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from test_search import (
     NASCOMPILE,
     SPACE,
@@ -17,6 +19,8 @@ from test_search import (
     trials,
     workers_in,
 )
+
+pytestmark = pytest.mark.slow
 
 
 def test_candidates_over_the_parameter_budget_are_never_trained(tmp_path):

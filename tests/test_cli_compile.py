@@ -311,6 +311,7 @@ def test_debug_raises_instead_of_one_line(workdir, capsys):
         )
 
 
+@pytest.mark.slow
 def test_console_script_errors_and_debug_traceback(workdir):
     """The installed ``nascompile`` script: exit 2 with one line; with --debug a traceback."""
     script = str(helpers.BIN / "nascompile")

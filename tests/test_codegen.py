@@ -45,6 +45,7 @@ def _check_module_structure(source: str, graph) -> None:
     assert black.format_str(source, mode=black.Mode()) == source
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "key", ["dnn_bn_act_first", "cnn_three_blocks", "enas_small", "enas_seed_trial"]
 )
@@ -65,6 +66,7 @@ def test_emitted_module_structure(fixed_builds, key):
     )
 
 
+@pytest.mark.slow
 def test_black_cli_accepts_emitted_modules(fixed_builds, tmp_path):
     """The real ``black --check`` command agrees (default settings)."""
     folder = tmp_path / "emitted"
@@ -90,6 +92,7 @@ def test_emission_is_byte_identical_across_runs():
         assert emit(specialize(first, assignment)) == a
 
 
+@pytest.mark.slow
 def test_linear_chain_reuses_x(fixed_builds):
     """A chain reads ``x = layers.Dense(...)(x)``; only the input and output have other names."""
     source = fixed_builds["dnn_bn_act_first"].source
@@ -101,6 +104,7 @@ def test_linear_chain_reuses_x(fixed_builds):
     assert 'x = layers.Dense(12, name="dense_2")(x)' in source
 
 
+@pytest.mark.slow
 def test_branching_graph_names_variables_after_layers(fixed_builds):
     """Outputs used twice (ENAS cell inputs) get a variable named after their layer."""
     source = fixed_builds["enas_small"].source
@@ -124,6 +128,7 @@ def test_emit_adds_docstring_sections_without_changing_code():
 # ----------------------------------------------------------------------------- hostile strings
 
 
+@pytest.mark.slow
 def test_hostile_layer_names_stay_data(fixed_builds):
     """Layer names holding quotes, backslashes, newlines, triple quotes, code and unicode are
     emitted as string literals: the module parses, is black-clean, builds in a fresh
@@ -164,6 +169,7 @@ def test_hostile_layer_names_stay_data(fixed_builds):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(6))
 def test_hostile_choice_option_stays_a_string(fixed_builds, index):
     """A Choice option like ``"); import os; os.system("touch ...")`` used as an activation is
@@ -203,6 +209,7 @@ def test_hostile_choice_option_stays_a_string(fixed_builds, index):
     assert not fixed_builds.canary.exists()
 
 
+@pytest.mark.slow
 def test_hostile_modules_pass_black_cli(fixed_builds, tmp_path):
     paths = [
         fixed_builds[k].path for k in fixed_builds.candidates if k.startswith("hostile")

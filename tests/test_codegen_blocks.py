@@ -17,6 +17,8 @@ import helpers
 from nascompiler.codegen import emit
 from nascompiler.ir import compile_space, specialize
 
+pytestmark = pytest.mark.slow
+
 SEEDS = range(6)
 
 

@@ -228,6 +228,7 @@ KERAS_CASES = {
 }
 
 
+@pytest.mark.slow
 def test_weights_of_other_layers_and_options_equal_keras(tmp_path):
     """RNNs, embeddings, layer normalisation, groups, depth multipliers, frozen layers and
     LoRA: the cost model's trainable and non-trainable counts are what Keras builds."""

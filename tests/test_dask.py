@@ -102,6 +102,7 @@ def test_without_distributed_the_error_names_the_extra(monkeypatch):
         require_distributed()
 
 
+@pytest.mark.slow
 def test_cli_rejects_bad_cluster_input_in_one_line(tmp_path):
     fake = tmp_path / "site" / "distributed"
     fake.mkdir(parents=True)
@@ -134,6 +135,7 @@ def test_cli_rejects_bad_cluster_input_in_one_line(tmp_path):
         assert not (tmp_path / "generated").exists()
 
 
+@pytest.mark.slow
 def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path):
     import socket
 
@@ -250,6 +252,7 @@ class StubClient:
         return object()
 
 
+@pytest.mark.slow
 def test_trials_ask_for_a_gpu_when_workers_declare_gpus(tmp_path):
     from nascompiler.search.dask_executor import DaskExecutor
     from nascompiler.search.data import SpaceFileData
@@ -286,6 +289,7 @@ def test_trials_ask_for_a_gpu_when_workers_declare_gpus(tmp_path):
 # ---------------------------------------------------------------------------- local cluster
 
 
+@pytest.mark.slow
 def test_local_cluster_gives_the_same_results_as_local_workers(tmp_path):
     args = ["search", str(SPACE), "--max-trials", "6", "--seed", "7"]
     local = nascompile(*args, "--study", "local", cwd=tmp_path)
@@ -399,6 +403,7 @@ def _process_tree(pid: int) -> list[int]:
         return []
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_trial_is_replaced_and_the_study_stays_whole(tmp_path):
     from distributed import Client
 
@@ -527,6 +532,7 @@ def test_a_worker_killed_mid_trial_is_replaced_and_the_study_stays_whole(tmp_pat
         cluster.stop()
 
 
+@pytest.mark.slow
 def test_hyperkeras_on_a_local_cluster_from_a_script_without_main_guard(tmp_path):
     """The Python API ships the arrays it was given (workers cannot see the study folder), and
     the local cluster's workers never re-run the user's script (no ``__main__`` guard here).
@@ -576,6 +582,7 @@ def test_hyperkeras_on_a_local_cluster_from_a_script_without_main_guard(tmp_path
         HyperKeras(RandomSearcher(lambda: None), cluster="local")
 
 
+@pytest.mark.slow
 def test_a_killed_driver_leaves_no_trial_running_and_the_study_resumes(tmp_path):
     """The driver dies (SIGKILL) mid-trial: the scheduler drops its tasks, the worker stops the
     trial process, and re-running the command resumes the study on the same cluster."""

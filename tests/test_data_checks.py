@@ -62,6 +62,7 @@ def test_several_inputs_name_the_part():
         check_data(summary, [(4,), (4,)], (3,), "sparse_categorical_crossentropy", "d")
 
 
+@pytest.mark.slow
 def test_search_with_nan_data_stops_before_any_trial(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     nan_rows = "(lambda a: (a.__setitem__(slice(0, 50), float('nan')), a)[1])(x.copy())"

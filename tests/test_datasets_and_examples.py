@@ -80,6 +80,7 @@ def test_real_fashion_mnist_and_digits():
     assert np.array_equal(x, x2), "the split is fixed by its seed"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_space_files_compile_and_their_data_fits(example):
     space = load_space_file(example)

@@ -53,6 +53,7 @@ def wait_for(executor: LocalExecutor, predicate, timeout: float = 180) -> list:
     raise AssertionError(f"timed out; events so far: {seen}")
 
 
+@pytest.mark.slow
 def test_a_dead_worker_fails_its_trial_and_is_replaced(
     tmp_path, candidate, monkeypatch
 ):
@@ -107,6 +108,7 @@ def test_a_dead_worker_fails_its_trial_and_is_replaced(
     assert executor.slots == []
 
 
+@pytest.mark.slow
 def test_each_worker_is_pinned_to_one_gpu(tmp_path):
     settings = TrainingSettings.resolve({})
     executor = LocalExecutor(
@@ -147,6 +149,7 @@ def test_data_that_fails_to_load_stops_the_start(tmp_path):
     assert executor.slots == []
 
 
+@pytest.mark.slow
 def test_workers_are_recycled_after_a_number_of_trials(tmp_path, candidate):
     """A long search must not grow a worker's memory without bound: after ``recycle_after``
     trials an idle worker is replaced by a fresh process, and trials go on."""

@@ -133,6 +133,7 @@ def winner(study, tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_export_writes_module_weights_golden_test_and_training_script(
     winner, study, tmp_path
 ):
@@ -185,6 +186,7 @@ GOLDEN_RUN = """
 """
 
 
+@pytest.mark.slow
 def test_golden_test_passes_in_a_fresh_interpreter_and_catches_a_wrong_model(
     winner, tmp_path
 ):
@@ -205,6 +207,7 @@ def test_golden_test_passes_in_a_fresh_interpreter_and_catches_a_wrong_model(
     ]
 
 
+@pytest.mark.slow
 def test_golden_test_passes_under_the_jax_backend(winner):
     """The exported digits winner on KERAS_BACKEND=jax matches TensorFlow's golden outputs."""
     run = fresh_python(
@@ -221,6 +224,7 @@ def test_golden_test_passes_under_the_jax_backend(winner):
 # ----------------------------------------------------------------------------- training recipe
 
 
+@pytest.mark.slow
 def test_training_script_reproduces_the_searched_trial(winner, study, tmp_path):
     """Retraining from scratch with the same data and seed gives the trial's metrics, with the
     space file's load_data (--data) and with the documented my_data placeholder."""
@@ -284,6 +288,7 @@ def test_training_script_reproduces_the_searched_trial(winner, study, tmp_path):
 # ----------------------------------------------------------------------------- deployment formats
 
 
+@pytest.mark.slow
 def test_every_format_is_written_reloaded_and_matches(study, tmp_path, capsys):
     out = tmp_path / "best_model.py"
     code, stdout, err = export(
@@ -376,6 +381,7 @@ def test_a_missing_converter_or_a_mismatch_is_one_line(monkeypatch):
         deploy.compare("onnx", [expected[0] + 0.01], expected)
 
 
+@pytest.mark.slow
 def test_format_needs_kept_weights(study, tmp_path, capsys):
     code, _, err = export(
         study,
@@ -397,6 +403,7 @@ def test_format_needs_kept_weights(study, tmp_path, capsys):
 # ----------------------------------------------------------------------------- a consistent set
 
 
+@pytest.mark.slow
 def test_reexport_of_a_trial_without_weights_removes_the_other_candidates_files(
     study, tmp_path, capsys
 ):
@@ -422,6 +429,7 @@ def test_reexport_of_a_trial_without_weights_removes_the_other_candidates_files(
     assert "no golden test: the trial's weights were not kept" in flat
 
 
+@pytest.mark.slow
 def test_no_test_and_dropped_formats_remove_the_earlier_pieces(study, tmp_path, capsys):
     m = tmp_path / "m.py"
     assert export(study, m, capsys, "--best", "--format", "tflite")[0] == 0
@@ -432,6 +440,7 @@ def test_no_test_and_dropped_formats_remove_the_earlier_pieces(study, tmp_path, 
     assert docstring_files(m) == ["m.weights.h5"]
 
 
+@pytest.mark.slow
 def test_files_export_did_not_write_are_refused_without_force(study, tmp_path, capsys):
     u = tmp_path / "u.py"
     mine = tmp_path / "u.weights.h5"
@@ -454,6 +463,7 @@ def test_files_export_did_not_write_are_refused_without_force(study, tmp_path, c
     assert export(study, u, capsys, "--best")[0] == 0
 
 
+@pytest.mark.slow
 def test_foreign_weights_beside_a_module_without_weights(study, tmp_path, capsys):
     w = tmp_path / "w.py"
     stray = tmp_path / "w.weights.h5"
@@ -470,6 +480,7 @@ def test_foreign_weights_beside_a_module_without_weights(study, tmp_path, capsys
     assert not stray.exists() and w.exists()
 
 
+@pytest.mark.slow
 def test_out_must_be_an_importable_module_name(study, tmp_path, capsys):
     code, _, err = export(study, tmp_path / "best-model.py", capsys, "--best")
     assert code == 2 and "must name a module that Python can import" in err
@@ -478,6 +489,7 @@ def test_out_must_be_an_importable_module_name(study, tmp_path, capsys):
 # ----------------------------------------------------------------------------- backends
 
 
+@pytest.mark.slow
 def test_random_enas_candidate_predicts_the_same_on_jax_and_tensorflow(tmp_path):
     from nascompiler.codegen import emit
     from nascompiler.ir import compile_space, specialize
@@ -516,6 +528,7 @@ def test_random_enas_candidate_predicts_the_same_on_jax_and_tensorflow(tmp_path)
     )
 
 
+@pytest.mark.slow
 def test_an_export_from_before_the_files_line_still_owns_its_weights(
     study, tmp_path, capsys
 ):
@@ -532,6 +545,7 @@ def test_an_export_from_before_the_files_line_still_owns_its_weights(
     assert docstring_files(old)[0] == "old.weights.h5"
 
 
+@pytest.mark.slow
 def test_missing_data_is_one_line_naming_data(study, tmp_path, capsys):
     """A study searched elsewhere: its space file is not found from here."""
     from nascompiler.search.store import Store

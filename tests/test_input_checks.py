@@ -180,6 +180,7 @@ def test_study_name_is_a_plain_name(tmp_path, capsys, monkeypatch, name):
     assert not any((tmp_path / "inner").iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "training, fragments",
     [

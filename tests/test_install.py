@@ -9,7 +9,11 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import helpers
+
+pytestmark = pytest.mark.slow
 
 PROJECT_FILES = ("pyproject.toml", "README.md", "nascompiler", "templates")
 

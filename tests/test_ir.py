@@ -189,6 +189,7 @@ _STABILITY_PROGRAM = textwrap.dedent("""
     """)
 
 
+@pytest.mark.slow
 def test_names_ids_and_code_do_not_depend_on_hash_seed(tmp_path):
     """Compiling in two interpreters with different PYTHONHASHSEED gives the same parameter
     names, conditions, candidate ids and emitted bytes."""

@@ -323,6 +323,7 @@ def test_tpe_beats_random_search_at_small_budgets():
     assert statistics.median(b for _, b in tpe) > statistics.median(b for _, b in rnd)
 
 
+@pytest.mark.slow
 def test_tpe_minimises_when_asked_to():
     """direction='min' reaches Optuna as 'minimize': after 60 trials TPE's median best is
     lower than random search's. (At 30 the ten random start-up trials, which differ from

@@ -88,6 +88,7 @@ def asha_study(tmp_path_factory) -> Path:
     return cwd / "generated" / "digits_tiny"
 
 
+@pytest.mark.slow
 def test_asha_finishes_every_trial_with_several_budgets(asha_study):
     rows = trials(asha_study)
     assert started(rows) == 30
@@ -108,6 +109,7 @@ def test_asha_finishes_every_trial_with_several_budgets(asha_study):
     assert integrity(asha_study) == "ok"
 
 
+@pytest.mark.slow
 def test_the_leaderboard_ranks_by_rung_first(asha_study):
     # The leaderboard puts every 9-epoch trial above every 1- or 3-epoch one.
     result = nascompile(
@@ -123,6 +125,7 @@ def test_the_leaderboard_ranks_by_rung_first(asha_study):
     assert board_epochs == sorted(board_epochs, reverse=True) and board_epochs[0] == 9
 
 
+@pytest.mark.slow
 def test_checkpoints_are_pruned_and_bounded(asha_study):
     rows = trials(asha_study)
     left = sorted(p.name for p in (asha_study / "checkpoints").glob("*.npz"))
@@ -137,6 +140,7 @@ def test_checkpoints_are_pruned_and_bounded(asha_study):
     assert not list((asha_study / "checkpoints").glob(".tmp-*"))
 
 
+@pytest.mark.slow
 def test_export_best_gives_the_top_rung_winner_with_its_last_weights(
     asha_study, tmp_path
 ):
@@ -160,6 +164,7 @@ def test_export_best_gives_the_top_rung_winner_with_its_last_weights(
     assert accuracy == pytest.approx(best["objective"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_hyperband_starts_trials_in_every_bracket(tmp_path):
     result = nascompile(
         "search", str(SPACE), "--scheduler", "hyperband", "--min-epochs", "1", "--max-epochs", "4",
@@ -178,6 +183,7 @@ def test_hyperband_starts_trials_in_every_bracket(tmp_path):
     check_rung_histories(rows)
 
 
+@pytest.mark.slow
 def test_median_pruning_stops_poor_trials_early(tmp_path):
     result = nascompile(
         "search", str(SPACE), "--scheduler", "median", "--epochs", "4", "--max-trials", "24",
@@ -194,6 +200,7 @@ def test_median_pruning_stops_poor_trials_early(tmp_path):
         assert r["rung"] is None
 
 
+@pytest.mark.slow
 def test_kill_9_mid_promotion_then_resume_trains_no_rung_twice(tmp_path):
     slow = {"DIGITS_TINY_REPEAT": "10"}
     args = ["search", str(SPACE), "--scheduler", "asha", "--min-epochs", "1", "--max-epochs", "4",
@@ -253,6 +260,7 @@ def test_kill_9_mid_promotion_then_resume_trains_no_rung_twice(tmp_path):
             ] == json.loads(row["rungs"])
 
 
+@pytest.mark.slow
 def test_a_version_1_study_is_migrated_in_place_and_resumed(tmp_path):
     """A study written by nascompiler 0.1 (schema 1: tests/fixtures/v1_study, four trials of
     ``--searcher evolution --seed 3``) opens, migrates and continues as if never interrupted.
@@ -311,6 +319,7 @@ def test_a_version_1_study_is_migrated_in_place_and_resumed(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_time_budget_stops_starting_work_and_says_so(tmp_path):
     result = nascompile(
         "search", str(SPACE), "--max-trials", "30", "--time-budget", "4s", "--seed", "5",
@@ -360,6 +369,7 @@ def _config(directory: Path, max_trials: int, **extra) -> StudyConfig:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_search_runs_past_every_worker_recycle(tmp_path, workers):
     config = _config(tmp_path / "study", 9, workers=workers)
@@ -387,6 +397,7 @@ class _Sabotage(StudyListener):
             self.action(slot.process)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_killed_worker_fails_its_trial_and_the_search_goes_on(tmp_path, workers):
     config = _config(tmp_path / "study", 5, workers=workers)
@@ -397,6 +408,7 @@ def test_a_killed_worker_fails_its_trial_and_the_search_goes_on(tmp_path, worker
     assert "the worker process died: killed by SIGKILL" in rows[1].error
 
 
+@pytest.mark.slow
 def test_a_hung_worker_is_stopped_by_the_trial_timeout(tmp_path):
     config = _config(tmp_path / "study", 4, workers=1, trial_timeout=4.0)
     sabotage = _Sabotage(1, lambda p: p.send_signal(signal.SIGSTOP))
@@ -407,6 +419,7 @@ def test_a_hung_worker_is_stopped_by_the_trial_timeout(tmp_path):
     assert [r.status for r in rows if r.number != 1].count("running") == 0
 
 
+@pytest.mark.slow
 def test_a_checkpoint_restores_weights_and_optimizer_state(tmp_path):
     import keras
 
@@ -445,6 +458,7 @@ def test_a_checkpoint_restores_weights_and_optimizer_state(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_the_python_api_takes_the_scheduler_options(tmp_path):
     from nascompiler import HyperKeras
     from nascompiler.searchers import RandomSearcher
@@ -495,6 +509,7 @@ class _KillFirstPromotion(StudyListener):
             self.killed = trial.number
 
 
+@pytest.mark.slow
 def test_a_trial_failing_in_a_later_rung_keeps_its_history_and_never_wins(tmp_path):
     config = _config(
         tmp_path / "study", 8, workers=1, scheduler="asha", min_epochs=1, max_epochs=4,
@@ -515,6 +530,7 @@ def test_a_trial_failing_in_a_later_rung_keeps_its_history_and_never_wins(tmp_pa
     assert [t.rung for t in study.store.tells() if t.number == killer.killed] == [0, 1]
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_writing_a_module_leaves_no_trial_that_cannot_run(
     tmp_path, monkeypatch
 ):

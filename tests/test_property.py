@@ -22,6 +22,8 @@ from nascompiler.ir.cost import candidate_cost
 from nascompiler.spacefile import load_space_file
 from nascompiler.spaces import cnn_search_space
 
+pytestmark = pytest.mark.slow
+
 EXAMPLE_FILES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
 EXAMPLE_DRAWS = 4  # random candidates per example space file, built as well
 

@@ -66,6 +66,7 @@ def study(searched) -> Path:
     return searched[0] / "generated" / "digits_tiny"
 
 
+@pytest.mark.slow
 def test_the_search_writes_the_report_and_names_it(searched, study):
     _, result = searched
     assert "Report: generated/digits_tiny/report.html" in result.stdout
@@ -76,6 +77,7 @@ def test_the_search_writes_the_report_and_names_it(searched, study):
     )  # the case the report must show
 
 
+@pytest.mark.slow
 def test_report_in_headless_chromium(study):
     trials = rows(study)
     complete = [r for r in trials if r["status"] == "complete"]
@@ -120,6 +122,7 @@ def test_report_in_headless_chromium(study):
         )
 
 
+@pytest.mark.slow
 def test_report_command_rewrites_the_same_page(study, tmp_path):
     result = nascompile(
         "report",
@@ -135,6 +138,7 @@ def test_report_command_rewrites_the_same_page(study, tmp_path):
     assert (tmp_path / "r.html").read_bytes() == (study / "report.html").read_bytes()
 
 
+@pytest.mark.slow
 def test_trials_json_and_csv(study):
     stored = rows(study)
     result = nascompile("trials", "--study", str(study), "--json", cwd=study.parents[1])
@@ -168,6 +172,7 @@ def test_trials_json_and_csv(study):
     )
 
 
+@pytest.mark.slow
 def test_tensorboard_holds_every_trials_scalars_and_hparams(study):
     from tensorboard.backend.event_processing.event_accumulator import (
         EventAccumulator,
@@ -211,6 +216,7 @@ def test_tensorboard_holds_every_trials_scalars_and_hparams(study):
     assert "val_accuracy" in [m.name.tag for m in config.metric_infos]
 
 
+@pytest.mark.slow
 def test_no_report_skips_it_and_a_missing_plotly_is_one_line(searched, study, tmp_path):
     cwd, _ = searched
     (study / "report.html").rename(tmp_path / "kept.html")

@@ -345,6 +345,7 @@ def html_escape(text: str) -> str:
     return html.escape(text)
 
 
+@pytest.mark.slow
 def test_hostile_report_runs_no_script_in_chromium(hostile_study, tmp_path):
     from nascompiler.report import write_report
 

@@ -7,7 +7,11 @@ import json
 import sqlite3
 import textwrap
 
+import pytest
+
 from test_search import SPACE, nascompile, trials
+
+pytestmark = pytest.mark.slow
 
 
 def test_a_changed_load_data_is_refused_unless_allowed(tmp_path):

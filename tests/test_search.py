@@ -22,6 +22,8 @@ import pytest
 
 import helpers
 
+pytestmark = pytest.mark.slow
+
 SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"
 NASCOMPILE = str(Path(sys.executable).parent / "nascompile")
 

@@ -98,6 +98,7 @@ def test_missing_space_file_and_syntax_error(tmp_path, capsys, monkeypatch):
     assert_one_line_error(code, err, "broken.py:1", "syntax error")
 
 
+@pytest.mark.slow
 def test_load_data_that_raises_names_the_line(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = digits_space(tmp_path, data="1 / 0")
@@ -105,6 +106,7 @@ def test_load_data_that_raises_names_the_line(tmp_path, capsys, monkeypatch):
     assert_one_line_error(code, err, "ZeroDivisionError", "space.py:15")
 
 
+@pytest.mark.slow
 def test_data_that_does_not_fit_the_input(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = digits_space(
@@ -116,6 +118,7 @@ def test_data_that_does_not_fit_the_input(tmp_path, capsys, monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_labels_that_do_not_fit_the_loss(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     one_hot = (
@@ -243,6 +246,7 @@ def test_search_into_a_folder_that_is_not_a_study(tmp_path, capsys, monkeypatch)
     assert (folder / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_corrupt_study_db(finished_study, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     study = copy_study(finished_study, tmp_path)
@@ -260,6 +264,7 @@ def test_corrupt_study_db(finished_study, tmp_path, capsys, monkeypatch):
     assert (study / "study.db").read_bytes() == garbage
 
 
+@pytest.mark.slow
 def test_newer_schema_study_db(finished_study, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     study = copy_study(finished_study, tmp_path)
@@ -272,6 +277,7 @@ def test_newer_schema_study_db(finished_study, tmp_path, capsys, monkeypatch):
         assert db.execute("SELECT * FROM trials").fetchall() == rows_before
 
 
+@pytest.mark.slow
 def test_resuming_with_different_settings_is_refused(
     finished_study, tmp_path, capsys, monkeypatch
 ):
@@ -297,6 +303,7 @@ def test_resuming_with_different_settings_is_refused(
         assert db.execute("SELECT * FROM trials").fetchall() == rows_before
 
 
+@pytest.mark.slow
 def test_fresh_moves_the_old_study_aside(finished_study, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     study = copy_study(finished_study, tmp_path)

@@ -330,6 +330,7 @@ def test_results_that_were_never_asked_inform_the_search(name):
     assert sum(a["d0.units"] == 64 for a in proposals) >= 10
 
 
+@pytest.mark.slow
 def test_proposals_do_not_depend_on_the_process(tmp_path):
     """A study resumes in a new process, where str hashes (and so set order) differ."""
     script = tmp_path / "run.py"

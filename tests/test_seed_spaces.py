@@ -9,6 +9,8 @@ import pytest
 import helpers
 from helpers import CNN_CASES, DNN_CASES, ENAS_SMALL_NORMAL, ENAS_SMALL_REDUCTION
 
+pytestmark = pytest.mark.slow
+
 OPS = {
     0: "sepconv5x5",
     1: "sepconv3x3",

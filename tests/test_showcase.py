@@ -13,6 +13,8 @@ import sysconfig
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from nascompiler.codegen import add_docstring_section, emit
 from nascompiler.ir import specialize
 from nascompiler.spacefile import load_space_file
@@ -39,6 +41,7 @@ def test_showcase_reemits_byte_for_byte(monkeypatch):
     assert add_docstring_section(candidate, "Search result", lines) == exported
 
 
+@pytest.mark.slow
 def test_showcase_loads_its_weights_with_keras_alone(tmp_path):
     program = textwrap.dedent(f"""
         import sys
@@ -82,6 +85,7 @@ def test_showcase_holds_the_whole_export_set():
     assert present == sorted(listed + ["best_model.py"])
 
 
+@pytest.mark.slow
 def test_showcase_golden_test_passes_with_keras_numpy_and_pytest_alone(tmp_path):
     """The acceptance of issue 11: ``pytest test_best_model.py`` in an environment without
     nascompiler (here: ``python -I -S`` with only the venv's site-packages on the path).

@@ -31,6 +31,7 @@ def rows(study: Path) -> list[tuple]:
         ).fetchall()
 
 
+@pytest.mark.slow
 def test_disk_full_while_writing_a_candidate(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     import nascompiler.search.study as study_module
@@ -88,6 +89,7 @@ def test_out_that_cannot_be_a_folder(tmp_path, capsys, monkeypatch):
     assert_one_line_error(code, err, "cannot create the study folder afile/digits_tiny")
 
 
+@pytest.mark.slow
 def test_a_damaged_page_in_study_db(finished_study, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     study = copy_study(finished_study, tmp_path)
@@ -110,6 +112,7 @@ def test_a_damaged_page_in_study_db(finished_study, tmp_path, capsys, monkeypatc
         assert_one_line_error(code, err, "study.db", "malformed", "recover")
 
 
+@pytest.mark.slow
 def test_unreadable_json_in_a_stored_row(finished_study, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     study = copy_study(finished_study, tmp_path)
@@ -138,6 +141,7 @@ def _mount_read_only(source: Path, target: Path) -> bool:
     return done
 
 
+@pytest.mark.slow
 def test_study_on_read_only_media(finished_study, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     source = tmp_path / "src"

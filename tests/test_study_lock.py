@@ -48,6 +48,7 @@ def lock_owner(study: Path) -> dict | None:
         return None
 
 
+@pytest.mark.slow
 def test_second_search_on_a_running_study_stops_at_once(tmp_path):
     study = tmp_path / "generated" / "digits_tiny"
     first = subprocess.Popen(
