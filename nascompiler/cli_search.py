@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -62,7 +62,9 @@ def search(
         DEFAULT_ROOT, "--out", help="Folder that holds the studies."
     ),
     searcher: Optional[str] = typer.Option(
-        None, "--searcher", help="random, grid, evolution or mcts [random]."
+        None,
+        "--searcher",
+        help="random, grid, evolution, mcts, tpe, gp or nsga2 [random].",
     ),
     max_trials: Optional[int] = typer.Option(
         None, "--max-trials", help="Trials to run, duplicates not counted [10]."
@@ -73,8 +75,11 @@ def search(
     batch_size: Optional[int] = typer.Option(
         None, "--batch-size", help="Training batch size [32]."
     ),
-    objective: Optional[str] = typer.Option(
-        None, "--objective", help="History value to optimise [val_<metric>]."
+    objective: Optional[List[str]] = typer.Option(
+        None,
+        "--objective",
+        help="What to optimise, as name[:max|:min]: a history value [val_<metric>]; repeat it "
+        "for a Pareto search, where later ones may also be params, flops or latency_ms.",
     ),
     direction: Optional[str] = typer.Option(
         None, "--direction", help="max or min [from the objective]."
@@ -166,6 +171,7 @@ def search(
         TrainingSettings,
         check_search_values,
         check_study_name,
+        stored_training,
     )
     from .search.store import Store, is_study
     from .ir.cost import parse_count
@@ -203,7 +209,7 @@ def search(
     stored_search: dict[str, Any] = {}
     if is_study(directory):
         store = Store(directory)
-        stored_settings = store.get_meta("settings") or {}
+        stored_settings = stored_training(store.get_meta("settings"))
         stored_search = {
             k: store.get_meta(k)
             for k in ("searcher", "seed", "searcher_options")
@@ -246,7 +252,7 @@ def search(
         source=f"{space_file}: TRAINING",
         epochs=epochs,
         batch_size=batch_size,
-        objective=objective,
+        objective=objective or None,
         direction=direction,
     )
     config = StudyConfig(
@@ -412,7 +418,19 @@ def _print_summary(store: Any, settings: Any, directory: Path) -> None:
         f"{counts['complete']} complete, {counts['failed']} failed, {counts['duplicate']} duplicate "
         f"trial(s){rejected} in {directory}."
     )
-    if board:
+    if board and settings.multi_objective:
+        from .search.console import pareto_table
+        from .search.pareto import study_pareto_front
+
+        front = study_pareto_front(store, settings)
+        console.print(
+            pareto_table(front, settings.objective_names, settings.directions)
+        )
+        console.print(
+            f"Export the front with:  nascompile export --pareto {directory.name}_pareto "
+            f"--study {directory}"
+        )
+    elif board:
         console.print(
             f"Export the winner with:  nascompile export --best --study {directory}"
         )
@@ -477,15 +495,47 @@ def export(
         "--force",
         help="Overwrite (or delete) files beside --out that nascompile export did not write.",
     ),
+    pareto: Optional[Path] = typer.Option(
+        None,
+        "--pareto",
+        help="Export every member of a multi-objective study's Pareto front into this folder "
+        "(pareto_1.py, pareto_2.py, ... and pareto.json).",
+    ),
 ) -> None:
     """Write a trained candidate as a standalone module, with its weights, golden test and
     (on request) training script and deployment formats beside it."""
-    from .search.export import choose_trial, export_trial
+    from .search.export import choose_trial, export_pareto, export_trial
     from .search.store import Store
 
-    if sum([best, trial is not None, candidate is not None]) > 1:
-        raise UsageError("give one of --best, --trial N and --candidate ID")
+    if sum([best, trial is not None, candidate is not None, pareto is not None]) > 1:
+        raise UsageError(
+            "give one of --best, --trial N, --candidate ID and --pareto DIR"
+        )
     store = Store(_study_directory(study))
+    if pareto is not None:
+        front = export_pareto(
+            store,
+            pareto,
+            force=force,
+            test=not no_test,
+            training=with_training,
+            data_file=data,
+            formats=formats or (),
+        )
+        for place, member in enumerate(front.members, start=1):
+            kept = "with its weights" if member.weights else "architecture only"
+            console.print(
+                f"wrote {member.module} (place {place}: trial #{member.trial.number}, "
+                f"candidate {member.trial.candidate_id}, {kept})"
+            )
+            for note in member.notes:
+                console.print(f"  {note}")
+        for path in front.removed:
+            console.print(
+                f"removed {path} (left by an earlier export of a larger front)"
+            )
+        console.print(f"wrote {front.index} (the front as data)")
+        return
     record = choose_trial(store, trial=trial, candidate=candidate)
     exported = export_trial(
         store,
@@ -529,9 +579,15 @@ def trials(
     as_csv: bool = typer.Option(
         False, "--csv", help="Every trial as a CSV row, by number, with a header."
     ),
+    pareto: bool = typer.Option(
+        False,
+        "--pareto",
+        help="Only the Pareto front: the trials no other beats in every objective.",
+    ),
 ) -> None:
     """Print a study's leaderboard and its failed trials (or every trial as JSON or CSV)."""
-    from .search.console import failures_table, leaderboard_table
+    from .search.console import failures_table, leaderboard_table, pareto_table
+    from .search.pareto import study_pareto_front
     from .search.settings import TrainingSettings
     from .search.store import Store
 
@@ -542,12 +598,30 @@ def trials(
     if as_json or as_csv:
         from .search.summary import csv_text, json_lines
 
-        records = store.trials()
+        records = (
+            study_pareto_front(
+                store, TrainingSettings.from_json(store.get_meta("settings"))
+            )
+            if pareto
+            else store.trials()
+        )
         # Plain stdout, not rich: the output is data for other tools, never wrapped.
         sys.stdout.write(json_lines(records) if as_json else csv_text(records))
         sys.stdout.flush()
         return
     settings = TrainingSettings.from_json(store.get_meta("settings"))
+    if pareto:
+        front = study_pareto_front(store, settings)
+        console.print(
+            pareto_table(front, settings.objective_names, settings.directions)
+        )
+        if not settings.multi_objective:
+            console.print(
+                f"{directory} optimises one objective ({settings.objective}); its front is its "
+                "best trial. Search with --objective given several times for a trade-off."
+            )
+        sys.stdout.flush()
+        return
     board = store.leaderboard(settings.direction)
     console.print(leaderboard_table(board, settings.objective, limit or None))
     failed = store.trials("failed")
