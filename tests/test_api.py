@@ -136,7 +136,8 @@ def test_api_export_best_and_early_stopping(tmp_path, monkeypatch):
 
 def test_api_pareto_search(tmp_path, monkeypatch):
     """objectives= makes a Pareto search; pareto_front() gives the non-dominated trials, each
-    with every objective's value; a single-objective searcher refuses several objectives."""
+    with every objective's value; a single-objective searcher refuses several objectives.
+    """
     monkeypatch.chdir(tmp_path)
     from nascompiler import HyperKeras
     from nascompiler.datasets import load_digits
@@ -163,13 +164,19 @@ def test_api_pareto_search(tmp_path, monkeypatch):
             x, y, xv, yv, max_trials=2, objectives=objectives
         )
     hk = HyperKeras(NSGA2Searcher(space, seed=2, population_size=2), study="pareto")
-    hk.search(x, y, xv, yv, max_trials=5, epochs=1, batch_size=64, objectives=objectives)
+    hk.search(
+        x, y, xv, yv, max_trials=5, epochs=1, batch_size=64, objectives=objectives
+    )
     complete = [t for t in hk.trials() if t.status == "complete"]
     front = hk.pareto_front()
     assert front and all(set(t.rewards) == {"val_accuracy", "params"} for t in complete)
-    points = {t.number: (t.rewards["val_accuracy"], t.rewards["params"]) for t in complete}
+    points = {
+        t.number: (t.rewards["val_accuracy"], t.rewards["params"]) for t in complete
+    }
     on_front = {t.number for t in front}
     for number, point in points.items():
         beaten = any(dominates(q, point, ("max", "min")) for q in points.values())
         assert (number in on_front) == (not beaten)
-    assert all(t.weights_path is not None for t in front)  # every member can be exported
+    assert all(
+        t.weights_path is not None for t in front
+    )  # every member can be exported

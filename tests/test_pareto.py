@@ -62,7 +62,9 @@ def test_front_against_brute_force(seed):
 def test_hypervolume_2d():
     d = ("max", "min")
     # Two rectangles from the reference (0, 20): 0.9 x 10 and 0.8 x 15, overlapping in 0.8 x 10.
-    assert hypervolume_2d([(0.9, 10.0), (0.8, 5.0)], d, (0.0, 20.0)) == pytest.approx(13.0)
+    assert hypervolume_2d([(0.9, 10.0), (0.8, 5.0)], d, (0.0, 20.0)) == pytest.approx(
+        13.0
+    )
     # A dominated point and a point behind the reference add nothing.
     assert hypervolume_2d(
         [(0.9, 10.0), (0.8, 5.0), (0.7, 12.0), (-1.0, 1.0)], d, (0.0, 20.0)
@@ -74,7 +76,9 @@ def test_hypervolume_2d():
 
 
 def test_objectives_parse_and_round_trip():
-    s = TrainingSettings.resolve({}, objective=["val_accuracy", "params", "latency_ms:min"])
+    s = TrainingSettings.resolve(
+        {}, objective=["val_accuracy", "params", "latency_ms:min"]
+    )
     assert s.objectives == ("val_accuracy:max", "params:min", "latency_ms:min")
     assert (s.objective, s.direction) == ("val_accuracy", "max")
     assert s.objective_names == ("val_accuracy", "params", "latency_ms")
@@ -95,7 +99,11 @@ def test_objectives_parse_and_round_trip():
         (["val_accuracy", "size"], None, "unknown objective 'size'"),
         (["val_accuracy", "params:smallest"], None, "must be 'max' or 'min'"),
         (["val_accuracy", "val_accuracy:min"], None, "given twice"),
-        (["val_accuracy", "params"], "max", "--direction applies to a single objective"),
+        (
+            ["val_accuracy", "params"],
+            "max",
+            "--direction applies to a single objective",
+        ),
         ("params", None, "'params' is a cost"),
     ],
 )
@@ -163,16 +171,25 @@ def test_trials_pareto_lists_exactly_the_non_dominated(pareto_study):
     points = [(r["objective"], r["params"]) for r in rows]
     expected = {rows[i]["number"] for i in pareto_front(points, ("max", "min"))}
     result = nascompile(
-        "trials", "--pareto", "--json", "--study", "generated/digits_tiny", cwd=pareto_study
+        "trials",
+        "--pareto",
+        "--json",
+        "--study",
+        "generated/digits_tiny",
+        cwd=pareto_study,
     )
     front = [json.loads(line) for line in result.stdout.splitlines()]
     assert {r["number"] for r in front} == expected
     accuracies = [r["objective"] for r in front]
-    assert accuracies == sorted(accuracies, reverse=True)  # place 1 is the most accurate
+    assert accuracies == sorted(
+        accuracies, reverse=True
+    )  # place 1 is the most accurate
     table = nascompile(
         "trials", "--pareto", "--study", "generated/digits_tiny", cwd=pareto_study
     )
-    assert table.returncode == 0 and f"Pareto front ({len(expected)} trial" in table.stdout
+    assert (
+        table.returncode == 0 and f"Pareto front ({len(expected)} trial" in table.stdout
+    )
     assert "val_accuracy (max)" in table.stdout and "params (min)" in table.stdout
 
 
@@ -180,7 +197,13 @@ def test_export_pareto_writes_loadable_modules(pareto_study, tmp_path):
     cwd = pareto_study
     out = tmp_path / "front"
     result = nascompile(
-        "export", "--pareto", str(out), "--study", "generated/digits_tiny", cwd=cwd, timeout=600
+        "export",
+        "--pareto",
+        str(out),
+        "--study",
+        "generated/digits_tiny",
+        cwd=cwd,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     index = json.loads((out / "pareto.json").read_text())
@@ -209,13 +232,22 @@ def test_export_pareto_writes_loadable_modules(pareto_study, tmp_path):
     """
     checked = fresh_python(program, out, timeout=600)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert f"{3 * len(members)} passed" in checked.stdout  # three checks per golden test
+    assert (
+        f"{3 * len(members)} passed" in checked.stdout
+    )  # three checks per golden test
 
 
 def test_export_pareto_removes_an_earlier_larger_front(pareto_study, tmp_path):
     cwd = pareto_study
     out = tmp_path / "front"
-    args = ("export", "--pareto", str(out), "--study", "generated/digits_tiny", "--no-test")
+    args = (
+        "export",
+        "--pareto",
+        str(out),
+        "--study",
+        "generated/digits_tiny",
+        "--no-test",
+    )
     assert nascompile(*args, cwd=cwd).returncode == 0
     size = len(json.loads((out / "pareto.json").read_text())["front"])
     # A front of an earlier export, one place further than today's.
@@ -274,10 +306,19 @@ def test_latency_is_measured_after_training(tmp_path):
 
 def test_single_objective_study_has_no_front_to_export(tmp_path):
     result = nascompile(
-        "search", str(SPACE), "--max-trials", "1", "--seed", "0", cwd=tmp_path, timeout=600
+        "search",
+        str(SPACE),
+        "--max-trials",
+        "1",
+        "--seed",
+        "0",
+        cwd=tmp_path,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    shown = nascompile("trials", "--pareto", "--study", "generated/digits_tiny", cwd=tmp_path)
+    shown = nascompile(
+        "trials", "--pareto", "--study", "generated/digits_tiny", cwd=tmp_path
+    )
     assert shown.returncode == 0 and "its front is its best trial" in shown.stdout
     exported = nascompile(
         "export", "--pareto", "front", "--study", "generated/digits_tiny", cwd=tmp_path
