@@ -325,3 +325,44 @@ def test_single_objective_study_has_no_front_to_export(tmp_path):
     )
     assert exported.returncode == 2
     assert "optimises one objective (val_accuracy)" in exported.stderr
+
+
+def test_a_version_2_study_is_migrated_and_resumed(tmp_path):
+    """A study of nascompiler before multi-objective search (schema 2: no objective_values)
+    gains the column when a search opens it, and resumes with its trials intact."""
+    import sqlite3
+
+    first = nascompile(
+        "search",
+        str(SPACE),
+        "--max-trials",
+        "2",
+        "--seed",
+        "4",
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert first.returncode == 0, first.stderr
+    study = tmp_path / "generated" / "digits_tiny"
+    with sqlite3.connect(study / "study.db") as db:
+        db.execute("ALTER TABLE trials DROP COLUMN objective_values")
+        db.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    before = trials(study)
+    again = nascompile(
+        "search",
+        str(SPACE),
+        "--max-trials",
+        "3",
+        "--seed",
+        "4",
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stderr
+    after = trials(study)
+    assert len([r for r in after if r["status"] != "duplicate"]) == 3
+    for old, new in zip(before, after):
+        assert {k: new[k] for k in old} == old
+    with sqlite3.connect(study / "study.db") as db:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    assert meta["schema_version"] == "3" and meta["migrated_from"] == "2"

@@ -231,14 +231,7 @@ class Store:
         if version == 2:
             with self._transaction() as db:
                 db.execute("ALTER TABLE trials ADD COLUMN objective_values TEXT")
-                db.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                    (json.dumps(SCHEMA_VERSION),),
-                )
-                db.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('migrated_from', ?)",
-                    (json.dumps(version),),
-                )
+                _record_migration(db, version)
             return
         if version != 1:
             raise UsageError(f"{self.path} has an unknown schema version {version}")
@@ -299,14 +292,7 @@ class Store:
                     )
             db.execute("DROP TABLE trials_v1")
             db.execute("CREATE INDEX trials_by_candidate ON trials (candidate_id)")
-            db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                (json.dumps(SCHEMA_VERSION),),
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('migrated_from', ?)",
-                (json.dumps(version),),
-            )
+            _record_migration(db, version)
         self.db.execute("PRAGMA foreign_keys=ON")
 
     @contextlib.contextmanager
@@ -510,6 +496,17 @@ def rank_key(trial: TrialRecord, direction: str) -> tuple[int, float, int]:
     """Sort key of a complete trial on the leaderboard (smaller is better)."""
     sign = -1 if direction == "max" else 1
     return (-trial.epochs, sign * trial.objective, trial.number)
+
+
+def _record_migration(db: sqlite3.Connection, version: int) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+        (json.dumps(SCHEMA_VERSION),),
+    )
+    db.execute(
+        "INSERT OR REPLACE INTO meta VALUES ('migrated_from', ?)",
+        (json.dumps(version),),
+    )
 
 
 def _dumps(value: Any) -> str:
