@@ -33,6 +33,7 @@ from ..space import (
 )
 from . import conditions as cond
 from .domains import Categorical, Domain, IntRange, RealRange, Subset
+from .enas_lowering import MACROS
 from .space_ir import Expr, Node, Parameter, ParamRef, SpaceIR
 
 _OP_SNAKE = {
@@ -44,10 +45,6 @@ _OP_SNAKE = {
     "InputChoice": "input_choice",
     "ConnectLooseEnd": "connect_loose_end",
     "Identity": "identity",
-    "FactorizedReduction": "factorized_reduction",
-    "CalibrateSize": "calibrate_size",
-    "SafeConcatenate": "safe_concatenate",
-    "SafeMerge": "safe_merge",
 }
 
 
@@ -520,6 +517,8 @@ def _snake(kind: str) -> str:
         return LAYERS[kind].snake_name
     if kind in _OP_SNAKE:
         return _OP_SNAKE[kind]
+    if kind in MACROS:
+        return MACROS[kind].snake
     return re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower()
 
 
