@@ -19,7 +19,7 @@ from ..catalog import LAYERS
 from ..errors import SourceLocation, SpaceDefinitionError
 from ..layers import HyperLayer
 from ..layers.enas import EnasModule
-from ..ops import ConnectionSpace, Identity, InputChoice, ConnectLooseEnd
+from ..ops import ConnectionSpace, Identity
 from ..space import (
     Choice,
     Constant,
@@ -34,18 +34,8 @@ from ..space import (
 from . import conditions as cond
 from .domains import Categorical, Domain, IntRange, RealRange, Subset
 from .enas_lowering import MACROS
+from .op_registry import OPS
 from .space_ir import Expr, Node, Parameter, ParamRef, SpaceIR
-
-_OP_SNAKE = {
-    "Sequential": "sequential",
-    "Permutation": "permutation",
-    "Optional": "optional",
-    "Repeat": "repeat",
-    "ModuleChoice": "module_choice",
-    "InputChoice": "input_choice",
-    "ConnectLooseEnd": "connect_loose_end",
-    "Identity": "identity",
-}
 
 
 def compile_space(space: HyperSpace, source: str | None = None) -> SpaceIR:
@@ -171,7 +161,8 @@ class _Compiler:
         for i, m in enumerate(self.modules):
             if m.kind == "Input" or m.inbound or i in fed:
                 continue
-            if isinstance(m, (InputChoice, ConnectLooseEnd)):
+            op = OPS.get(m.kind)
+            if op is not None and op.inputs_given_when_created:
                 continue
             raise SpaceDefinitionError(
                 f"{m.describe(with_location=False)} has no input: connect it by calling it on a module, "
@@ -312,15 +303,11 @@ class _Compiler:
     def _child_condition(
         self, op: ConnectionSpace, k: int, c: cond.Condition
     ) -> cond.Condition:
-        control = op.control
-        if op.kind == "Repeat":
-            allowed = tuple(t for t in control.options if t > k)
-        elif op.kind == "ModuleChoice":
-            allowed = (k,) if k in control.options else ()
-        elif op.kind == "Optional":
-            allowed = (True,) if True in control.options else ()
-        else:
+        spec = OPS.get(op.kind)
+        if spec is None or spec.keeps_child is None:
             return c
+        control = op.control
+        allowed = tuple(v for v in control.options if spec.keeps_child(v, k))
         if not allowed:
             return cond.NEVER
         if len(allowed) == len(control.options):
@@ -515,8 +502,8 @@ def _rename(condition: cond.Condition, rename: dict[str, str]) -> cond.Condition
 def _snake(kind: str) -> str:
     if kind in LAYERS:
         return LAYERS[kind].snake_name
-    if kind in _OP_SNAKE:
-        return _OP_SNAKE[kind]
+    if kind in OPS:
+        return OPS[kind].snake
     if kind in MACROS:
         return MACROS[kind].snake
     return re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower()

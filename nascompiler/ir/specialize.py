@@ -18,6 +18,7 @@ from ..literals import Literal
 from . import shapes
 from .enas_lowering import MACROS
 from .graph import CandidateGraph, Op, Tensors
+from .op_registry import OPS
 from .space_ir import Node, SpaceIR, resolve
 
 
@@ -57,6 +58,7 @@ class _Builder:
         )
 
     # ------------------------------------------------------------------ evaluation
+    # value, inputs, feed, control and consumed are what ops use (op_registry.Builder).
     def value(self, index: int) -> Tensors:
         if index in self.memo:
             return self.memo[index]
@@ -70,7 +72,7 @@ class _Builder:
         self.memo[index] = result
         return result
 
-    def _inputs(self, node: Node) -> Tensors:
+    def inputs(self, node: Node) -> Tensors:
         if node.inbound:
             out: list[str] = []
             for i in node.inbound:
@@ -82,13 +84,16 @@ class _Builder:
             f"{node.name!r} ({node.kind}) has no input in this candidate"
         )
 
-    def _feed(self, child: int, tensors: Tensors) -> Tensors:
+    def feed(self, child: int, tensors: Tensors) -> Tensors:
         for entry in self.ir.entries[child]:
             self.bound[entry] = tensors
         return self.value(child)
 
-    def _control(self, node: Node) -> Any:
+    def control(self, node: Node) -> Any:
         return resolve(node.control, self.values)
+
+    def consumed(self, tensor: str) -> bool:
+        return self.consumers.get(tensor, 0) > 0
 
     def _evaluate(self, node: Node) -> Tensors:
         kind = node.kind
@@ -99,47 +104,13 @@ class _Builder:
                     node.name, "Input", args, (), tuple(args.get("shape", ())) or None
                 ),
             )
-        if kind == "Identity":
-            return self._inputs(node)
-        if kind == "Sequential":
-            x = self._inputs(node)
-            for child in node.children:
-                x = self._feed(child, x)
-            return x
-        if kind == "Permutation":
-            x = self._inputs(node)
-            for k in self._control(node):
-                x = self._feed(node.children[k], x)
-            return x
-        if kind == "Repeat":
-            x = self._inputs(node)
-            for child in node.children[: self._control(node)]:
-                x = self._feed(child, x)
-            return x
-        if kind == "Optional":
-            x = self._inputs(node)
-            if self._control(node):
-                return self._feed(node.children[0], x)
-            return x if node.keep_link else ()
-        if kind == "ModuleChoice":
-            return self._feed(node.children[self._control(node)], self._inputs(node))
-        if kind == "InputChoice":
-            out: list[str] = []
-            for k in self._control(node):
-                out.extend(t for t in self.value(node.inbound[k]) if t not in out)
-            return tuple(out)
-        if kind == "ConnectLooseEnd":
-            candidates: list[str] = []
-            for i in node.inbound:
-                candidates.extend(t for t in self.value(i) if t not in candidates)
-            return tuple(t for t in candidates if self.consumers.get(t, 0) == 0)
+        if kind in OPS:
+            return OPS[kind].evaluate(self, node)
         if kind in MACROS:
-            return MACROS[kind].lower(self, node, self._inputs(node))
+            return MACROS[kind].lower(self, node, self.inputs(node))
         if kind in LAYERS:
             return (
-                self._layer(
-                    node, node.name, kind, self._args(node), self._inputs(node)
-                ),
+                self._layer(node, node.name, kind, self._args(node), self.inputs(node)),
             )
         raise CandidateError(f"{node.name!r}: unknown module kind {kind!r}")
 
