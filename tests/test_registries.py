@@ -45,3 +45,16 @@ def test_op_and_block_prefixes_are_the_names_studies_store():
         "SafeConcatenate": "safe_concatenate",
         "SafeMerge": "safe_merge",
     }
+
+
+def test_every_layer_class_is_made_from_its_one_spec_entry():
+    import nascompiler.layers as layers
+    from nascompiler.layers.spec import LAYERS
+
+    assert layers.__all__ == ["HyperLayer"] + list(LAYERS)
+    for kind, spec in LAYERS.items():
+        cls = getattr(layers, kind)
+        assert issubclass(cls, layers.HyperLayer) and cls.spec is spec
+        assert (cls.__name__, cls.__module__) == (kind, "nascompiler.layers")
+        # Input's shape is its argument; every other layer has a shape rule.
+        assert (spec.shape is None) == (kind == "Input")

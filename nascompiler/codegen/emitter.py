@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 
 import jinja2
 
-from ..catalog import LAYERS
+from ..layers.spec import LAYERS
 from ..ir.cost import candidate_cost
 from ..ir.graph import CandidateGraph, Op
 from .blocks import Block, find_blocks

@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from ..catalog import LAYERS
+from ..layers.spec import LAYERS
 from ..errors import SourceLocation, SpaceDefinitionError
 from ..layers import HyperLayer
 from ..layers.enas import EnasModule

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..catalog import LAYERS
+from ..layers.spec import LAYERS
 from ..errors import CandidateError
 from ..literals import Literal
 from . import shapes
