@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..layers.spec import LAYERS
 from ..errors import CandidateError
+from ..layers.spec import LAYERS
 from ..literals import Literal
 from . import shapes
 from .enas_lowering import MACROS
