@@ -254,6 +254,11 @@ def _rnn(args: Mapping[str, Any], inputs: list[Shape]) -> Shape:
     )
 
 
+def _filters(args: Mapping[str, Any], channels: Any) -> int:
+    """A convolution's output channels: its ``filters``."""
+    return _positive_int(args["filters"], "filters")
+
+
 def _depthwise_channels(args: Mapping[str, Any], channels: Any) -> Any:
     return None if channels is None else channels * args.get("depth_multiplier", 1)
 
@@ -507,11 +512,6 @@ def _spec(
         weights,
         flops,
     )
-
-
-def _filters(args: Mapping[str, Any], channels: Any) -> int:
-    """A convolution's output channels: its ``filters``."""
-    return _positive_int(args["filters"], "filters")
 
 
 _INIT_REG_CONSTRAINT = (
