@@ -25,6 +25,7 @@ from ..codegen import emit
 from ..errors import CandidateError, UsageError
 from ..fileio import write_atomic
 from ..ir import SpaceIR, specialize
+from ..ir.compile import fingerprint_without_dynamic_results
 from ..ir.cost import candidate_cost
 from .data import DataSource, check_data, data_changes
 from .events import StudyListener
@@ -238,10 +239,14 @@ class Study:
             self.store.set_meta(space_file=c.space_file, **definition)
             return
         if stored["fingerprint"] != definition["fingerprint"]:
-            raise UsageError(
-                f"{self.directory} holds a study of a different search space; use --fresh to start over (the old "
-                "study is moved aside) or --study to choose another name"
-            )
+            if stored["fingerprint"] != fingerprint_without_dynamic_results(c.space):
+                raise UsageError(
+                    f"{self.directory} holds a study of a different search space; use --fresh to start over (the old "
+                    "study is moved aside) or --study to choose another name"
+                )
+            # Recorded before the fingerprint covered what a Dynamic computes, and the rest of
+            # the space is the same: resume as it did then, and record the full fingerprint.
+            self.store.set_meta(fingerprint=definition["fingerprint"])
         if (
             stored["scheduler"] is None
         ):  # a study from before schedulers: it trained fully
