@@ -15,7 +15,7 @@ study folder for the workers to read.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -43,6 +43,7 @@ class Trial:
     params: int | None
     module_path: Path
     weights_path: Path | None
+    rewards: dict[str, float] = field(default_factory=dict)  # every objective, by name
 
     @property
     def space_sample(self) -> dict[str, Any]:
@@ -113,6 +114,7 @@ class HyperKeras:
         trial_timeout: float | str | None = None,
         max_params: int | str | None = None,
         max_flops: int | str | None = None,
+        objectives: Iterable[str] | None = None,
         **unused: Any,
     ) -> "HyperKeras":
         """Run the search (or resume it, for a named study) until ``max_trials`` trials are done.
@@ -120,7 +122,9 @@ class HyperKeras:
         ``scheduler`` is ``"full"`` (every trial trains ``epochs``), ``"asha"``, ``"hyperband"``
         (rungs from ``min_epochs`` to ``max_epochs``, which replaces ``epochs``, keeping the top
         ``1/reduction_factor`` of each rung) or ``"median"``; ``time_budget`` (seconds, or text
-        such as ``"30m"``) stops starting work when it is spent."""
+        such as ``"30m"``) stops starting work when it is spent. ``objectives`` (e.g.
+        ``["val_accuracy:max", "params:min"]``, with an ``NSGA2Searcher`` or a
+        ``RandomSearcher``) makes it a Pareto search: see :meth:`pareto_front`."""
         if unused:
             raise UsageError(
                 f"search() got unsupported argument(s): {', '.join(sorted(unused))}"
@@ -132,6 +136,15 @@ class HyperKeras:
                 if self.reward_metric.startswith("val_")
                 else f"val_{self.reward_metric}"
             )
+        direction = self.searcher.optimize_direction
+        if objectives is not None:
+            if isinstance(objectives, str):
+                objectives = [objectives]
+            objective, direction = list(objectives), None
+            if not objective:
+                raise UsageError(
+                    "objectives needs at least one name, e.g. ['val_accuracy']"
+                )
         if max_epochs is not None:
             epochs = max_epochs
         settings = TrainingSettings.resolve(
@@ -140,7 +153,7 @@ class HyperKeras:
             epochs=epochs,
             batch_size=batch_size,
             objective=objective,
-            direction=self.searcher.optimize_direction,
+            direction=direction,
         )
         name = self.study_name or time.strftime("hyperkeras-%Y%m%d-%H%M%S")
         directory = self.out / name
@@ -198,6 +211,12 @@ class HyperKeras:
         best = self._require_study().best()
         return None if best is None else self._trial(best)
 
+    def pareto_front(self) -> list[Trial]:
+        """The trials no other trial beats in every objective, best first by the first
+        objective (a single-objective study's front is its best trial)."""
+        study = self._require_study()
+        return [self._trial(t) for t in study.pareto_front()]
+
     def trials(self) -> list[Trial]:
         """Every trial of the study, in order."""
         return [self._trial(t) for t in self._require_study().store.trials()]
@@ -212,6 +231,7 @@ class HyperKeras:
             candidate_id=record.candidate_id,
             assignment=dict(record.assignment),
             reward=record.objective,
+            rewards=dict(record.objective_values),
             status=record.status,
             metrics=dict(record.metrics),
             params=record.params,

@@ -134,3 +134,51 @@ def test_api_export_best_and_early_stopping(tmp_path, monkeypatch):
         len(x),
         64,
     )
+
+
+def test_api_pareto_search(tmp_path, monkeypatch):
+    """objectives= makes a Pareto search; pareto_front() gives the non-dominated trials, each
+    with every objective's value; a single-objective searcher refuses several objectives.
+    """
+    monkeypatch.chdir(tmp_path)
+    from nascompiler import HyperKeras
+    from nascompiler.datasets import load_digits
+    from nascompiler.errors import UsageError
+    from nascompiler.search.pareto import dominates
+    from nascompiler.searchers import NSGA2Searcher, TPESearcher
+    from nascompiler.spaces import dnn_search_space
+
+    (x, y), (xv, yv) = load_digits(channel_axis=False)
+    x, xv = x.reshape(len(x), 64), xv.reshape(len(xv), 64)
+
+    def space():
+        return dnn_search_space(
+            input_shape=(64,),
+            output_units=10,
+            output_activation="softmax",
+            units_choices=[8, 16, 32],
+            layer_num_choices=[1, 2],
+        )
+
+    objectives = ["val_accuracy", "params:min"]
+    with pytest.raises(UsageError, match="single objective"):
+        HyperKeras(TPESearcher(space), study="tpe").search(
+            x, y, xv, yv, max_trials=2, objectives=objectives
+        )
+    hk = HyperKeras(NSGA2Searcher(space, seed=2, population_size=2), study="pareto")
+    hk.search(
+        x, y, xv, yv, max_trials=5, epochs=1, batch_size=64, objectives=objectives
+    )
+    complete = [t for t in hk.trials() if t.status == "complete"]
+    front = hk.pareto_front()
+    assert front and all(set(t.rewards) == {"val_accuracy", "params"} for t in complete)
+    points = {
+        t.number: (t.rewards["val_accuracy"], t.rewards["params"]) for t in complete
+    }
+    on_front = {t.number for t in front}
+    for number, point in points.items():
+        beaten = any(dominates(q, point, ("max", "min")) for q in points.values())
+        assert (number in on_front) == (not beaten)
+    assert all(
+        t.weights_path is not None for t in front
+    )  # every member can be exported

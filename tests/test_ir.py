@@ -16,7 +16,7 @@ from nascompiler.errors import AssignmentError, CandidateError
 from nascompiler.ir import compile_space, specialize
 from nascompiler.layers import Dense, Dropout, Flatten, Input, MaxPooling2D
 from nascompiler.ops import Repeat
-from nascompiler.space import Choice, HyperSpace, Real
+from nascompiler.space import Choice, Dynamic, HyperSpace, Int, Real
 from nascompiler.spaces import (
     cnn_search_space,
     dnn_search_space,
@@ -228,6 +228,49 @@ def cnn_base(cnn_ir):
         "permutation_1.order": (0, 1),
         "repeat_1.times": 2,
     }
+
+
+def _dynamic_space(fn, domain=lambda: Choice([4, 8])) -> HyperSpace:
+    space = HyperSpace()
+    with space.as_default():
+        x = Input(shape=(3,))
+        Dense(Dynamic(fn, u=domain()))(x)
+    return space
+
+
+def test_the_fingerprint_covers_what_a_dynamic_computes():
+    """Two spaces alike but for what a Dynamic computes differ; a change that computes the
+    same (a reformatted lambda) does not; a closure's value counts; continuous domains too.
+    """
+    from nascompiler.ir.compile import fingerprint_without_dynamic_results as legacy
+
+    def fingerprint(fn, *domain):
+        return compile_space(_dynamic_space(fn, *domain)).fingerprint
+
+    def scaled(k):
+        return lambda u: u * k
+
+    twice = fingerprint(lambda u: u * 2)
+    assert fingerprint(lambda u: (u  *  2)) == twice  # fmt: skip
+    assert fingerprint(lambda u: u + u) == twice
+    assert fingerprint(lambda u: u * 3) != twice
+    assert fingerprint(scaled(2)) == twice and fingerprint(scaled(3)) != twice
+    # What the old fingerprint missed: the same graph with another function.
+    spaces = [_dynamic_space(f) for f in (scaled(2), scaled(3))]
+    assert len({legacy(compile_space(s)) for s in spaces}) == 1
+
+    # Continuous (and large) domains are probed at values drawn with a fixed seed.
+    real = lambda: Real(1.0, 10.0)  # noqa: E731
+    half = fingerprint(lambda u: int(u / 2), real)
+    assert fingerprint(lambda u: int(u / 2), real) == half
+    assert fingerprint(lambda u: int(u / 3), real) != half
+    big = lambda: Int(1, 10**9)  # noqa: E731
+    assert fingerprint(lambda u: u % 7 + 1, big) != fingerprint(
+        lambda u: u % 5 + 1, big
+    )
+    # A function that fails for some values still has a fingerprint (the failures count).
+    failing = fingerprint(lambda u: 32 // (u - 4))
+    assert failing == fingerprint(lambda u: 32 // (u - 4)) != fingerprint(lambda u: 8)
 
 
 def test_valid_assignment_specializes(cnn_ir, cnn_base):

@@ -22,6 +22,7 @@ from nascompiler.search.data import SpaceFileData
 from nascompiler.search.events import StudyListener
 from nascompiler.search.executor import LocalExecutor
 from nascompiler.search.settings import TrainingSettings
+from nascompiler.search.store import SCHEMA_VERSION
 from nascompiler.search.study import Study, StudyConfig, parse_duration
 from nascompiler.spacefile import load_space_file
 from nascompiler.errors import UsageError
@@ -289,7 +290,7 @@ def test_a_version_1_study_is_migrated_in_place_and_resumed(tmp_path):
                     "SELECT value FROM meta WHERE key='schema_version'"
                 ).fetchone()[0]
             )
-            == 2
+            == SCHEMA_VERSION
         )
     rows = trials(study)
     assert started(rows) == 6 and integrity(study) == "ok"

@@ -1,5 +1,5 @@
-"""Resuming refuses what would make results incomparable (other data), and re-running a study
-whose space is exhausted adds nothing to it."""
+"""Resuming refuses what would make results incomparable (other data, another space), and
+re-running a study whose space is exhausted adds nothing to it."""
 
 from __future__ import annotations
 
@@ -84,3 +84,61 @@ def test_rerunning_an_exhausted_study_adds_no_rows(tmp_path):
         "already proposed every candidate of the space; nothing to do" in again.stdout
     )
     assert trials(study) == rows
+
+
+DYNAMIC_SPACE = """
+from nascompiler.datasets import load_digits
+from nascompiler.layers import Dense, Flatten, Input
+from nascompiler.space import Choice, Dynamic, HyperSpace
+
+
+def search_space():
+    space = HyperSpace()
+    with space.as_default():
+        units = Choice([4, 8], name="units")
+        x = Flatten()(Input(shape=(8, 8, 1)))
+        x = Dense(Dynamic(lambda units: units * 2, units=units), activation="relu")(x)
+        Dense(10, activation="softmax")(x)
+    return space
+
+
+def load_data():
+    return load_digits(val_fraction=0.2, seed=0)
+
+
+TRAINING = {"epochs": 1, "batch_size": 64}
+"""
+
+
+def test_a_changed_dynamic_lambda_is_refused_like_any_other_space_change(tmp_path):
+    from nascompiler.ir.compile import fingerprint_without_dynamic_results
+    from nascompiler.spacefile import load_space_file
+
+    space = tmp_path / "dynamic.py"
+    space.write_text(DYNAMIC_SPACE)
+    args = ["search", str(space), "--max-trials", "1", "--seed", "1"]
+    first = nascompile(*args, cwd=tmp_path, timeout=600)
+    assert first.returncode == 0, first.stdout + first.stderr
+    study = tmp_path / "generated" / "dynamic"
+    before = trials(study)
+    full = load_space_file(space).compile()
+
+    # A study recorded before the fingerprint covered Dynamics resumes, and is upgraded.
+    with sqlite3.connect(study / "study.db") as db:
+        legacy = json.dumps(fingerprint_without_dynamic_results(full))
+        db.execute("UPDATE meta SET value=? WHERE key='fingerprint'", (legacy,))
+    again = nascompile(*args, cwd=tmp_path, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert trials(study) == before
+    with sqlite3.connect(study / "study.db") as db:
+        stored = db.execute("SELECT value FROM meta WHERE key='fingerprint'").fetchone()
+    assert json.loads(stored[0]) == full.fingerprint
+
+    # Same graph, same parameters, another function: the old fingerprint let this through.
+    space.write_text(DYNAMIC_SPACE.replace("units * 2", "units * 3"))
+    refused = nascompile(*args, cwd=tmp_path, timeout=600)
+    assert refused.returncode == 2
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "holds a study of a different search space" in refused.stderr
+    assert "--fresh" in refused.stderr
+    assert trials(study) == before

@@ -108,6 +108,18 @@ def test_max_epochs_is_the_epochs_setting():
         resolve_search(stored=STORED, training_flags={"epochs": 4})
 
 
+def test_a_stored_multi_objective_study_resumes_with_its_objectives():
+    recorded = TrainingSettings.resolve(objective=["val_accuracy", "params:min"])
+    stored = {**STORED, "settings": recorded.to_json(), "scheduler": None}
+    resolved = resolve_search(stored=stored)
+    assert resolved.training.objectives == ("val_accuracy:max", "params:min")
+    assert resolved.training == recorded
+    # Objectives given as flags replace the stored ones (and their directions).
+    single = resolve_search(stored=stored, training_flags={"objective": ["val_loss"]})
+    assert single.training.objectives == ()
+    assert (single.training.objective, single.training.direction) == ("val_loss", "min")
+
+
 def test_flags_are_checked_by_name():
     with pytest.raises(UsageError, match="--max-trials must be at least 1, got 0"):
         resolve_search(flags={"max_trials": 0})

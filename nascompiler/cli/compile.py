@@ -46,6 +46,7 @@ def inspect(
 ) -> None:
     """Print a space's parameter table, how many assignments it has and what they cost."""
     from ..ir.cost import parse_count
+    from ..ir.op_registry import OPS
     from ..spacefile import load_space_file
 
     budgets = {
@@ -75,7 +76,7 @@ def inspect(
             str(p.location or ""),
         )
     console.print(table)
-    layers = sum(1 for n in ir.nodes if n.kind not in _CONNECTION_KINDS)
+    layers = sum(1 for n in ir.nodes if n.kind not in OPS)
     console.print(
         f"{len(ir.parameters)} parameters; {len(ir.nodes)} modules in the supergraph ({layers} layers)."
     )
@@ -161,18 +162,6 @@ def _print_costs(ir, sample: int, seed: int, budgets: dict) -> None:
             else f"Within budget ({limits}): {within:,} of {total:,} sampled assignments, "
             f"about {share:.1f}% of the space."
         )
-
-
-_CONNECTION_KINDS = {
-    "Sequential",
-    "Permutation",
-    "Optional",
-    "Repeat",
-    "ModuleChoice",
-    "InputChoice",
-    "ConnectLooseEnd",
-    "Identity",
-}
 
 
 def _count_text(ir) -> str:

@@ -54,15 +54,47 @@ def export(
         "--force",
         help="Overwrite (or delete) files beside --out that nascompile export did not write.",
     ),
+    pareto: Optional[Path] = typer.Option(
+        None,
+        "--pareto",
+        help="Export every member of a multi-objective study's Pareto front into this folder "
+        "(pareto_1.py, pareto_2.py, ... and pareto.json).",
+    ),
 ) -> None:
     """Write a trained candidate as a standalone module, with its weights, golden test and
     (on request) training script and deployment formats beside it."""
-    from ..search.export import choose_trial, export_trial
+    from ..search.export import choose_trial, export_pareto, export_trial
     from ..search.store import Store
 
-    if sum([best, trial is not None, candidate is not None]) > 1:
-        raise UsageError("give one of --best, --trial N and --candidate ID")
+    if sum([best, trial is not None, candidate is not None, pareto is not None]) > 1:
+        raise UsageError(
+            "give one of --best, --trial N, --candidate ID and --pareto DIR"
+        )
     store = Store(study_directory(study))
+    if pareto is not None:
+        front = export_pareto(
+            store,
+            pareto,
+            force=force,
+            test=not no_test,
+            training=with_training,
+            data_file=data,
+            formats=formats or (),
+        )
+        for place, member in enumerate(front.members, start=1):
+            kept = "with its weights" if member.weights else "architecture only"
+            console.print(
+                f"wrote {member.module} (place {place}: trial #{member.trial.number}, "
+                f"candidate {member.trial.candidate_id}, {kept})"
+            )
+            for note in member.notes:
+                console.print(f"  {note}")
+        for path in front.removed:
+            console.print(
+                f"removed {path} (left by an earlier export of a larger front)"
+            )
+        console.print(f"wrote {front.index} (the front as data)")
+        return
     record = choose_trial(store, trial=trial, candidate=candidate)
     exported = export_trial(
         store,
@@ -105,9 +137,15 @@ def trials(
     as_csv: bool = typer.Option(
         False, "--csv", help="Every trial as a CSV row, by number, with a header."
     ),
+    pareto: bool = typer.Option(
+        False,
+        "--pareto",
+        help="Only the Pareto front: the trials no other beats in every objective.",
+    ),
 ) -> None:
     """Print a study's leaderboard and its failed trials (or every trial as JSON or CSV)."""
-    from ..search.console import failures_table, leaderboard_table
+    from ..search.console import failures_table, leaderboard_table, pareto_table
+    from ..search.pareto import study_pareto_front
     from ..search.settings import TrainingSettings
     from ..search.store import Store
 
@@ -118,12 +156,30 @@ def trials(
     if as_json or as_csv:
         from ..search.summary import csv_text, json_lines
 
-        records = store.trials()
+        records = (
+            study_pareto_front(
+                store, TrainingSettings.from_json(store.get_meta("settings"))
+            )
+            if pareto
+            else store.trials()
+        )
         # Plain stdout, not rich: the output is data for other tools, never wrapped.
         sys.stdout.write(json_lines(records) if as_json else csv_text(records))
         sys.stdout.flush()
         return
     settings = TrainingSettings.from_json(store.get_meta("settings"))
+    if pareto:
+        front = study_pareto_front(store, settings)
+        console.print(
+            pareto_table(front, settings.objective_names, settings.directions)
+        )
+        if not settings.multi_objective:
+            console.print(
+                f"{directory} optimises one objective ({settings.objective}); its front is its "
+                "best trial. Search with --objective given several times for a trade-off."
+            )
+        sys.stdout.flush()
+        return
     board = store.leaderboard(settings.direction)
     console.print(leaderboard_table(board, settings.objective, limit or None))
     failed = store.trials("failed")

@@ -7,7 +7,7 @@ study and runs it."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 
@@ -32,7 +32,9 @@ def search(
         DEFAULT_ROOT, "--out", help="Folder that holds the studies."
     ),
     searcher: Optional[str] = typer.Option(
-        None, "--searcher", help="random, grid, evolution or mcts [random]."
+        None,
+        "--searcher",
+        help="random, grid, evolution, mcts, tpe, gp or nsga2 [random].",
     ),
     max_trials: Optional[int] = typer.Option(
         None, "--max-trials", help="Trials to run, duplicates not counted [10]."
@@ -43,8 +45,11 @@ def search(
     batch_size: Optional[int] = typer.Option(
         None, "--batch-size", help="Training batch size [32]."
     ),
-    objective: Optional[str] = typer.Option(
-        None, "--objective", help="History value to optimise [val_<metric>]."
+    objective: Optional[List[str]] = typer.Option(
+        None,
+        "--objective",
+        help="What to optimise, as name[:max|:min]: a history value [val_<metric>]; repeat it "
+        "for a Pareto search, where later ones may also be params, flops or latency_ms.",
     ),
     direction: Optional[str] = typer.Option(
         None, "--direction", help="max or min [from the objective]."
@@ -174,7 +179,7 @@ def search(
         training_flags={
             "epochs": epochs,
             "batch_size": batch_size,
-            "objective": objective,
+            "objective": objective or None,
             "direction": direction,
         },
         stored=stored,
@@ -373,7 +378,19 @@ def _print_summary(store: Any, settings: Any, directory: Path) -> None:
         f"{counts['complete']} complete, {counts['failed']} failed, {counts['duplicate']} duplicate "
         f"trial(s){rejected} in {directory}."
     )
-    if board:
+    if board and settings.multi_objective:
+        from ..search.console import pareto_table
+        from ..search.pareto import study_pareto_front
+
+        front = study_pareto_front(store, settings)
+        console.print(
+            pareto_table(front, settings.objective_names, settings.directions)
+        )
+        console.print(
+            f"Export the front with:  nascompile export --pareto {directory.name}_pareto "
+            f"--study {directory}"
+        )
+    elif board:
         console.print(
             f"Export the winner with:  nascompile export --best --study {directory}"
         )

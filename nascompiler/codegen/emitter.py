@@ -17,9 +17,9 @@ from typing import Iterable, Sequence
 
 import jinja2
 
-from ..catalog import LAYERS
 from ..ir.cost import candidate_cost
 from ..ir.graph import CandidateGraph, Op
+from ..layers.spec import LAYERS
 from .blocks import Block, find_blocks
 from .formatting import (
     BODY_PLACEHOLDER,

@@ -11,15 +11,18 @@ the parameters that switch it on.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import math
+import random
 import re
 from typing import Any
 
-from ..catalog import LAYERS
-from ..errors import SourceLocation, SpaceDefinitionError
+from ..errors import CandidateError, SourceLocation, SpaceDefinitionError
 from ..layers import HyperLayer
 from ..layers.enas import EnasModule
-from ..ops import ConnectionSpace, Identity, InputChoice, ConnectLooseEnd
+from ..layers.spec import LAYERS
+from ..ops import ConnectionSpace, Identity
 from ..space import (
     Choice,
     Constant,
@@ -33,22 +36,9 @@ from ..space import (
 )
 from . import conditions as cond
 from .domains import Categorical, Domain, IntRange, RealRange, Subset
+from .enas_lowering import MACROS
+from .op_registry import OPS
 from .space_ir import Expr, Node, Parameter, ParamRef, SpaceIR
-
-_OP_SNAKE = {
-    "Sequential": "sequential",
-    "Permutation": "permutation",
-    "Optional": "optional",
-    "Repeat": "repeat",
-    "ModuleChoice": "module_choice",
-    "InputChoice": "input_choice",
-    "ConnectLooseEnd": "connect_loose_end",
-    "Identity": "identity",
-    "FactorizedReduction": "factorized_reduction",
-    "CalibrateSize": "calibrate_size",
-    "SafeConcatenate": "safe_concatenate",
-    "SafeMerge": "safe_merge",
-}
 
 
 def compile_space(space: HyperSpace, source: str | None = None) -> SpaceIR:
@@ -174,7 +164,8 @@ class _Compiler:
         for i, m in enumerate(self.modules):
             if m.kind == "Input" or m.inbound or i in fed:
                 continue
-            if isinstance(m, (InputChoice, ConnectLooseEnd)):
+            op = OPS.get(m.kind)
+            if op is not None and op.inputs_given_when_created:
                 continue
             raise SpaceDefinitionError(
                 f"{m.describe(with_location=False)} has no input: connect it by calling it on a module, "
@@ -315,15 +306,11 @@ class _Compiler:
     def _child_condition(
         self, op: ConnectionSpace, k: int, c: cond.Condition
     ) -> cond.Condition:
-        control = op.control
-        if op.kind == "Repeat":
-            allowed = tuple(t for t in control.options if t > k)
-        elif op.kind == "ModuleChoice":
-            allowed = (k,) if k in control.options else ()
-        elif op.kind == "Optional":
-            allowed = (True,) if True in control.options else ()
-        else:
+        spec = OPS.get(op.kind)
+        if spec is None or spec.keeps_child is None:
             return c
+        control = op.control
+        allowed = tuple(v for v in control.options if spec.keeps_child(v, k))
         if not allowed:
             return cond.NEVER
         if len(allowed) == len(control.options):
@@ -518,8 +505,10 @@ def _rename(condition: cond.Condition, rename: dict[str, str]) -> cond.Condition
 def _snake(kind: str) -> str:
     if kind in LAYERS:
         return LAYERS[kind].snake_name
-    if kind in _OP_SNAKE:
-        return _OP_SNAKE[kind]
+    if kind in OPS:
+        return OPS[kind].snake
+    if kind in MACROS:
+        return MACROS[kind].snake
     return re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower()
 
 
@@ -532,14 +521,29 @@ def _unique(name: str, taken: set[str]) -> str:
     return f"{name}_{n}"
 
 
-def _fingerprint(ir: SpaceIR) -> str:
-    """A digest of the table and the graph's structure: a study refuses to resume on another space."""
+def _fingerprint(ir: SpaceIR, dynamic_values: bool = True) -> str:
+    """A digest of what makes a space this space; a study refuses to resume on another.
+
+    It covers the parameter table (names, domains, conditions), every node (kind, name,
+    arguments, wiring, control, ``keep_link``), the inputs and outputs, and for each
+    ``Dynamic`` what it computes: its results over its parameters' values
+    (:func:`_dynamic_results`). It does not cover the space file's other code (``load_data``
+    and ``TRAINING`` are checked on their own) nor source locations, so moving a line or
+    reformatting the file does not change a space.
+
+    ``dynamic_values=False`` gives the digest as it was before it covered Dynamics' results;
+    a study recorded then is recognised by it (see the study's definition check).
+    """
+    domains = {p.name: p.domain for p in ir.parameters}
 
     def arg(v: Any) -> Any:
         if isinstance(v, ParamRef):
             return {"param": v.name}
         if isinstance(v, Expr):
-            return {"dynamic": [[k, arg(d)] for k, d in v.deps]}
+            entry = {"dynamic": [[k, arg(d)] for k, d in v.deps]}
+            if dynamic_values:
+                entry["results"] = _dynamic_results(v, domains)
+            return entry
         return v
 
     doc = {
@@ -564,3 +568,52 @@ def _fingerprint(ir: SpaceIR) -> str:
     }
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprint_without_dynamic_results(ir: SpaceIR) -> str:
+    """The fingerprint as it was before it covered what a Dynamic computes, to recognise the
+    studies recorded then."""
+    return _fingerprint(ir, dynamic_values=False)
+
+
+DYNAMIC_PROBES = 256  # the most times the fingerprint calls one Dynamic's function
+
+
+def _dynamic_results(expr: Expr, domains: dict[str, Domain]) -> list[Any]:
+    """What a ``Dynamic`` computes, as data: its result at every combination of the values of
+    the parameters it reads when there are at most :data:`DYNAMIC_PROBES`, else at that many
+    combinations drawn with a fixed seed (a continuous or large domain). A call that raises
+    gives the exception's name instead.
+
+    Results rather than the function's source: they change when what the space computes
+    changes, including through a closure or a global the function reads, and not when the
+    file is reformatted. (For a domain too large to list, a change that shows at none of the
+    drawn values goes unnoticed.) They are literals (``Expr.evaluate`` checks), drawn in a
+    fixed order, so the digest does not depend on the process; floats are rounded to 12
+    digits so that another platform's last bit (of ``exp`` or ``**``, say) does not count.
+    """
+    names = sorted(set(expr.parameters()))
+    sizes = [domains[n].size for n in names]
+    if None not in sizes and math.prod(sizes) <= DYNAMIC_PROBES:
+        combos = itertools.product(*(domains[n].values() for n in names))
+    else:
+        rng = random.Random(0)
+        combos = (
+            tuple(domains[n].sample(rng) for n in names) for _ in range(DYNAMIC_PROBES)
+        )
+    results: list[Any] = []
+    for combo in combos:
+        try:
+            results.append(_rounded(expr.evaluate(dict(zip(names, combo)))))
+        except CandidateError as exc:  # the function raised, or returned a non-literal
+            cause = exc.__cause__
+            results.append({"raises": type(cause).__name__ if cause else "NotALiteral"})
+    return results
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, tuple):
+        return tuple(_rounded(v) for v in value)
+    return value

@@ -1,7 +1,8 @@
 """What a candidate costs, computed from its graph before anything is built or trained.
 
-:func:`candidate_cost` sums the per-layer rules that sit beside each layer's shape rule in
-:mod:`.shapes` (one home per layer) over a specialised :class:`~.graph.CandidateGraph`:
+:func:`candidate_cost` sums the per-layer rules that sit beside each layer's shape rule in its
+entry of :mod:`nascompiler.layers.spec` (one home per layer; :mod:`.shapes` applies them) over
+a specialised :class:`~.graph.CandidateGraph`:
 
 - ``params``: every weight, split into ``trainable_params`` and ``non_trainable_params``
   (BatchNormalization's moving statistics); the same numbers as Keras' ``count_params()``;

@@ -23,6 +23,9 @@ from ..literals import Literal
 
 ID_LENGTH = 10
 
+# While specialising: the names of the ops whose outputs a node produces.
+Tensors = tuple[str, ...]
+
 
 @dataclass(frozen=True)
 class Op:

@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from ..errors import SpaceDefinitionError, SourceLocation
+from .op_registry import OPS
 from .space_ir import Expr, Node, ParamRef, SpaceIR
 
 # keras.activations in Keras 3 (sorted(keras.src.activations.ALL_OBJECTS_DICT)).
@@ -37,16 +38,6 @@ ROOT_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\\>-]*")
 
 _ACTIVATION_ARGS = ("activation", "recurrent_activation")
 _SHAPE_ARGS = ("shape", "batch_shape")
-_NOT_LAYERS = {
-    "Sequential",
-    "Permutation",
-    "Optional",
-    "Repeat",
-    "ModuleChoice",
-    "InputChoice",
-    "ConnectLooseEnd",
-    "Identity",
-}
 
 
 def check_keras_arguments(ir: SpaceIR) -> list[str]:
@@ -59,7 +50,7 @@ def check_keras_arguments(ir: SpaceIR) -> list[str]:
     """
     warnings: list[str] = []
     for node in ir.nodes:
-        if node.kind in _NOT_LAYERS:
+        if node.kind in OPS:  # connection ops leave no layer to check
             continue
         _check_name(node)
         for key, value in node.args:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from ..catalog import KERAS2_DEFAULTS, LAYERS, LayerSpec
 from ..space import HyperSpace, ModuleSpace
+from .spec import LAYERS, LayerSpec
 
 __all__ = ["HyperLayer"] + list(LAYERS)
 
@@ -80,7 +80,7 @@ def _bind(
         raise SpaceDefinitionError(
             f"{spec.kind} needs {', '.join(m + '=' for m in missing)}", location
         )
-    for key, value in KERAS2_DEFAULTS.get(spec.kind, {}).items():
+    for key, value in spec.keras2_defaults:
         bound.setdefault(key, value)
     if spec.kind == "Input" and "shape" not in bound and "batch_shape" not in bound:
         raise SpaceDefinitionError(
@@ -97,187 +97,19 @@ def _bind(
     return bound
 
 
-class Input(HyperLayer):
-    """``keras.layers.Input``."""
-
-    spec = LAYERS["Input"]
-
-
-class Dense(HyperLayer):
-    """``keras.layers.Dense``."""
-
-    spec = LAYERS["Dense"]
-
-
-class Activation(HyperLayer):
-    """``keras.layers.Activation``."""
-
-    spec = LAYERS["Activation"]
-
-
-class ReLU(HyperLayer):
-    """``keras.layers.ReLU``."""
-
-    spec = LAYERS["ReLU"]
-
-
-class Dropout(HyperLayer):
-    """``keras.layers.Dropout``."""
-
-    spec = LAYERS["Dropout"]
-
-
-class SpatialDropout1D(HyperLayer):
-    """``keras.layers.SpatialDropout1D``."""
-
-    spec = LAYERS["SpatialDropout1D"]
-
-
-class SpatialDropout2D(HyperLayer):
-    """``keras.layers.SpatialDropout2D``."""
-
-    spec = LAYERS["SpatialDropout2D"]
-
-
-class BatchNormalization(HyperLayer):
-    """``keras.layers.BatchNormalization``."""
-
-    spec = LAYERS["BatchNormalization"]
-
-
-class LayerNormalization(HyperLayer):
-    """``keras.layers.LayerNormalization``."""
-
-    spec = LAYERS["LayerNormalization"]
-
-
-class Conv1D(HyperLayer):
-    """``keras.layers.Conv1D``."""
-
-    spec = LAYERS["Conv1D"]
-
-
-class Conv2D(HyperLayer):
-    """``keras.layers.Conv2D``."""
-
-    spec = LAYERS["Conv2D"]
-
-
-class SeparableConv2D(HyperLayer):
-    """``keras.layers.SeparableConv2D``."""
-
-    spec = LAYERS["SeparableConv2D"]
-
-
-class DepthwiseConv2D(HyperLayer):
-    """``keras.layers.DepthwiseConv2D``."""
-
-    spec = LAYERS["DepthwiseConv2D"]
-
-
-class MaxPooling1D(HyperLayer):
-    """``keras.layers.MaxPooling1D``."""
-
-    spec = LAYERS["MaxPooling1D"]
-
-
-class MaxPooling2D(HyperLayer):
-    """``keras.layers.MaxPooling2D``."""
-
-    spec = LAYERS["MaxPooling2D"]
-
-
-class AveragePooling1D(HyperLayer):
-    """``keras.layers.AveragePooling1D``."""
-
-    spec = LAYERS["AveragePooling1D"]
-
-
-class AveragePooling2D(HyperLayer):
-    """``keras.layers.AveragePooling2D``."""
-
-    spec = LAYERS["AveragePooling2D"]
-
-
-class GlobalAveragePooling1D(HyperLayer):
-    """``keras.layers.GlobalAveragePooling1D``."""
-
-    spec = LAYERS["GlobalAveragePooling1D"]
-
-
-class GlobalAveragePooling2D(HyperLayer):
-    """``keras.layers.GlobalAveragePooling2D``."""
-
-    spec = LAYERS["GlobalAveragePooling2D"]
-
-
-class GlobalMaxPooling1D(HyperLayer):
-    """``keras.layers.GlobalMaxPooling1D``."""
-
-    spec = LAYERS["GlobalMaxPooling1D"]
-
-
-class GlobalMaxPooling2D(HyperLayer):
-    """``keras.layers.GlobalMaxPooling2D``."""
-
-    spec = LAYERS["GlobalMaxPooling2D"]
-
-
-class Flatten(HyperLayer):
-    """``keras.layers.Flatten``."""
-
-    spec = LAYERS["Flatten"]
-
-
-class Reshape(HyperLayer):
-    """``keras.layers.Reshape``."""
-
-    spec = LAYERS["Reshape"]
-
-
-class Add(HyperLayer):
-    """``keras.layers.Add``."""
-
-    spec = LAYERS["Add"]
-
-
-class Concatenate(HyperLayer):
-    """``keras.layers.Concatenate``."""
-
-    spec = LAYERS["Concatenate"]
-
-
-class Multiply(HyperLayer):
-    """``keras.layers.Multiply``."""
-
-    spec = LAYERS["Multiply"]
-
-
-class ZeroPadding2D(HyperLayer):
-    """``keras.layers.ZeroPadding2D``."""
-
-    spec = LAYERS["ZeroPadding2D"]
-
-
-class Cropping2D(HyperLayer):
-    """``keras.layers.Cropping2D``."""
-
-    spec = LAYERS["Cropping2D"]
-
-
-class Embedding(HyperLayer):
-    """``keras.layers.Embedding``."""
-
-    spec = LAYERS["Embedding"]
-
-
-class LSTM(HyperLayer):
-    """``keras.layers.LSTM``."""
-
-    spec = LAYERS["LSTM"]
-
-
-class GRU(HyperLayer):
-    """``keras.layers.GRU``."""
-
-    spec = LAYERS["GRU"]
+def _layer_class(spec: LayerSpec) -> type[HyperLayer]:
+    return type(
+        spec.kind,
+        (HyperLayer,),
+        {
+            "spec": spec,
+            "__doc__": f"``keras.layers.{spec.kind}``.",
+            "__module__": __name__,
+            "__qualname__": spec.kind,
+        },
+    )
+
+
+# One class per entry of the layer table (Input, Dense, Conv2D, ...): a layer is added there,
+# in layers/spec.py, and nowhere else.
+globals().update({kind: _layer_class(spec) for kind, spec in LAYERS.items()})

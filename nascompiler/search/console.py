@@ -223,3 +223,40 @@ def failures_table(trials: list[TrialRecord]) -> Table:
             f"#{trial.number}", trial.candidate_id or "(not built)", trial.error or ""
         )
     return table
+
+
+def objective_text(name: str, value: float | None) -> str:
+    """One objective's value as the tables show it: counts grouped, latency in ms."""
+    if value is None:
+        return "-"
+    if name in ("params", "flops"):
+        return format_count(int(value)) if name == "flops" else f"{int(value):,}"
+    if name == "latency_ms":
+        return f"{value:.2f} ms"
+    return format_objective(value)
+
+
+def pareto_table(
+    front: list[TrialRecord], names: tuple[str, ...], directions: tuple[str, ...]
+) -> Table:
+    """The Pareto front, best first by the first objective; one column per objective."""
+    table = Table(
+        title=f"Pareto front ({len(front)} trial{'s' if len(front) != 1 else ''})",
+        title_justify="left",
+    )
+    table.add_column("place", justify="right")
+    table.add_column("trial", justify="right")
+    table.add_column("candidate")
+    for name, direction in zip(names, directions):
+        table.add_column(f"{name} ({direction})", justify="right")
+    table.add_column("epochs", justify="right")
+    for place, trial in enumerate(front, start=1):
+        values = trial.objective_values or {names[0]: trial.objective}
+        table.add_row(
+            str(place),
+            f"#{trial.number}",
+            trial.candidate_id,
+            *(objective_text(n, values.get(n)) for n in names),
+            epochs_text(trial),
+        )
+    return table

@@ -13,6 +13,10 @@ The set, for ``--out best_model.py``:
 - ``best_model.keras`` / ``best_model_savedmodel/`` / ``best_model.tflite`` / ``best_model.onnx``
   with ``--format``: made by Keras' exporters, each loaded back and checked at export time.
 
+``export --pareto DIR`` writes such a set per member of a multi-objective study's Pareto front,
+``DIR/pareto_<place>.py`` (place 1 is best in the first objective), each docstring stating its
+place and its objectives, and ``DIR/pareto.json``, the front as data.
+
 The module's ``files:`` line is how export knows its own files: re-exporting to the same name
 replaces them and removes those the new export does not write (a weights file of another
 candidate never stays beside the module), and any other existing file is left alone unless
@@ -23,6 +27,8 @@ from __future__ import annotations
 
 import ast
 import datetime
+import json
+import re
 import os
 import shutil
 import tempfile
@@ -36,7 +42,8 @@ from .._version import __version__
 from ..codegen import add_docstring_section
 from ..errors import UsageError
 from ..fileio import write_atomic
-from .console import format_objective
+from .console import format_objective, objective_text
+from .pareto import study_pareto_front
 from .data import SPLITS, ArrayFolderData, DataSource, SpaceFileData
 from .settings import TrainingSettings
 from .store import Store, TrialRecord
@@ -135,8 +142,10 @@ def export_trial(
     training: bool = False,
     data_file: Path | None = None,
     formats: Sequence[str] = (),
+    extra_lines: Sequence[str] = (),
 ) -> Exported:
-    """Write the export set of ``record`` for the module ``out`` (see the module docstring)."""
+    """Write the export set of ``record`` for the module ``out`` (see the module docstring);
+    ``extra_lines`` go into its docstring section after the trial's line."""
     from .deploy import FORMATS, check_formats_available
 
     source_path = store.directory / "candidates" / f"{record.candidate_id}.py"
@@ -204,7 +213,7 @@ def export_trial(
         exported = add_docstring_section(
             source,
             "Search result",
-            _result_lines(store, record, settings, plan, checks),
+            _result_lines(store, record, settings, plan, checks, extra_lines),
         )
         write_atomic(out, exported)
         for tmp, final in sorted(staged, key=lambda pair: str(pair[1])):
@@ -445,6 +454,7 @@ def _result_lines(
     settings: TrainingSettings,
     plan: _Plan,
     checks: Sequence[str],
+    extra_lines: Sequence[str] = (),
 ) -> list[str]:
     board = store.leaderboard(settings.direction)
     rank = next((i for i, t in enumerate(board, 1) if t.number == record.number), None)
@@ -454,6 +464,7 @@ def _result_lines(
         f"{EXPORT_MARKER} {__version__} on {now} from study {store.directory}.",
         f"trial #{record.number}, candidate {record.candidate_id}"
         + (f", rank {rank} of {len(board)} complete trials" if rank else ""),
+        *extra_lines,
         f"objective: {settings.objective} = {format_objective(record.objective)} ({settings.direction})",
         f"last epoch: {last}" if last else "last epoch: (no metrics recorded)",
         (
@@ -496,3 +507,109 @@ def _data_text(summary: dict | None) -> str:
         shapes = " + ".join(str(tuple(a["shape"])) for a in arrays)
         parts.append(f"{name} {shapes} {arrays[0]['dtype']}")
     return ", ".join(parts)
+
+
+PARETO_INDEX = "pareto.json"
+_PARETO_MODULE = re.compile(r"pareto_(\d+)\.py")
+
+
+@dataclass(frozen=True)
+class ParetoExport:
+    members: tuple[Exported, ...]
+    index: Path
+    removed: tuple[Path, ...]  # sets of an earlier, larger front in the same folder
+
+
+def export_pareto(
+    store: Store,
+    folder: Path,
+    force: bool = False,
+    *,
+    test: bool = True,
+    training: bool = False,
+    data_file: Path | None = None,
+    formats: Sequence[str] = (),
+) -> ParetoExport:
+    """Write the export set of every member of the study's Pareto front into ``folder``, as
+    ``pareto_<place>.py``, and the front as ``pareto.json``. An earlier front's modules beyond
+    the new front's size (exported modules, recognised by their marker) are removed with their
+    files, so the folder holds exactly the current front."""
+    settings = TrainingSettings.from_json(store.get_meta("settings"))
+    if not settings.multi_objective:
+        raise UsageError(
+            f"{store.directory} optimises one objective ({settings.objective}), so it has no "
+            "trade-off to export; use --best, or search with --objective given several times"
+        )
+    front = study_pareto_front(store, settings)
+    if not front:
+        raise UsageError(
+            f"{store.directory} has no complete trial yet; run nascompile search first"
+        )
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--pareto {folder}: it is a file, not a folder")
+    names, directions = settings.objective_names, settings.directions
+    members = []
+    for place, record in enumerate(front, start=1):
+        values = ", ".join(
+            f"{n} = {objective_text(n, record.objective_values.get(n))} ({d})"
+            for n, d in zip(names, directions)
+        )
+        members.append(
+            export_trial(
+                store,
+                record,
+                folder / f"pareto_{place}.py",
+                force,
+                test=test,
+                training=training,
+                data_file=data_file,
+                formats=formats,
+                extra_lines=[
+                    f"pareto front: place {place} of {len(front)} (ordered by {names[0]}); "
+                    "no trial of the study is better in every objective",
+                    f"objectives: {values}",
+                ],
+            )
+        )
+    removed = []
+    for path in sorted(folder.glob("pareto_*.py")):
+        match = _PARETO_MODULE.fullmatch(path.name)
+        if not match or int(match.group(1)) <= len(front):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if EXPORT_MARKER not in text:
+            continue  # not written by export: left alone
+        stem = path.stem
+        for name in _listed_files(text):
+            # Only the stale module's own set: an edited files: line cannot reach the others.
+            if not (
+                name.startswith((f"{stem}.", f"{stem}_"))
+                or name.endswith(f"_{stem}.py")
+            ):
+                continue
+            listed = folder / name
+            if listed.is_dir() and not listed.is_symlink():
+                shutil.rmtree(listed)
+            elif listed.exists():
+                listed.unlink()
+            removed.append(listed)
+        path.unlink()
+        removed.append(path)
+    entries = [
+        {
+            "place": place,
+            "module": exported.module.name,
+            "weights": exported.weights.name if exported.weights else None,
+            "trial": exported.trial.number,
+            "candidate_id": exported.trial.candidate_id,
+            "objectives": {n: exported.trial.objective_values.get(n) for n in names},
+        }
+        for place, exported in enumerate(members, start=1)
+    ]
+    index = {
+        "study": str(store.directory),
+        "objectives": [{"name": n, "direction": d} for n, d in zip(names, directions)],
+        "front": entries,
+    }
+    path = write_atomic(folder / PARETO_INDEX, json.dumps(index, indent=2) + "\n")
+    return ParetoExport(tuple(members), path, tuple(removed))

@@ -68,6 +68,9 @@ class TrialOutcome:
     epochs: int = 0  # trained in total, including the epochs before initial_epoch
     pruned: bool = False  # stopped early by prune_below
     checkpoint_saved: bool = False
+    latency_ms: float | None = (
+        None  # median predict() latency, batch of one (when an objective)
+    )
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -30,6 +30,10 @@ class TrainingSettings:
     ``objective`` names a value of Keras' training history (``val_accuracy``, ``val_loss``...);
     the last epoch's value is the trial's score. By default it is ``val_<first metric>``, or
     ``val_loss`` without metrics, and ``direction`` is ``min`` for losses and errors, else ``max``.
+
+    ``objectives`` is empty for a single-objective study. A multi-objective study lists every
+    objective as ``"name:direction"``; the first is ``objective`` (a training value: the trial's
+    score, which ranks the leaderboard), the others may also be costs (:data:`COST_OBJECTIVES`).
     """
 
     optimizer: Any = "adam"
@@ -39,6 +43,19 @@ class TrainingSettings:
     direction: str = ""
     epochs: int = 3
     batch_size: int = 32
+    objectives: tuple[str, ...] = ()
+
+    @property
+    def objective_names(self) -> tuple[str, ...]:
+        return tuple(o.split(":")[0] for o in self.objectives) or (self.objective,)
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return tuple(o.split(":")[1] for o in self.objectives) or (self.direction,)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
     @classmethod
     def resolve(
@@ -67,18 +84,12 @@ class TrainingSettings:
                 f"{source}: metrics must be a list of metric names, e.g. ['accuracy']"
             )
         metrics = tuple(metrics)
-        objective = values.get("objective") or (
-            f"val_{metrics[0]}" if metrics else "val_loss"
+        objectives = parse_objectives(
+            values.get("objective") or (f"val_{metrics[0]}" if metrics else "val_loss"),
+            values.get("direction"),
+            metrics,
         )
-        allowed = objectives_for(metrics)
-        if objective not in allowed:
-            raise UsageError(
-                f"unknown objective {objective!r}; with metrics {list(metrics)} it can be one of "
-                f"{', '.join(allowed)}"
-            )
-        direction = values.get("direction") or default_direction(objective)
-        if direction not in ("max", "min"):
-            raise UsageError(f"direction must be 'max' or 'min', got {direction!r}")
+        objective, direction = objectives[0]
         epochs = values.get("epochs", 3)
         batch_size = values.get("batch_size", 32)
         for name, number in (("epochs", epochs), ("batch_size", batch_size)):
@@ -101,16 +112,29 @@ class TrainingSettings:
             direction=direction,
             epochs=epochs,
             batch_size=batch_size,
+            objectives=(
+                tuple(f"{n}:{d}" for n, d in objectives) if len(objectives) > 1 else ()
+            ),
         )
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["metrics"] = list(self.metrics)
+        if self.objectives:
+            data["objectives"] = list(self.objectives)
+        else:  # single-objective studies are recorded as before objectives existed
+            del data["objectives"]
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "TrainingSettings":
-        return cls(**{**data, "metrics": tuple(data["metrics"])})
+        return cls(
+            **{
+                **data,
+                "metrics": tuple(data["metrics"]),
+                "objectives": tuple(data.get("objectives", ())),
+            }
+        )
 
     def describe(self) -> str:
         optimizer = (
@@ -123,6 +147,80 @@ class TrainingSettings:
             f"optimizer={optimizer}, loss={loss}, metrics={list(self.metrics)}, epochs={self.epochs}, "
             f"batch_size={self.batch_size}"
         )
+
+
+def stored_training(recorded: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A study's recorded settings (``TrainingSettings.to_json``) as a ``TRAINING`` dict, to be
+    overridden by the space file's and the flags' settings: several objectives become the one
+    ``objective`` list."""
+    training = dict(recorded or {})
+    objectives = training.pop("objectives", None)
+    if objectives:
+        training["objective"] = list(objectives)
+        training.pop("direction", None)
+    return training
+
+
+# Objectives that are not training values: the static cost model's counts (known before
+# training) and the latency measured after it.
+COST_OBJECTIVES = {"params": "min", "flops": "min", "latency_ms": "min"}
+
+
+def parse_objectives(
+    objective: Any, direction: Any, metrics: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    """``(name, direction)`` per objective from ``objective``: one ``"name[:max|:min]"`` or a
+    list of them (``--objective`` given several times, or a list in ``TRAINING``).
+
+    >>> parse_objectives(["val_accuracy", "params:min"], None, ("accuracy",))
+    [('val_accuracy', 'max'), ('params', 'min')]
+    """
+    specs = [objective] if isinstance(objective, str) else objective
+    if not isinstance(specs, (list, tuple)) or not specs:
+        raise UsageError(
+            f"objective must be a name like 'val_accuracy' or a list of them, got {objective!r}"
+        )
+    if direction is not None and len(specs) > 1:
+        raise UsageError(
+            "--direction applies to a single objective; with several, give each its own as "
+            "name:max or name:min (e.g. --objective val_accuracy:max --objective params:min)"
+        )
+    allowed = objectives_for(metrics)
+    parsed: list[tuple[str, str]] = []
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, str) or not spec.strip():
+            raise UsageError(
+                f"objective must be a name like 'val_accuracy', got {spec!r}"
+            )
+        name, _, given = spec.strip().partition(":")
+        if name in COST_OBJECTIVES and len(specs) > 1 and i > 0:
+            chosen = given or COST_OBJECTIVES[name]
+        elif name in allowed:
+            chosen = given or (
+                direction
+                if direction is not None and i == 0
+                else default_direction(name)
+            )
+        elif name in COST_OBJECTIVES:
+            raise UsageError(
+                f"objective {name!r} is a cost, not a training value: the first objective is the "
+                f"trial's score and must be one of {', '.join(allowed)}; put {name} after it "
+                "(several objectives need --searcher nsga2 or random)"
+            )
+        else:
+            raise UsageError(
+                f"unknown objective {name!r}; with metrics {list(metrics)} it can be one of "
+                f"{', '.join(allowed)}, or with several objectives also "
+                f"{', '.join(COST_OBJECTIVES)}"
+            )
+        if chosen not in ("max", "min"):
+            raise UsageError(
+                f"objective {spec!r}: the direction must be 'max' or 'min', got {chosen!r}"
+            )
+        if any(name == seen for seen, _ in parsed):
+            raise UsageError(f"objective {name!r} is given twice")
+        parsed.append((name, chosen))
+    return parsed
 
 
 def objectives_for(metrics: tuple[str, ...]) -> list[str]:
@@ -316,7 +414,7 @@ def _stored_definition(
                 max_epochs=scheduler["rungs"][-1],
                 reduction_factor=scheduler["reduction_factor"],
             )
-    return options, dict(stored.get("settings") or {})
+    return options, stored_training(stored.get("settings"))
 
 
 def check_study_name(name: str) -> str:

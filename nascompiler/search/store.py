@@ -11,7 +11,8 @@ trial trained in rungs is told once per rung).
 
 Schema history: version 1 (nascompiler 0.1) had one result per trial and a ``told_order``
 column; version 2 adds rungs (``epochs``, ``rung``, ``bracket``, ``rungs``, ``checkpoint``) and
-the ``tells`` table. A version-1 database is migrated in place when a search opens it.
+the ``tells`` table; version 3 adds ``objective_values`` (every objective of a multi-objective
+study, by name). Older databases are migrated in place when a search opens them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any, Iterator
 from ..errors import UsageError
 from ..literals import from_json
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "study.db"
 # over_budget: a candidate over --max-params/--max-flops, stored with its cost, never trained.
 STATUSES = ("running", "complete", "failed", "duplicate", "over_budget")
@@ -58,7 +59,8 @@ CREATE TABLE trials (
     rungs TEXT NOT NULL DEFAULT '[]',
     checkpoint TEXT,
     flops INTEGER,
-    activation_bytes INTEGER
+    activation_bytes INTEGER,
+    objective_values TEXT
 )"""
 _SCHEMA = f"""
 CREATE TABLE meta (
@@ -108,6 +110,9 @@ class TrialRecord:
     activation_bytes: int | None = (
         None  # static cost: peak activation memory per sample
     )
+    # Every objective of a multi-objective study by name (training values, costs, latency_ms);
+    # empty for a single-objective study, whose one objective is ``objective``.
+    objective_values: dict[str, float] = field(default_factory=dict)
 
     @property
     def pruned(self) -> bool:
@@ -223,6 +228,11 @@ class Store:
 
     def _migrate(self, version: int) -> None:
         """Bring an older database up to :data:`SCHEMA_VERSION`, in one transaction."""
+        if version == 2:
+            with self._transaction() as db:
+                db.execute("ALTER TABLE trials ADD COLUMN objective_values TEXT")
+                _record_migration(db, version)
+            return
         if version != 1:
             raise UsageError(f"{self.path} has an unknown schema version {version}")
         self.db.execute(
@@ -282,14 +292,7 @@ class Store:
                     )
             db.execute("DROP TABLE trials_v1")
             db.execute("CREATE INDEX trials_by_candidate ON trials (candidate_id)")
-            db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                (json.dumps(SCHEMA_VERSION),),
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('migrated_from', ?)",
-                (json.dumps(version),),
-            )
+            _record_migration(db, version)
         self.db.execute("PRAGMA foreign_keys=ON")
 
     @contextlib.contextmanager
@@ -420,6 +423,7 @@ class Store:
         rung: int | None = None,
         rungs: list[dict[str, Any]] | None = None,
         checkpoint: str | None = None,
+        objective_values: dict[str, float] | None = None,
     ) -> None:
         """Store a trial's result (of its last rung) and, in the same transaction, the
         ``(rung, objective)`` told to the searcher about it."""
@@ -428,7 +432,8 @@ class Store:
         with self._transaction() as db:
             db.execute(
                 "UPDATE trials SET status=?, objective=?, metrics=?, params=?, fit_seconds=?, wall_seconds=?, "
-                "error=?, duplicate_of=?, finished_at=?, epochs=?, rung=?, rungs=?, checkpoint=? WHERE number=?",
+                "error=?, duplicate_of=?, finished_at=?, epochs=?, rung=?, rungs=?, checkpoint=?, objective_values=? "
+                "WHERE number=?",
                 (
                     status,
                     objective,
@@ -443,6 +448,7 @@ class Store:
                     rung,
                     _dumps(rungs or []),
                     checkpoint,
+                    _dumps(objective_values) if objective_values else None,
                     number,
                 ),
             )
@@ -492,6 +498,17 @@ def rank_key(trial: TrialRecord, direction: str) -> tuple[int, float, int]:
     return (-trial.epochs, sign * trial.objective, trial.number)
 
 
+def _record_migration(db: sqlite3.Connection, version: int) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+        (json.dumps(SCHEMA_VERSION),),
+    )
+    db.execute(
+        "INSERT OR REPLACE INTO meta VALUES ('migrated_from', ?)",
+        (json.dumps(version),),
+    )
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=False, allow_nan=True)
 
@@ -503,6 +520,9 @@ def _decode(row: dict[str, Any]) -> TrialRecord:
         }
         row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else {}
         row["rungs"] = json.loads(row["rungs"]) if row["rungs"] else []
+        row["objective_values"] = (
+            json.loads(row["objective_values"]) if row.get("objective_values") else {}
+        )
     except (ValueError, TypeError, AttributeError) as exc:  # edited or damaged by hand
         raise UsageError(
             f"{DB_NAME}: trial #{row.get('number')} holds unreadable data ({type(exc).__name__}: "

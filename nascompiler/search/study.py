@@ -25,6 +25,7 @@ from ..codegen import emit
 from ..errors import CandidateError, UsageError
 from ..fileio import write_atomic
 from ..ir import SpaceIR, specialize
+from ..ir.compile import fingerprint_without_dynamic_results
 from ..ir.cost import candidate_cost
 from .data import DataSource, check_data, data_changes
 from .events import StudyListener
@@ -32,7 +33,9 @@ from .executor import EpochEvent, Executor, LocalExecutor, ResultEvent
 from .lock import StudyLock
 from .messages import TrialOutcome, TrialTask
 from .schedulers import Scheduler, make_scheduler
-from .searchers import make_searcher
+from .pareto import study_pareto_front
+from .searchers import SEARCHERS, make_searcher
+from .searchers.base import check_objective_count
 from .settings import TrainingSettings
 from .store import Store, TrialRecord, rank_key
 
@@ -185,6 +188,16 @@ class Study:
             max_epochs=config.max_epochs,
             reduction_factor=config.reduction_factor,
         )
+        if config.settings.multi_objective:
+            if self.scheduler.multi_fidelity:
+                raise UsageError(
+                    f"--scheduler {config.scheduler} promotes trials on one objective; with several "
+                    "objectives use --scheduler full"
+                )
+            if config.searcher in SEARCHERS:
+                check_objective_count(
+                    SEARCHERS[config.searcher], len(config.settings.objectives)
+                )
         self.listeners = list(listeners)
         self.directory = Path(config.directory)
         self.candidates = self.directory / "candidates"
@@ -226,10 +239,14 @@ class Study:
             self.store.set_meta(space_file=c.space_file, **definition)
             return
         if stored["fingerprint"] != definition["fingerprint"]:
-            raise UsageError(
-                f"{self.directory} holds a study of a different search space; use --fresh to start over (the old "
-                "study is moved aside) or --study to choose another name"
-            )
+            if stored["fingerprint"] != fingerprint_without_dynamic_results(c.space):
+                raise UsageError(
+                    f"{self.directory} holds a study of a different search space; use --fresh to start over (the old "
+                    "study is moved aside) or --study to choose another name"
+                )
+            # Recorded before the fingerprint covered what a Dynamic computes, and the rest of
+            # the space is the same: resume as it did then, and record the full fingerprint.
+            self.store.set_meta(fingerprint=definition["fingerprint"])
         if (
             stored["scheduler"] is None
         ):  # a study from before schedulers: it trained fully
@@ -245,7 +262,8 @@ class Study:
                     f"{self.directory} was searched with {key}={stored[key]!r}, not {definition[key]!r}; "
                     "resume with the same setting, or use --fresh to start over"
                 )
-        for key, value in definition["settings"].items():
+        for key in sorted(set(definition["settings"]) | set(stored["settings"])):
+            value = definition["settings"].get(key)
             if stored["settings"].get(key) != value:
                 raise UsageError(
                     f"{self.directory} was trained with {key}={stored['settings'].get(key)!r}, not {value!r}; resume "
@@ -306,7 +324,7 @@ class Study:
             self.config.searcher,
             self.config.space,
             seed=self.config.seed,
-            direction=self.direction,
+            directions=self.config.settings.directions,
             **self.config.searcher_options,
         )
         reruns = self._replay()
@@ -399,7 +417,13 @@ class Study:
         return [t for t in trials if t.status == "running"]
 
     def _tell(self, record: TrialRecord, objective: float | None) -> None:
-        """The searcher learns from a trial's first result; later rungs' results update it."""
+        """The searcher learns from a trial's first result; later rungs' results update it.
+        A multi-objective searcher is told every objective's value, in order."""
+        if objective is not None and self.config.settings.multi_objective:
+            objective = tuple(
+                record.objective_values.get(name)
+                for name in self.config.settings.objective_names
+            )
         if record.number in self._told:
             self.searcher.update(record.assignment, objective)
         elif record.status == "over_budget":
@@ -694,6 +718,7 @@ class Study:
                 "complete",
                 rung=job.rung if self.scheduler.multi_fidelity else None,
                 objective=outcome.objective,
+                objective_values=self._objective_values(outcome, metrics, record),
                 metrics=metrics,
                 params=outcome.params,
                 error=None,
@@ -735,6 +760,7 @@ class Study:
             objective=earlier.objective,
             params=earlier.params,
             metrics=earlier.metrics,
+            objective_values=earlier.objective_values,
             duplicate_of=earlier.number,
             error=earlier.error if earlier.status == "failed" else None,
         )
@@ -752,7 +778,35 @@ class Study:
         self._emit("trial_finished", record)
         return record
 
+    def _objective_values(
+        self,
+        outcome: TrialOutcome,
+        metrics: dict[str, list[float]],
+        record: TrialRecord,
+    ) -> dict[str, float] | None:
+        """Every objective's value of a complete multi-objective trial (None otherwise): the
+        last epoch's training values, the parameter count Keras reports, the static FLOPs and
+        the latency measured in the worker."""
+        if not self.config.settings.multi_objective:
+            return None
+        sources = {
+            "params": outcome.params,
+            "flops": record.flops,
+            "latency_ms": outcome.latency_ms,
+        }
+        values = {}
+        for name in self.config.settings.objective_names:
+            value = sources[name] if name in sources else metrics[name][-1]
+            if value is not None:
+                values[name] = value
+        return values
+
     # ------------------------------------------------------------------ weights
+    def pareto_front(self) -> list[TrialRecord]:
+        """The complete trials no other complete trial dominates in the study's objectives
+        (all of them trained fully), best first by the first objective."""
+        return study_pareto_front(self.store, self.config.settings)
+
     def _kept_candidates(self) -> list[str]:
         kept: list[str] = []
         for trial in self.store.leaderboard(self.direction):
@@ -760,6 +814,11 @@ class Study:
                 kept.append(trial.candidate_id)
             if len(kept) == self.config.keep_weights:
                 break
+        if self.config.settings.multi_objective and self.config.keep_weights:
+            # Every member of the front may be exported (export --pareto), so its weights stay.
+            for trial in self.pareto_front():
+                if trial.candidate_id not in kept:
+                    kept.append(trial.candidate_id)
         return kept
 
     def _keep_decision(self, epochs: int) -> tuple[float | None, bool]:
@@ -768,6 +827,8 @@ class Study:
         """
         if self.config.keep_weights == 0:
             return None, False
+        if self.config.settings.multi_objective:
+            return None, True  # whether it joins the front is known only afterwards
         board = self.store.leaderboard(self.direction)
         if len(board) < self.config.keep_weights:
             return None, True

@@ -23,6 +23,7 @@ FIELDS = (
     "candidate_id",
     "status",
     "objective",
+    "objective_values",
     "epochs",
     "rung",
     "bracket",
@@ -65,6 +66,7 @@ def trial_summary(record: TrialRecord) -> dict[str, Any]:
         "candidate_id": record.candidate_id or None,
         "status": record.status,
         "objective": record.objective,
+        "objective_values": dict(getattr(record, "objective_values", None) or {}),
         "epochs": epochs_trained(record),
         "rung": record.rung,
         "bracket": record.bracket,
@@ -111,7 +113,7 @@ def csv_text(records: Iterable[TrialRecord]) -> str:
         row = []
         for name in FIELDS:
             value = summary[name]
-            if name in ("assignment", "rungs"):
+            if name in ("assignment", "rungs", "objective_values"):
                 row.append(json.dumps(value))
             else:
                 row.append("" if value is None else value)
