@@ -11,6 +11,7 @@ from typing import Any
 
 from .search.console import describe_trial
 from .search.events import StudyListener
+from .search.kinds import TrialStatus
 from .search.store import TrialRecord
 
 Callback = StudyListener
@@ -70,7 +71,7 @@ class EarlyStoppingCallback(StudyListener):
     def trial_finished(self, study: Any, trial: TrialRecord) -> None:
         direction = self.mode or study.config.settings.direction
         if (
-            trial.status == "complete"
+            trial.status == TrialStatus.COMPLETE
             and trial.objective is not None
             and (
                 self.best is None

@@ -32,6 +32,7 @@ from ..search.diff import (
     diff_trials,
 )
 from ..search.console import format_objective, format_seconds
+from ..search.kinds import TrialStatus
 from ..search.settings import TrainingSettings
 from ..search.store import Store, TrialRecord
 from ..search.summary import epochs_trained
@@ -42,9 +43,9 @@ TEMPLATE_NAME = "plotly_white"  # plotly's figure template (colours, grid)
 MAX_PARAMETER_PLOTS = 60
 HIGHLIGHTED_ROWS = 30  # leaderboard rows whose code is syntax-highlighted
 STATUS_STYLE = {  # status -> (marker symbol, colour) on the objective plots
-    "complete": ("circle", "#1f77b4"),
-    "duplicate": ("circle-open", "#7f7f7f"),
-    "failed": ("x", "#d62728"),
+    TrialStatus.COMPLETE: ("circle", "#1f77b4"),
+    TrialStatus.DUPLICATE: ("circle-open", "#7f7f7f"),
+    TrialStatus.FAILED: ("x", "#d62728"),
 }
 OTHER_STATUS_STYLE = ("triangle-up", "#ff7f0e")  # over budget, pruned, stopped ...
 PALETTE = (
@@ -338,7 +339,7 @@ def _trial_hover(view: StudyView, t: TrialRecord) -> str:
 
 
 def _finished(view: StudyView) -> list[TrialRecord]:
-    return [t for t in view.trials if t.status != "running"]
+    return [t for t in view.trials if t.status != TrialStatus.RUNNING]
 
 
 def _baseline(view: StudyView) -> float:
@@ -373,7 +374,10 @@ def progress_figures(go, view: StudyView) -> dict[str, Any]:
     ):
         ordered = sorted(finished, key=order)
         best = best_so_far(
-            [finite(t.objective) if t.status == "complete" else None for t in ordered],
+            [
+                finite(t.objective) if t.status == TrialStatus.COMPLETE else None
+                for t in ordered
+            ],
             view.direction,
         )
         fig = go.Figure()
@@ -408,7 +412,7 @@ def progress_figures(go, view: StudyView) -> dict[str, Any]:
                         status
                         + (
                             " (drawn at the worst objective)"
-                            if status == "failed"
+                            if status == TrialStatus.FAILED
                             else ""
                         )
                     ),
@@ -433,7 +437,7 @@ def progress_figures(go, view: StudyView) -> dict[str, Any]:
 
 
 def _status_order(status: str) -> tuple:
-    known = ("complete", "duplicate", "failed")
+    known = (TrialStatus.COMPLETE, TrialStatus.DUPLICATE, TrialStatus.FAILED)
     return (known.index(status) if status in known else len(known), status)
 
 
@@ -448,7 +452,7 @@ def learning_curve_figure(go, view: StudyView) -> dict[str, Any] | None:
     curves = [
         t
         for t in view.trials
-        if t.metrics and t.status != "duplicate" and epochs_trained(t) > 0
+        if t.metrics and t.status != TrialStatus.DUPLICATE and epochs_trained(t) > 0
     ]
     if not curves:
         return None
@@ -533,7 +537,7 @@ def parameter_figures(go, view: StudyView) -> tuple[dict[str, Any], int]:
     complete = [
         t
         for t in view.trials
-        if t.status == "complete" and finite(t.objective) is not None
+        if t.status == TrialStatus.COMPLETE and finite(t.objective) is not None
     ]
     names: list[str] = []
     for t in view.trials:
@@ -590,7 +594,7 @@ def cost_figures(go, view: StudyView) -> tuple[dict[str, Any], list[tuple]]:
     complete = [
         t
         for t in view.trials
-        if t.status == "complete" and finite(t.objective) is not None
+        if t.status == TrialStatus.COMPLETE and finite(t.objective) is not None
     ]
     figures: dict[str, Any] = {}
     params_front: list[tuple] = []
@@ -797,9 +801,9 @@ def build_report(directory: Path) -> str:
     figures.update(cost_plots)
 
     counts = view.counts
-    finished = [t for t in view.trials if t.status != "running"]
+    finished = [t for t in view.trials if t.status != TrialStatus.RUNNING]
     status = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no trials yet"
-    if counts.get("running"):
+    if counts.get(TrialStatus.RUNNING):
         status += (
             " (running now, or interrupted: they run again when the search is resumed)"
         )
@@ -839,7 +843,12 @@ def build_report(directory: Path) -> str:
                     "error": t.error or "",
                 }
                 for t in view.trials
-                if t.status not in ("complete", "duplicate", "running")
+                if t.status
+                not in (
+                    TrialStatus.COMPLETE,
+                    TrialStatus.DUPLICATE,
+                    TrialStatus.RUNNING,
+                )
             ],
             winner=_winner(view),
             code_css=_pygments_css(),

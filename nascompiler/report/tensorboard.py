@@ -24,6 +24,7 @@ from typing import Any
 from ..errors import UsageError
 from ..literals import literal_key
 from ..search.events import StudyListener
+from ..search.kinds import TrialStatus
 from ..search.store import Store, TrialRecord
 
 LOGDIR_NAME = "tensorboard"
@@ -77,7 +78,10 @@ def _event_file(folder: Path) -> Path:
 
 def has_run(record: TrialRecord) -> bool:
     """Whether a trial gets a run: it trained (a duplicate reuses another trial's run)."""
-    return record.status not in ("running", "duplicate") and bool(record.metrics)
+    return record.status not in (
+        TrialStatus.RUNNING,
+        TrialStatus.DUPLICATE,
+    ) and bool(record.metrics)
 
 
 def write_trial(logdir: Path, record: TrialRecord) -> Path | None:

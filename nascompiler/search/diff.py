@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .kinds import EVALUATED
 from .store import Store, TrialRecord
 
 _CANDIDATE_ID = re.compile(r"^[0-9a-f]+$")
@@ -96,7 +97,7 @@ def resolve_trial(store: Store, reference: str) -> TrialRecord:
             f"candidate-id prefix {reference!r} is ambiguous: {shown}; give more digits"
         )
     matching = [t for t in trials if t.candidate_id == ids[0]]
-    evaluated = [t for t in matching if t.status in ("complete", "failed")]
+    evaluated = [t for t in matching if t.status in EVALUATED]
     return (evaluated or matching)[0]
 
 

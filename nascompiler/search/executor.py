@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import UsageError
 from .data import DataSource
+from .kinds import TrialStatus
 from .messages import TrialOutcome, TrialTask, WorkerInit
 
 
@@ -272,7 +273,7 @@ class LocalExecutor(Executor):
                         ResultEvent(
                             TrialOutcome(
                                 number=number,
-                                status="failed",
+                                status=TrialStatus.FAILED,
                                 error=f"the trial ran longer than --trial-timeout ({self.trial_timeout:g} s) "
                                 "and was stopped",
                             )
@@ -301,7 +302,7 @@ class LocalExecutor(Executor):
                     ResultEvent(
                         TrialOutcome(
                             number=slot.task.number,
-                            status="failed",
+                            status=TrialStatus.FAILED,
                             error=f"the worker process died: {_exit_text(slot)}",
                         )
                     )

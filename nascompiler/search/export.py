@@ -45,6 +45,7 @@ from ..fileio import write_atomic
 from .console import format_objective, objective_text
 from .pareto import study_pareto_front
 from .data import SPLITS, ArrayFolderData, DataSource, SpaceFileData
+from .kinds import TrialStatus
 from .settings import TrainingSettings
 from .store import Store, TrialRecord
 
@@ -83,7 +84,7 @@ def choose_trial(
         matches = [
             t
             for t in store.trials()
-            if t.candidate_id.startswith(candidate) and t.status == "complete"
+            if t.candidate_id.startswith(candidate) and t.status == TrialStatus.COMPLETE
         ]
         ids = {t.candidate_id for t in matches}
         if not ids:
@@ -102,13 +103,13 @@ def choose_trial(
                 f"{store.directory} has no complete trial yet; run nascompile search first"
             )
         record = board[0]
-    if record.status == "duplicate" and record.duplicate_of is not None:
+    if record.status == TrialStatus.DUPLICATE and record.duplicate_of is not None:
         record = store.trial(record.duplicate_of) or record
-    if record.status == "failed":
+    if record.status == TrialStatus.FAILED:
         raise UsageError(
             f"trial #{record.number} failed ({record.error}); there is no trained model to export"
         )
-    if record.status == "running":
+    if record.status == TrialStatus.RUNNING:
         raise UsageError(
             f"trial #{record.number} has not finished; resume the search to run it"
         )

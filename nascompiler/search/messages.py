@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .data import DataSource
+from .kinds import TrialStatus
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class TrialTask:
 @dataclass
 class TrialOutcome:
     number: int
-    status: str  # "complete" or "failed"
+    status: TrialStatus  # COMPLETE or FAILED
     objective: float | None = None
     metrics: dict[str, list[float]] | None = None
     params: int | None = None

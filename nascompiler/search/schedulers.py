@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Protocol, Sequence
 
 from ..errors import UsageError
+from .kinds import TrialStatus
 
 SCHEDULERS = ("full", "asha", "hyperband", "median")
 MEDIAN_STARTUP_TRIALS = 5
@@ -139,7 +140,7 @@ class ASHAScheduler(Scheduler):
         """Trials of ``bracket`` with a result at ``rung``, best first (ties: earlier trial)."""
         found = []
         for trial in trials:
-            if (trial.bracket or 0) != bracket or trial.status == "failed":
+            if (trial.bracket or 0) != bracket or trial.status == TrialStatus.FAILED:
                 continue
             for entry in trial.rungs:
                 if entry["rung"] == rung and entry.get("objective") is not None:
@@ -165,7 +166,10 @@ class ASHAScheduler(Scheduler):
                     continue
                 results = self._results(trials, bracket, rung)
                 for score, number, trial in results[: len(results) // self.eta]:
-                    if trial.status == "complete" and _top_rung(trial) == rung:
+                    if (
+                        trial.status == TrialStatus.COMPLETE
+                        and _top_rung(trial) == rung
+                    ):
                         waiting.append((score, number))
             if waiting:
                 return Promotion(
@@ -176,7 +180,7 @@ class ASHAScheduler(Scheduler):
     def promotable(
         self, trial: RungTrial, trials: Sequence[RungTrial], max_trials: int
     ) -> bool:
-        if trial.status != "complete" or not trial.rungs:
+        if trial.status != TrialStatus.COMPLETE or not trial.rungs:
             return False
         rung = _top_rung(trial)
         if rung >= self.top:
@@ -238,7 +242,7 @@ class MedianScheduler(Scheduler):
         curves = [
             t.metrics.get(self.objective, [])
             for t in trials
-            if t.status == "complete" and t.epochs == self.rungs[-1]
+            if t.status == TrialStatus.COMPLETE and t.epochs == self.rungs[-1]
         ]
         if len(curves) < self.startup_trials:
             return None

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
+from .kinds import TrialStatus
 from .messages import TrialOutcome, TrialTask, describe_exception
 from .settings import COST_OBJECTIVES, TrainingSettings
 
@@ -114,7 +115,7 @@ def run_trial(
             saved = True
         outcome = TrialOutcome(
             number=task.number,
-            status="complete",
+            status=TrialStatus.COMPLETE,
             objective=objective,
             metrics=metrics,
             params=int(model.count_params()),
@@ -280,7 +281,7 @@ def _failed(
 ) -> TrialOutcome:
     return TrialOutcome(
         number=task.number,
-        status="failed",
+        status=TrialStatus.FAILED,
         metrics=metrics,
         epochs=task.initial_epoch + len(next(iter((metrics or {}).values()), [])),
         fit_seconds=fit_seconds,
