@@ -32,7 +32,7 @@ from ..search.diff import (
     diff_trials,
 )
 from ..search.console import format_objective, format_seconds
-from ..search.kinds import TrialStatus
+from ..search.kinds import Direction, TrialStatus
 from ..search.settings import TrainingSettings
 from ..search.store import Store, TrialRecord
 from ..search.summary import epochs_trained
@@ -118,15 +118,12 @@ seconds_text = format_seconds
 objective_text = format_objective
 
 
-def better(a: float, b: float, direction: str) -> bool:
-    return a > b if direction == "max" else a < b
-
-
 def best_so_far(values: Iterable[float | None], direction: str) -> list[float | None]:
+    direction = Direction(direction)
     best: float | None = None
     out = []
     for value in values:
-        if value is not None and (best is None or better(value, best, direction)):
+        if value is not None and (best is None or direction.better(value, best)):
             best = value
         out.append(best)
     return out
@@ -138,11 +135,11 @@ def pareto_front(
     """The non-dominated ``(cost, objective, trial number)`` points: no other point is at most
     as costly and strictly better, or cheaper and as good. Ordered by cost; among exact ties
     the earlier trial is kept."""
-    sign = -1 if direction == "max" else 1
-    ordered = sorted(points, key=lambda p: (p[0], sign * p[1], p[2]))
+    direction = Direction(direction)
+    ordered = sorted(points, key=lambda p: (p[0], -direction.oriented(p[1]), p[2]))
     front: list[tuple[float, float, int]] = []
     for point in ordered:
-        if not front or better(point[1], front[-1][1], direction):
+        if not front or direction.better(point[1], front[-1][1]):
             front.append(point)
     return front
 
@@ -243,7 +240,7 @@ class StudyView:
     board: list[TrialRecord]
     counts: dict[str, int]
     objective: str = "objective"
-    direction: str = "max"
+    direction: str = Direction.MAX.value
     start: float = 0.0
     sources: dict[str, str | None] = field(default_factory=dict)
 
@@ -285,7 +282,7 @@ def load_study(directory: Path) -> StudyView:
         meta = {key: store.get_meta(key) for key in keys}
         raw = meta.get("settings")
         settings = TrainingSettings.from_json(raw) if raw else None
-        direction = settings.direction if settings else "max"
+        direction = settings.direction if settings else Direction.MAX.value
         trials = store.trials()
         view = StudyView(
             directory=Path(directory),
@@ -348,7 +345,8 @@ def _baseline(view: StudyView) -> float:
     values = [v for v in values if v is not None]
     if not values:
         return 0.0
-    return min(values) if view.direction == "max" else max(values)
+    # The least good value: the minimum when maximising, the maximum when minimising.
+    return min(values, key=Direction(view.direction).oriented)
 
 
 def progress_figures(go, view: StudyView) -> dict[str, Any]:

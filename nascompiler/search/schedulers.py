@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Protocol, Sequence
 
 from ..errors import UsageError
-from .kinds import TrialStatus
+from .kinds import Direction, TrialStatus
 
 SCHEDULERS = ("full", "asha", "hyperband", "median")
 MEDIAN_STARTUP_TRIALS = 5
@@ -68,11 +68,6 @@ def rung_epochs(min_epochs: int, max_epochs: int, eta: int) -> list[int]:
     return epochs
 
 
-def oriented(objective: float, direction: str) -> float:
-    """``objective`` with higher meaning better."""
-    return objective if direction == "max" else -objective
-
-
 def _positive_int(name: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise UsageError(f"{name} must be a positive integer, got {value!r}")
@@ -86,7 +81,7 @@ class Scheduler:
 
     def __init__(self, rungs: Sequence[int], direction: str):
         self.rungs = list(rungs)
-        self.direction = direction
+        self.direction = Direction(direction)
 
     @property
     def top(self) -> int:
@@ -146,7 +141,7 @@ class ASHAScheduler(Scheduler):
                 if entry["rung"] == rung and entry.get("objective") is not None:
                     found.append(
                         (
-                            -oriented(entry["objective"], self.direction),
+                            -self.direction.oriented(entry["objective"]),
                             trial.number,
                             trial,
                         )
@@ -249,7 +244,7 @@ class MedianScheduler(Scheduler):
         thresholds: list[float | None] = []
         for epoch in range(self.rungs[-1]):
             values = [
-                oriented(c[epoch], self.direction)
+                self.direction.oriented(c[epoch])
                 for c in curves
                 if len(c) > epoch and c[epoch] is not None
             ]

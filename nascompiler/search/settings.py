@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 from ..errors import UsageError
+from .kinds import DIRECTIONS, Direction
 
 KEYS = (
     "optimizer",
@@ -159,8 +160,13 @@ def stored_training(recorded: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 # Objectives that are not training values: the static cost model's counts (known before
-# training) and the latency measured after it.
-COST_OBJECTIVES = {"params": "min", "flops": "min", "latency_ms": "min"}
+# training) and the latency measured after it. (Settings hold a direction as the plain string
+# the study records, Direction's value, so that messages quoting it read "max", not a member.)
+COST_OBJECTIVES = {
+    "params": Direction.MIN.value,
+    "flops": Direction.MIN.value,
+    "latency_ms": Direction.MIN.value,
+}
 
 
 def parse_objectives(
@@ -210,7 +216,7 @@ def parse_objectives(
                 f"{', '.join(allowed)}, or with several objectives also "
                 f"{', '.join(COST_OBJECTIVES)}"
             )
-        if chosen not in ("max", "min"):
+        if chosen not in DIRECTIONS:
             raise UsageError(
                 f"objective {spec!r}: the direction must be 'max' or 'min', got {chosen!r}"
             )
@@ -227,9 +233,8 @@ def objectives_for(metrics: tuple[str, ...]) -> list[str]:
 
 def default_direction(objective: str) -> str:
     lowered = objective.lower()
-    return (
-        "min" if any(w in lowered for w in ("loss", "error", "mse", "mae")) else "max"
-    )
+    minimised = any(w in lowered for w in ("loss", "error", "mse", "mae"))
+    return (Direction.MIN if minimised else Direction.MAX).value
 
 
 # Metric names that Keras' compile() resolves itself from the loss and the output's shape

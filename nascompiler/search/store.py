@@ -28,7 +28,7 @@ from typing import Any, Iterator
 
 from ..errors import UsageError
 from ..literals import from_json
-from .kinds import EVALUATED, STATUSES, TOLD_OBJECTIVE, TrialStatus
+from .kinds import EVALUATED, STATUSES, TOLD_OBJECTIVE, Direction, TrialStatus
 
 SCHEMA_VERSION = 3
 DB_NAME = "study.db"
@@ -509,8 +509,11 @@ class Store:
 
 def rank_key(trial: TrialRecord, direction: str) -> tuple[int, float, int]:
     """Sort key of a complete trial on the leaderboard (smaller is better)."""
-    sign = -1 if direction == "max" else 1
-    return (-trial.epochs, sign * trial.objective, trial.number)
+    return (
+        -trial.epochs,
+        -Direction(direction).oriented(trial.objective),
+        trial.number,
+    )
 
 
 def _dumps(value: Any) -> str:
