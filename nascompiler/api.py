@@ -24,10 +24,15 @@ from .ir.cost import parse_count
 from .search.data import Dataset, save_arrays
 from .search.events import StudyListener
 from .search.export import Exported, export_trial
-from .search.settings import TrainingSettings
+from .search.settings import DEFAULT_BATCH_SIZE, TrainingSettings
 from .search.store import TrialRecord
 from .search.study import Study, StudyConfig, parse_duration
 from .searchers import SearcherSpec
+
+# HyperKeras.search trains one epoch by default, not the command line's DEFAULT_EPOCHS: it is
+# keras.Model.fit's default, which Hypernets' HyperKeras passes through, and the seed's DNN
+# example calls search() without epochs. The batch size is the command line's.
+API_DEFAULT_EPOCHS = 1
 
 
 @dataclass(frozen=True)
@@ -104,8 +109,8 @@ class HyperKeras:
         x_val: Any,
         y_val: Any,
         max_trials: int = 10,
-        epochs: int = 1,
-        batch_size: int = 32,
+        epochs: int = API_DEFAULT_EPOCHS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         scheduler: str = "full",
         min_epochs: int | None = None,
         max_epochs: int | None = None,

@@ -10,6 +10,11 @@ from typing import Any, Mapping
 from ..errors import UsageError
 from .kinds import DIRECTIONS, Direction
 
+# Training defaults of ``nascompile search`` and of a TRAINING dict that leaves them out. The
+# Python API's ``HyperKeras.search`` defaults to one epoch instead (see api.py).
+DEFAULT_EPOCHS = 3
+DEFAULT_BATCH_SIZE = 32
+
 KEYS = (
     "optimizer",
     "loss",
@@ -39,8 +44,8 @@ class TrainingSettings:
     metrics: tuple[str, ...] = ("accuracy",)
     objective: str = ""
     direction: str = ""
-    epochs: int = 3
-    batch_size: int = 32
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = DEFAULT_BATCH_SIZE
     objectives: tuple[str, ...] = ()
 
     @property
@@ -88,8 +93,8 @@ class TrainingSettings:
             metrics,
         )
         objective, direction = objectives[0]
-        epochs = values.get("epochs", 3)
-        batch_size = values.get("batch_size", 32)
+        epochs = values.get("epochs", DEFAULT_EPOCHS)
+        batch_size = values.get("batch_size", DEFAULT_BATCH_SIZE)
         for name, number in (("epochs", epochs), ("batch_size", batch_size)):
             if not isinstance(number, int) or isinstance(number, bool) or number < 1:
                 raise UsageError(f"{name} must be a positive integer, got {number!r}")
