@@ -24,6 +24,7 @@ from .ir.cost import parse_count
 from .search.data import Dataset, save_arrays
 from .search.events import StudyListener
 from .search.export import Exported, export_trial
+from .search.layout import StudyLayout
 from .search.settings import DEFAULT_BATCH_SIZE, TrainingSettings
 from .search.store import TrialRecord
 from .search.study import Study, StudyConfig, parse_duration
@@ -162,7 +163,9 @@ class HyperKeras:
         )
         name = self.study_name or time.strftime("hyperkeras-%Y%m%d-%H%M%S")
         directory = self.out / name
-        data = save_arrays(directory / "data", Dataset.from_arrays(x, y, x_val, y_val))
+        data = save_arrays(
+            StudyLayout(directory).data, Dataset.from_arrays(x, y, x_val, y_val)
+        )
         config = StudyConfig(
             directory=directory,
             space=self.searcher.compile(),

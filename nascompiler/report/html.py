@@ -33,11 +33,11 @@ from ..search.diff import (
 )
 from ..search.console import format_objective, format_seconds
 from ..search.kinds import Direction, TrialStatus
+from ..search.layout import StudyLayout
 from ..search.settings import TrainingSettings
 from ..search.store import Store, TrialRecord
 from ..search.summary import epochs_trained
 
-REPORT_NAME = "report.html"
 TEMPLATE = "report.html.j2"
 TEMPLATE_NAME = "plotly_white"  # plotly's figure template (colours, grid)
 MAX_PARAMETER_PLOTS = 60
@@ -67,7 +67,7 @@ class ReportUnavailable(UsageError):
 
 
 def default_report_path(directory: Path) -> Path:
-    return Path(directory) / REPORT_NAME
+    return StudyLayout(directory).report
 
 
 def write_report(directory: Path, out: Path | None = None) -> Path:

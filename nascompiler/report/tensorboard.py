@@ -25,9 +25,9 @@ from ..errors import UsageError
 from ..literals import literal_key
 from ..search.events import StudyListener
 from ..search.kinds import TrialStatus
+from ..search.layout import StudyLayout
 from ..search.store import Store, TrialRecord
 
-LOGDIR_NAME = "tensorboard"
 DONE_MARKER = (
     ".written"  # holds the epochs written: a run is written again only if it grew
 )
@@ -175,7 +175,7 @@ def export_study(directory: Path) -> Path:
         trials = store.trials()
     finally:
         store.close()
-    logdir = Path(directory) / LOGDIR_NAME
+    logdir = StudyLayout(directory).tensorboard
     for record in trials:
         write_trial(logdir, record)
     write_experiment(logdir, trials, settings.get("objective", "val_loss"))
@@ -187,7 +187,7 @@ class TensorBoardWriter(StudyListener):
 
     def __init__(self, directory: Path):
         check_available()
-        self.logdir = Path(directory) / LOGDIR_NAME
+        self.logdir = StudyLayout(directory).tensorboard
 
     def _experiment(self, study: Any) -> None:
         write_experiment(

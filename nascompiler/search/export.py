@@ -149,7 +149,7 @@ def export_trial(
     ``extra_lines`` go into its docstring section after the trial's line."""
     from .deploy import FORMATS, check_formats_available
 
-    source_path = store.directory / "candidates" / f"{record.candidate_id}.py"
+    source_path = store.layout.candidate_path(record.candidate_id)
     if not source_path.exists():
         raise UsageError(f"{source_path} is missing; the study folder is incomplete")
     if out.suffix != ".py":
@@ -162,7 +162,7 @@ def export_trial(
         raise UsageError(f"--data {data_file}: no such file")
     formats = tuple(dict.fromkeys(formats))
     check_formats_available(formats)
-    weights_src = store.directory / "weights" / f"{record.candidate_id}.weights.h5"
+    weights_src = store.layout.weights_path(record.candidate_id)
     has_weights = weights_src.exists()
     if formats and not has_weights:
         raise UsageError(
@@ -327,7 +327,7 @@ def _data_source(store: Store, data_file: Path | None) -> DataSource:
     study, or the space file the search recorded."""
     if data_file is not None:
         return SpaceFileData(str(data_file))
-    saved = store.directory / "data"
+    saved = store.layout.data
     if saved.is_dir():
         return ArrayFolderData(str(saved))
     space_file = store.get_meta("space_file")

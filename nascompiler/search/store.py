@@ -29,9 +29,9 @@ from typing import Any, Iterator
 from ..errors import UsageError
 from ..literals import from_json
 from .kinds import EVALUATED, STATUSES, TOLD_OBJECTIVE, Direction, TrialStatus
+from .layout import DB_NAME, StudyLayout
 
 SCHEMA_VERSION = 3
-DB_NAME = "study.db"
 
 # Statuses are checked in Python rather than by a CHECK constraint, so that a new status does
 # not need a table rebuild.
@@ -133,8 +133,9 @@ class Store:
     """Reads and writes one study's database."""
 
     def __init__(self, directory: str | os.PathLike, *, create: bool = False):
-        self.directory = Path(directory)
-        self.path = self.directory / DB_NAME
+        self.layout = StudyLayout(directory)
+        self.directory = self.layout.root
+        self.path = self.layout.database
         if not self.path.exists():
             if not create:
                 raise UsageError(
@@ -539,7 +540,7 @@ def _decode(row: dict[str, Any]) -> TrialRecord:
 
 
 def is_study(directory: str | os.PathLike) -> bool:
-    return (Path(directory) / DB_NAME).is_file()
+    return StudyLayout(directory).database.is_file()
 
 
 def latest_study(root: str | os.PathLike) -> Path | None:

@@ -30,6 +30,7 @@ from .data import DataSource, check_data, data_changes
 from .events import StudyListener
 from .executor import EpochEvent, Executor, LocalExecutor, ResultEvent
 from .kinds import TOLD_OBJECTIVE, TrialStatus
+from .layout import WEIGHTS_SUFFIX, StudyLayout
 from .lock import StudyLock
 from .messages import TrialOutcome, TrialTask
 from .schedulers import Scheduler, make_scheduler
@@ -199,17 +200,15 @@ class Study:
                     SEARCHERS[config.searcher], len(config.settings.objectives)
                 )
         self.listeners = list(listeners)
-        self.directory = Path(config.directory)
-        self.candidates = self.directory / "candidates"
-        self.weights = self.directory / "weights"
-        self.checkpoints = self.directory / "checkpoints"
+        self.layout = StudyLayout(config.directory)
+        self.directory = self.layout.root
         self.store = Store(self.directory, create=True)
         self._check_or_record_definition()
         self.executor = executor or LocalExecutor(
             config.data,
             config.settings.to_json(),
             config.workers,
-            log_dir=self.directory / "logs",
+            log_dir=self.layout.logs,
             trial_timeout=config.trial_timeout,
         )
         self.stop_reason: str | None = None
@@ -303,10 +302,10 @@ class Study:
         self.stop_reason = self.stop_reason or reason
 
     def candidate_path(self, candidate_id: str) -> Path:
-        return self.candidates / f"{candidate_id}.py"
+        return self.layout.candidate_path(candidate_id)
 
     def weights_path(self, candidate_id: str) -> Path:
-        return self.weights / f"{candidate_id}.weights.h5"
+        return self.layout.weights_path(candidate_id)
 
     # ------------------------------------------------------------------ run
     def run(self) -> "Study":
@@ -657,7 +656,7 @@ class Study:
         initial = record.epochs if resume is not None else 0
         checkpoint = None
         if rung < self.scheduler.top:  # it may be promoted later: keep where it got to
-            checkpoint = self.checkpoints / f"trial-{record.number}-epoch-{target}.npz"
+            checkpoint = self.layout.checkpoint_path(record.number, target)
         threshold, keep = self._keep_decision(target)
         prune = self.scheduler.prune_thresholds(self.store.trials())
         self.executor.submit(
@@ -708,10 +707,7 @@ class Study:
                 entry["pruned"] = True
             checkpoint = None
             if outcome.checkpoint_saved:
-                path = (
-                    self.checkpoints
-                    / f"trial-{record.number}-epoch-{outcome.epochs}.npz"
-                )
+                path = self.layout.checkpoint_path(record.number, outcome.epochs)
                 checkpoint = str(path.relative_to(self.directory))
             if not outcome.weights_saved:  # weights of an earlier rung are stale now
                 self.weights_path(record.candidate_id).unlink(missing_ok=True)
@@ -844,12 +840,12 @@ class Study:
         return last.objective, True
 
     def _prune_weights(self) -> None:
-        if not self.weights.is_dir():
+        if not self.layout.weights.is_dir():
             return
-        keep = {f"{cid}.weights.h5" for cid in self._kept_candidates()}
-        for path in self.weights.iterdir():
+        keep = {self.weights_path(cid).name for cid in self._kept_candidates()}
+        for path in self.layout.weights.iterdir():
             if (
-                path.name.endswith(".weights.h5")
+                path.name.endswith(WEIGHTS_SUFFIX)
                 and path.name not in keep
                 and not path.name.startswith(".tmp-")
             ):
