@@ -276,8 +276,7 @@ META_KEYS = (
 
 
 def load_study(directory: Path) -> StudyView:
-    store = Store(directory)
-    try:
+    with Store(directory) as store:
         keys = [r[0] for r in store.db.execute("SELECT key FROM meta ORDER BY key")]
         meta = {key: store.get_meta(key) for key in keys}
         raw = meta.get("settings")
@@ -294,8 +293,6 @@ def load_study(directory: Path) -> StudyView:
             objective=settings.objective if settings else "objective",
             direction=direction,
         )
-    finally:
-        store.close()
     starts = [t.started_at for t in trials] + (
         [meta["created_at"]] if isinstance(meta.get("created_at"), (int, float)) else []
     )

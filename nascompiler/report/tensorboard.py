@@ -169,12 +169,9 @@ def write_experiment(logdir: Path, trials: list[TrialRecord], objective: str) ->
 
 def export_study(directory: Path) -> Path:
     """Write (or complete) the TensorBoard log directory of the study in ``directory``."""
-    store = Store(directory)
-    try:
+    with Store(directory) as store:
         settings = store.get_meta("settings") or {}
         trials = store.trials()
-    finally:
-        store.close()
     logdir = StudyLayout(directory).tensorboard
     for record in trials:
         write_trial(logdir, record)

@@ -130,7 +130,12 @@ class Tell:
 
 
 class Store:
-    """Reads and writes one study's database."""
+    """Reads and writes one study's database.
+
+    A Study holds its store for as long as it lives; anything else that opens one (export,
+    trials, the report, diff) uses ``with Store(folder) as store:`` so that the connection,
+    and on read-only media the file, is released when it is done.
+    """
 
     def __init__(self, directory: str | os.PathLike, *, create: bool = False):
         self.layout = StudyLayout(directory)
@@ -320,6 +325,12 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ meta
     def get_meta(self, key: str, default: Any = None) -> Any:
