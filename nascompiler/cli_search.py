@@ -10,6 +10,8 @@ import typer
 
 from .cli import app, console
 from .errors import UsageError
+from .search.layout import StudyLayout
+from .search.settings import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
 
 DEFAULT_ROOT = Path("generated")
 SEARCH_KEYS = (
@@ -70,10 +72,10 @@ def search(
         None, "--max-trials", help="Trials to run, duplicates not counted [10]."
     ),
     epochs: Optional[int] = typer.Option(
-        None, "--epochs", help="Training epochs per trial [3]."
+        None, "--epochs", help=f"Training epochs per trial [{DEFAULT_EPOCHS}]."
     ),
     batch_size: Optional[int] = typer.Option(
-        None, "--batch-size", help="Training batch size [32]."
+        None, "--batch-size", help=f"Training batch size [{DEFAULT_BATCH_SIZE}]."
     ),
     objective: Optional[List[str]] = typer.Option(
         None,
@@ -208,15 +210,14 @@ def search(
     stored_settings: dict[str, Any] = {}
     stored_search: dict[str, Any] = {}
     if is_study(directory):
-        store = Store(directory)
-        stored_settings = stored_training(store.get_meta("settings"))
-        stored_search = {
-            k: store.get_meta(k)
-            for k in ("searcher", "seed", "searcher_options")
-            if store.get_meta(k) is not None
-        }
-        stored_search.update(_stored_scheduler(store.get_meta("scheduler")))
-        store.close()
+        with Store(directory) as store:
+            stored_settings = stored_training(store.get_meta("settings"))
+            stored_search = {
+                k: store.get_meta(k)
+                for k in ("searcher", "seed", "searcher_options")
+                if store.get_meta(k) is not None
+            }
+            stored_search.update(_stored_scheduler(store.get_meta("scheduler")))
     file_search = _search_dict(space)
     flags = {
         "searcher": searcher,
@@ -306,7 +307,7 @@ def search(
             _cluster_address(chosen["cluster"]),
             ship_data=chosen["ship_data"],
             notify=lambda text: console.print(text, markup=False),
-            log_dir=directory / "logs",
+            log_dir=StudyLayout(directory).logs,
         )
     elif ship_data:
         raise UsageError(
@@ -324,7 +325,7 @@ def search(
         reporter.stop()
         counts = runner.store.counts()
         console.print(
-            f"\nInterrupted. {directory / 'study.db'} keeps {counts['complete']} complete, {counts['failed']} failed "
+            f"\nInterrupted. {StudyLayout(directory).database} keeps {counts['complete']} complete, {counts['failed']} failed "
             f"and {counts['duplicate']} duplicate trial(s); {len(runner.in_flight)} running trial(s) will run again "
             f"when you re-run this command."
         )
@@ -332,7 +333,7 @@ def search(
     _print_summary(runner.store, settings, directory)
     if tensorboard:
         console.print(
-            f"TensorBoard logs: tensorboard --logdir {directory / 'tensorboard'}",
+            f"TensorBoard logs: tensorboard --logdir {StudyLayout(directory).tensorboard}",
             markup=False,
             soft_wrap=True,
         )
@@ -511,58 +512,58 @@ def export(
         raise UsageError(
             "give one of --best, --trial N, --candidate ID and --pareto DIR"
         )
-    store = Store(_study_directory(study))
-    if pareto is not None:
-        front = export_pareto(
+    with Store(_study_directory(study)) as store:
+        if pareto is not None:
+            front = export_pareto(
+                store,
+                pareto,
+                force=force,
+                test=not no_test,
+                training=with_training,
+                data_file=data,
+                formats=formats or (),
+            )
+            for place, member in enumerate(front.members, start=1):
+                kept = "with its weights" if member.weights else "architecture only"
+                console.print(
+                    f"wrote {member.module} (place {place}: trial #{member.trial.number}, "
+                    f"candidate {member.trial.candidate_id}, {kept})"
+                )
+                for note in member.notes:
+                    console.print(f"  {note}")
+            for path in front.removed:
+                console.print(
+                    f"removed {path} (left by an earlier export of a larger front)"
+                )
+            console.print(f"wrote {front.index} (the front as data)")
+            return
+        record = choose_trial(store, trial=trial, candidate=candidate)
+        exported = export_trial(
             store,
-            pareto,
+            record,
+            out,
             force=force,
             test=not no_test,
             training=with_training,
             data_file=data,
             formats=formats or (),
         )
-        for place, member in enumerate(front.members, start=1):
-            kept = "with its weights" if member.weights else "architecture only"
-            console.print(
-                f"wrote {member.module} (place {place}: trial #{member.trial.number}, "
-                f"candidate {member.trial.candidate_id}, {kept})"
-            )
-            for note in member.notes:
-                console.print(f"  {note}")
-        for path in front.removed:
-            console.print(
-                f"removed {path} (left by an earlier export of a larger front)"
-            )
-        console.print(f"wrote {front.index} (the front as data)")
-        return
-    record = choose_trial(store, trial=trial, candidate=candidate)
-    exported = export_trial(
-        store,
-        record,
-        out,
-        force=force,
-        test=not no_test,
-        training=with_training,
-        data_file=data,
-        formats=formats or (),
-    )
-    console.print(
-        f"wrote {exported.module} (trial #{record.number}, candidate {record.candidate_id})"
-    )
-    for path in exported.files:
-        console.print(f"wrote {path}")
-    for line in exported.checks:
-        console.print(f"checked {line}")
-    for path in exported.removed:
-        console.print(f"removed {path} (left by an earlier export to this name)")
-    if exported.weights is None:
         console.print(
-            "its weights were not kept (only the best trials' are); the module holds the architecture"
+            f"wrote {exported.module} (trial #{record.number}, candidate {record.candidate_id})"
         )
-    for note in exported.notes:
-        console.print(note)
-    console.print(f"Use it with:  from {exported.module.stem} import build_model")
+        for path in exported.files:
+            console.print(f"wrote {path}")
+        for line in exported.checks:
+            console.print(f"checked {line}")
+        for path in exported.removed:
+            console.print(f"removed {path} (left by an earlier export to this name)")
+        if exported.weights is None:
+            console.print(
+                "its weights were not kept (only the best trials' are); the module holds the architecture"
+            )
+        for note in exported.notes:
+            console.print(note)
+        console.print(f"Use it with:  from {exported.module.stem} import build_model")
 
 
 @app.command()
@@ -594,43 +595,43 @@ def trials(
     if as_json and as_csv:
         raise UsageError("give one of --json and --csv")
     directory = _study_directory(study)
-    store = Store(directory)
-    if as_json or as_csv:
-        from .search.summary import csv_text, json_lines
+    with Store(directory) as store:
+        if as_json or as_csv:
+            from .search.summary import csv_text, json_lines
 
-        records = (
-            study_pareto_front(
-                store, TrainingSettings.from_json(store.get_meta("settings"))
+            records = (
+                study_pareto_front(
+                    store, TrainingSettings.from_json(store.get_meta("settings"))
+                )
+                if pareto
+                else store.trials()
             )
-            if pareto
-            else store.trials()
-        )
-        # Plain stdout, not rich: the output is data for other tools, never wrapped.
-        sys.stdout.write(json_lines(records) if as_json else csv_text(records))
-        sys.stdout.flush()
-        return
-    settings = TrainingSettings.from_json(store.get_meta("settings"))
-    if pareto:
-        front = study_pareto_front(store, settings)
-        console.print(
-            pareto_table(front, settings.objective_names, settings.directions)
-        )
-        if not settings.multi_objective:
+            # Plain stdout, not rich: the output is data for other tools, never wrapped.
+            sys.stdout.write(json_lines(records) if as_json else csv_text(records))
+            sys.stdout.flush()
+            return
+        settings = TrainingSettings.from_json(store.get_meta("settings"))
+        if pareto:
+            front = study_pareto_front(store, settings)
             console.print(
-                f"{directory} optimises one objective ({settings.objective}); its front is its "
-                "best trial. Search with --objective given several times for a trade-off."
+                pareto_table(front, settings.objective_names, settings.directions)
             )
+            if not settings.multi_objective:
+                console.print(
+                    f"{directory} optimises one objective ({settings.objective}); its front is its "
+                    "best trial. Search with --objective given several times for a trade-off."
+                )
+            sys.stdout.flush()
+            return
+        board = store.leaderboard(settings.direction)
+        console.print(leaderboard_table(board, settings.objective, limit or None))
+        failed = store.trials("failed")
+        if failed:
+            console.print(failures_table(failed))
+        counts = store.counts()
+        console.print(
+            f"{directory}: {counts['complete']} complete, {counts['failed']} failed, "
+            f"{counts['duplicate']} duplicate, {counts['over_budget']} over budget, {counts['running']} "
+            "interrupted/running trial(s)."
+        )
         sys.stdout.flush()
-        return
-    board = store.leaderboard(settings.direction)
-    console.print(leaderboard_table(board, settings.objective, limit or None))
-    failed = store.trials("failed")
-    if failed:
-        console.print(failures_table(failed))
-    counts = store.counts()
-    console.print(
-        f"{directory}: {counts['complete']} complete, {counts['failed']} failed, "
-        f"{counts['duplicate']} duplicate, {counts['over_budget']} over budget, {counts['running']} "
-        "interrupted/running trial(s)."
-    )
-    sys.stdout.flush()
