@@ -24,10 +24,16 @@ from .ir.cost import parse_count
 from .search.data import Dataset, save_arrays
 from .search.events import StudyListener
 from .search.export import Exported, export_trial
-from .search.settings import TrainingSettings
+from .search.layout import StudyLayout
+from .search.settings import DEFAULT_BATCH_SIZE, TrainingSettings
 from .search.store import TrialRecord
 from .search.study import Study, StudyConfig, parse_duration
 from .searchers import SearcherSpec
+
+# HyperKeras.search trains one epoch by default, not the command line's DEFAULT_EPOCHS: it is
+# keras.Model.fit's default, which Hypernets' HyperKeras passes through, and the seed's DNN
+# example calls search() without epochs. The batch size is the command line's.
+API_DEFAULT_EPOCHS = 1
 
 
 @dataclass(frozen=True)
@@ -104,8 +110,8 @@ class HyperKeras:
         x_val: Any,
         y_val: Any,
         max_trials: int = 10,
-        epochs: int = 1,
-        batch_size: int = 32,
+        epochs: int = API_DEFAULT_EPOCHS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         scheduler: str = "full",
         min_epochs: int | None = None,
         max_epochs: int | None = None,
@@ -157,7 +163,9 @@ class HyperKeras:
         )
         name = self.study_name or time.strftime("hyperkeras-%Y%m%d-%H%M%S")
         directory = self.out / name
-        data = save_arrays(directory / "data", Dataset.from_arrays(x, y, x_val, y_val))
+        data = save_arrays(
+            StudyLayout(directory).data, Dataset.from_arrays(x, y, x_val, y_val)
+        )
         config = StudyConfig(
             directory=directory,
             space=self.searcher.compile(),

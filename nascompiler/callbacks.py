@@ -11,6 +11,7 @@ from typing import Any
 
 from .search.console import describe_trial
 from .search.events import StudyListener
+from .search.kinds import Direction, TrialStatus
 from .search.store import TrialRecord
 
 Callback = StudyListener
@@ -68,18 +69,13 @@ class EarlyStoppingCallback(StudyListener):
         self.started = time.monotonic()
 
     def trial_finished(self, study: Any, trial: TrialRecord) -> None:
-        direction = self.mode or study.config.settings.direction
+        mode = self.mode or study.config.settings.direction
+        # Any mode but "max" has always meant minimising (Hypernets' "min"); kept so.
+        direction = Direction.MAX if mode == Direction.MAX else Direction.MIN
         if (
-            trial.status == "complete"
+            trial.status == TrialStatus.COMPLETE
             and trial.objective is not None
-            and (
-                self.best is None
-                or (
-                    trial.objective > self.best
-                    if direction == "max"
-                    else trial.objective < self.best
-                )
-            )
+            and (self.best is None or direction.better(trial.objective, self.best))
         ):
             self.best = trial.objective
             self.since_best = 0

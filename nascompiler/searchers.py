@@ -12,9 +12,16 @@ from typing import Any, Callable
 from .errors import UsageError
 from .ir import SpaceIR, compile_space
 from .ir.keras_rules import check_keras_arguments
+from .search.kinds import Direction
 from .space import HyperSpace
 
-_DIRECTIONS = {"max": "max", "maximize": "max", "min": "min", "minimize": "min"}
+# Hypernets' spellings -> the direction strings the settings hold.
+_DIRECTIONS = {
+    "max": Direction.MAX.value,
+    "maximize": Direction.MAX.value,
+    "min": Direction.MIN.value,
+    "minimize": Direction.MIN.value,
+}
 
 
 class SearcherSpec:

@@ -47,11 +47,8 @@ def diff(
 
     if context < 0:
         raise UsageError(f"--context must be 0 or more, got {context}")
-    store = Store(study_directory(study))
-    try:
+    with Store(study_directory(study)) as store:
         result = diff_candidates(store, a, b, context)
-    finally:
-        store.close()
     if console.is_terminal:
         console.print(diff_rich(result), markup=False, soft_wrap=True, end="")
     else:

@@ -70,58 +70,58 @@ def export(
         raise UsageError(
             "give one of --best, --trial N, --candidate ID and --pareto DIR"
         )
-    store = Store(study_directory(study))
-    if pareto is not None:
-        front = export_pareto(
+    with Store(study_directory(study)) as store:
+        if pareto is not None:
+            front = export_pareto(
+                store,
+                pareto,
+                force=force,
+                test=not no_test,
+                training=with_training,
+                data_file=data,
+                formats=formats or (),
+            )
+            for place, member in enumerate(front.members, start=1):
+                kept = "with its weights" if member.weights else "architecture only"
+                console.print(
+                    f"wrote {member.module} (place {place}: trial #{member.trial.number}, "
+                    f"candidate {member.trial.candidate_id}, {kept})"
+                )
+                for note in member.notes:
+                    console.print(f"  {note}")
+            for path in front.removed:
+                console.print(
+                    f"removed {path} (left by an earlier export of a larger front)"
+                )
+            console.print(f"wrote {front.index} (the front as data)")
+            return
+        record = choose_trial(store, trial=trial, candidate=candidate)
+        exported = export_trial(
             store,
-            pareto,
+            record,
+            out,
             force=force,
             test=not no_test,
             training=with_training,
             data_file=data,
             formats=formats or (),
         )
-        for place, member in enumerate(front.members, start=1):
-            kept = "with its weights" if member.weights else "architecture only"
-            console.print(
-                f"wrote {member.module} (place {place}: trial #{member.trial.number}, "
-                f"candidate {member.trial.candidate_id}, {kept})"
-            )
-            for note in member.notes:
-                console.print(f"  {note}")
-        for path in front.removed:
-            console.print(
-                f"removed {path} (left by an earlier export of a larger front)"
-            )
-        console.print(f"wrote {front.index} (the front as data)")
-        return
-    record = choose_trial(store, trial=trial, candidate=candidate)
-    exported = export_trial(
-        store,
-        record,
-        out,
-        force=force,
-        test=not no_test,
-        training=with_training,
-        data_file=data,
-        formats=formats or (),
-    )
-    console.print(
-        f"wrote {exported.module} (trial #{record.number}, candidate {record.candidate_id})"
-    )
-    for path in exported.files:
-        console.print(f"wrote {path}")
-    for line in exported.checks:
-        console.print(f"checked {line}")
-    for path in exported.removed:
-        console.print(f"removed {path} (left by an earlier export to this name)")
-    if exported.weights is None:
         console.print(
-            "its weights were not kept (only the best trials' are); the module holds the architecture"
+            f"wrote {exported.module} (trial #{record.number}, candidate {record.candidate_id})"
         )
-    for note in exported.notes:
-        console.print(note)
-    console.print(f"Use it with:  from {exported.module.stem} import build_model")
+        for path in exported.files:
+            console.print(f"wrote {path}")
+        for line in exported.checks:
+            console.print(f"checked {line}")
+        for path in exported.removed:
+            console.print(f"removed {path} (left by an earlier export to this name)")
+        if exported.weights is None:
+            console.print(
+                "its weights were not kept (only the best trials' are); the module holds the architecture"
+            )
+        for note in exported.notes:
+            console.print(note)
+        console.print(f"Use it with:  from {exported.module.stem} import build_model")
 
 
 def trials(
@@ -152,43 +152,43 @@ def trials(
     if as_json and as_csv:
         raise UsageError("give one of --json and --csv")
     directory = study_directory(study)
-    store = Store(directory)
-    if as_json or as_csv:
-        from ..search.summary import csv_text, json_lines
+    with Store(directory) as store:
+        if as_json or as_csv:
+            from ..search.summary import csv_text, json_lines
 
-        records = (
-            study_pareto_front(
-                store, TrainingSettings.from_json(store.get_meta("settings"))
+            records = (
+                study_pareto_front(
+                    store, TrainingSettings.from_json(store.get_meta("settings"))
+                )
+                if pareto
+                else store.trials()
             )
-            if pareto
-            else store.trials()
-        )
-        # Plain stdout, not rich: the output is data for other tools, never wrapped.
-        sys.stdout.write(json_lines(records) if as_json else csv_text(records))
-        sys.stdout.flush()
-        return
-    settings = TrainingSettings.from_json(store.get_meta("settings"))
-    if pareto:
-        front = study_pareto_front(store, settings)
-        console.print(
-            pareto_table(front, settings.objective_names, settings.directions)
-        )
-        if not settings.multi_objective:
+            # Plain stdout, not rich: the output is data for other tools, never wrapped.
+            sys.stdout.write(json_lines(records) if as_json else csv_text(records))
+            sys.stdout.flush()
+            return
+        settings = TrainingSettings.from_json(store.get_meta("settings"))
+        if pareto:
+            front = study_pareto_front(store, settings)
             console.print(
-                f"{directory} optimises one objective ({settings.objective}); its front is its "
-                "best trial. Search with --objective given several times for a trade-off."
+                pareto_table(front, settings.objective_names, settings.directions)
             )
+            if not settings.multi_objective:
+                console.print(
+                    f"{directory} optimises one objective ({settings.objective}); its front is its "
+                    "best trial. Search with --objective given several times for a trade-off."
+                )
+            sys.stdout.flush()
+            return
+        board = store.leaderboard(settings.direction)
+        console.print(leaderboard_table(board, settings.objective, limit or None))
+        failed = store.trials("failed")
+        if failed:
+            console.print(failures_table(failed))
+        counts = store.counts()
+        console.print(
+            f"{directory}: {counts['complete']} complete, {counts['failed']} failed, "
+            f"{counts['duplicate']} duplicate, {counts['over_budget']} over budget, {counts['running']} "
+            "interrupted/running trial(s)."
+        )
         sys.stdout.flush()
-        return
-    board = store.leaderboard(settings.direction)
-    console.print(leaderboard_table(board, settings.objective, limit or None))
-    failed = store.trials("failed")
-    if failed:
-        console.print(failures_table(failed))
-    counts = store.counts()
-    console.print(
-        f"{directory}: {counts['complete']} complete, {counts['failed']} failed, "
-        f"{counts['duplicate']} duplicate, {counts['over_budget']} over budget, {counts['running']} "
-        "interrupted/running trial(s)."
-    )
-    sys.stdout.flush()

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, List, Optional
 import typer
 
 from ..errors import UsageError
+from ..search.layout import StudyLayout
+from ..search.settings import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
 from .common import DEFAULT_ROOT, console
 
 if TYPE_CHECKING:
@@ -40,10 +42,10 @@ def search(
         None, "--max-trials", help="Trials to run, duplicates not counted [10]."
     ),
     epochs: Optional[int] = typer.Option(
-        None, "--epochs", help="Training epochs per trial [3]."
+        None, "--epochs", help=f"Training epochs per trial [{DEFAULT_EPOCHS}]."
     ),
     batch_size: Optional[int] = typer.Option(
-        None, "--batch-size", help="Training batch size [32]."
+        None, "--batch-size", help=f"Training batch size [{DEFAULT_BATCH_SIZE}]."
     ),
     objective: Optional[List[str]] = typer.Option(
         None,
@@ -220,11 +222,8 @@ def _stored_definition(directory: Path) -> dict[str, Any]:
 
     if not is_study(directory):
         return {}
-    store = Store(directory)
-    try:
+    with Store(directory) as store:
         return {key: store.get_meta(key) for key in STUDY_META_KEYS}
-    finally:
-        store.close()
 
 
 def _study_config(
@@ -296,7 +295,7 @@ def _executor(
         _cluster_address(chosen["cluster"]),
         ship_data=chosen["ship_data"],
         notify=lambda text: console.print(text, markup=False),
-        log_dir=directory / "logs",
+        log_dir=StudyLayout(directory).logs,
     )
 
 
@@ -320,7 +319,7 @@ def _run(config: StudyConfig, executor: Executor | None, tensorboard: bool) -> N
         reporter.stop()
         counts = runner.store.counts()
         console.print(
-            f"\nInterrupted. {directory / 'study.db'} keeps {counts['complete']} complete, {counts['failed']} failed "
+            f"\nInterrupted. {StudyLayout(directory).database} keeps {counts['complete']} complete, {counts['failed']} failed "
             f"and {counts['duplicate']} duplicate trial(s); {len(runner.in_flight)} running trial(s) will run again "
             f"when you re-run this command."
         )
@@ -328,7 +327,7 @@ def _run(config: StudyConfig, executor: Executor | None, tensorboard: bool) -> N
     _print_summary(runner.store, config.settings, directory)
     if tensorboard:
         console.print(
-            f"TensorBoard logs: tensorboard --logdir {directory / 'tensorboard'}",
+            f"TensorBoard logs: tensorboard --logdir {StudyLayout(directory).tensorboard}",
             markup=False,
             soft_wrap=True,
         )

@@ -32,19 +32,20 @@ from ..search.diff import (
     diff_trials,
 )
 from ..search.console import format_objective, format_seconds
+from ..search.kinds import Direction, TrialStatus
+from ..search.layout import StudyLayout
 from ..search.settings import TrainingSettings
 from ..search.store import Store, TrialRecord
 from ..search.summary import epochs_trained
 
-REPORT_NAME = "report.html"
 TEMPLATE = "report.html.j2"
 TEMPLATE_NAME = "plotly_white"  # plotly's figure template (colours, grid)
 MAX_PARAMETER_PLOTS = 60
 HIGHLIGHTED_ROWS = 30  # leaderboard rows whose code is syntax-highlighted
 STATUS_STYLE = {  # status -> (marker symbol, colour) on the objective plots
-    "complete": ("circle", "#1f77b4"),
-    "duplicate": ("circle-open", "#7f7f7f"),
-    "failed": ("x", "#d62728"),
+    TrialStatus.COMPLETE: ("circle", "#1f77b4"),
+    TrialStatus.DUPLICATE: ("circle-open", "#7f7f7f"),
+    TrialStatus.FAILED: ("x", "#d62728"),
 }
 OTHER_STATUS_STYLE = ("triangle-up", "#ff7f0e")  # over budget, pruned, stopped ...
 PALETTE = (
@@ -66,7 +67,7 @@ class ReportUnavailable(UsageError):
 
 
 def default_report_path(directory: Path) -> Path:
-    return Path(directory) / REPORT_NAME
+    return StudyLayout(directory).report
 
 
 def write_report(directory: Path, out: Path | None = None) -> Path:
@@ -117,15 +118,12 @@ seconds_text = format_seconds
 objective_text = format_objective
 
 
-def better(a: float, b: float, direction: str) -> bool:
-    return a > b if direction == "max" else a < b
-
-
 def best_so_far(values: Iterable[float | None], direction: str) -> list[float | None]:
+    direction = Direction(direction)
     best: float | None = None
     out = []
     for value in values:
-        if value is not None and (best is None or better(value, best, direction)):
+        if value is not None and (best is None or direction.better(value, best)):
             best = value
         out.append(best)
     return out
@@ -137,11 +135,11 @@ def pareto_front(
     """The non-dominated ``(cost, objective, trial number)`` points: no other point is at most
     as costly and strictly better, or cheaper and as good. Ordered by cost; among exact ties
     the earlier trial is kept."""
-    sign = -1 if direction == "max" else 1
-    ordered = sorted(points, key=lambda p: (p[0], sign * p[1], p[2]))
+    direction = Direction(direction)
+    ordered = sorted(points, key=lambda p: (p[0], -direction.oriented(p[1]), p[2]))
     front: list[tuple[float, float, int]] = []
     for point in ordered:
-        if not front or better(point[1], front[-1][1], direction):
+        if not front or direction.better(point[1], front[-1][1]):
             front.append(point)
     return front
 
@@ -242,7 +240,7 @@ class StudyView:
     board: list[TrialRecord]
     counts: dict[str, int]
     objective: str = "objective"
-    direction: str = "max"
+    direction: str = Direction.MAX.value
     start: float = 0.0
     sources: dict[str, str | None] = field(default_factory=dict)
 
@@ -278,13 +276,12 @@ META_KEYS = (
 
 
 def load_study(directory: Path) -> StudyView:
-    store = Store(directory)
-    try:
+    with Store(directory) as store:
         keys = [r[0] for r in store.db.execute("SELECT key FROM meta ORDER BY key")]
         meta = {key: store.get_meta(key) for key in keys}
         raw = meta.get("settings")
         settings = TrainingSettings.from_json(raw) if raw else None
-        direction = settings.direction if settings else "max"
+        direction = settings.direction if settings else Direction.MAX.value
         trials = store.trials()
         view = StudyView(
             directory=Path(directory),
@@ -296,8 +293,6 @@ def load_study(directory: Path) -> StudyView:
             objective=settings.objective if settings else "objective",
             direction=direction,
         )
-    finally:
-        store.close()
     starts = [t.started_at for t in trials] + (
         [meta["created_at"]] if isinstance(meta.get("created_at"), (int, float)) else []
     )
@@ -338,7 +333,7 @@ def _trial_hover(view: StudyView, t: TrialRecord) -> str:
 
 
 def _finished(view: StudyView) -> list[TrialRecord]:
-    return [t for t in view.trials if t.status != "running"]
+    return [t for t in view.trials if t.status != TrialStatus.RUNNING]
 
 
 def _baseline(view: StudyView) -> float:
@@ -347,7 +342,8 @@ def _baseline(view: StudyView) -> float:
     values = [v for v in values if v is not None]
     if not values:
         return 0.0
-    return min(values) if view.direction == "max" else max(values)
+    # The least good value: the minimum when maximising, the maximum when minimising.
+    return min(values, key=Direction(view.direction).oriented)
 
 
 def progress_figures(go, view: StudyView) -> dict[str, Any]:
@@ -373,7 +369,10 @@ def progress_figures(go, view: StudyView) -> dict[str, Any]:
     ):
         ordered = sorted(finished, key=order)
         best = best_so_far(
-            [finite(t.objective) if t.status == "complete" else None for t in ordered],
+            [
+                finite(t.objective) if t.status == TrialStatus.COMPLETE else None
+                for t in ordered
+            ],
             view.direction,
         )
         fig = go.Figure()
@@ -408,7 +407,7 @@ def progress_figures(go, view: StudyView) -> dict[str, Any]:
                         status
                         + (
                             " (drawn at the worst objective)"
-                            if status == "failed"
+                            if status == TrialStatus.FAILED
                             else ""
                         )
                     ),
@@ -433,7 +432,7 @@ def progress_figures(go, view: StudyView) -> dict[str, Any]:
 
 
 def _status_order(status: str) -> tuple:
-    known = ("complete", "duplicate", "failed")
+    known = (TrialStatus.COMPLETE, TrialStatus.DUPLICATE, TrialStatus.FAILED)
     return (known.index(status) if status in known else len(known), status)
 
 
@@ -448,7 +447,7 @@ def learning_curve_figure(go, view: StudyView) -> dict[str, Any] | None:
     curves = [
         t
         for t in view.trials
-        if t.metrics and t.status != "duplicate" and epochs_trained(t) > 0
+        if t.metrics and t.status != TrialStatus.DUPLICATE and epochs_trained(t) > 0
     ]
     if not curves:
         return None
@@ -533,7 +532,7 @@ def parameter_figures(go, view: StudyView) -> tuple[dict[str, Any], int]:
     complete = [
         t
         for t in view.trials
-        if t.status == "complete" and finite(t.objective) is not None
+        if t.status == TrialStatus.COMPLETE and finite(t.objective) is not None
     ]
     names: list[str] = []
     for t in view.trials:
@@ -590,7 +589,7 @@ def cost_figures(go, view: StudyView) -> tuple[dict[str, Any], list[tuple]]:
     complete = [
         t
         for t in view.trials
-        if t.status == "complete" and finite(t.objective) is not None
+        if t.status == TrialStatus.COMPLETE and finite(t.objective) is not None
     ]
     figures: dict[str, Any] = {}
     params_front: list[tuple] = []
@@ -797,9 +796,9 @@ def build_report(directory: Path) -> str:
     figures.update(cost_plots)
 
     counts = view.counts
-    finished = [t for t in view.trials if t.status != "running"]
+    finished = [t for t in view.trials if t.status != TrialStatus.RUNNING]
     status = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no trials yet"
-    if counts.get("running"):
+    if counts.get(TrialStatus.RUNNING):
         status += (
             " (running now, or interrupted: they run again when the search is resumed)"
         )
@@ -839,7 +838,12 @@ def build_report(directory: Path) -> str:
                     "error": t.error or "",
                 }
                 for t in view.trials
-                if t.status not in ("complete", "duplicate", "running")
+                if t.status
+                not in (
+                    TrialStatus.COMPLETE,
+                    TrialStatus.DUPLICATE,
+                    TrialStatus.RUNNING,
+                )
             ],
             winner=_winner(view),
             code_css=_pygments_css(),

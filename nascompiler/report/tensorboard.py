@@ -24,9 +24,10 @@ from typing import Any
 from ..errors import UsageError
 from ..literals import literal_key
 from ..search.events import StudyListener
+from ..search.kinds import TrialStatus
+from ..search.layout import StudyLayout
 from ..search.store import Store, TrialRecord
 
-LOGDIR_NAME = "tensorboard"
 DONE_MARKER = (
     ".written"  # holds the epochs written: a run is written again only if it grew
 )
@@ -77,7 +78,10 @@ def _event_file(folder: Path) -> Path:
 
 def has_run(record: TrialRecord) -> bool:
     """Whether a trial gets a run: it trained (a duplicate reuses another trial's run)."""
-    return record.status not in ("running", "duplicate") and bool(record.metrics)
+    return record.status not in (
+        TrialStatus.RUNNING,
+        TrialStatus.DUPLICATE,
+    ) and bool(record.metrics)
 
 
 def write_trial(logdir: Path, record: TrialRecord) -> Path | None:
@@ -165,13 +169,10 @@ def write_experiment(logdir: Path, trials: list[TrialRecord], objective: str) ->
 
 def export_study(directory: Path) -> Path:
     """Write (or complete) the TensorBoard log directory of the study in ``directory``."""
-    store = Store(directory)
-    try:
+    with Store(directory) as store:
         settings = store.get_meta("settings") or {}
         trials = store.trials()
-    finally:
-        store.close()
-    logdir = Path(directory) / LOGDIR_NAME
+    logdir = StudyLayout(directory).tensorboard
     for record in trials:
         write_trial(logdir, record)
     write_experiment(logdir, trials, settings.get("objective", "val_loss"))
@@ -183,7 +184,7 @@ class TensorBoardWriter(StudyListener):
 
     def __init__(self, directory: Path):
         check_available()
-        self.logdir = Path(directory) / LOGDIR_NAME
+        self.logdir = StudyLayout(directory).tensorboard
 
     def _experiment(self, study: Any) -> None:
         write_experiment(

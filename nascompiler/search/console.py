@@ -18,6 +18,7 @@ from rich.table import Table
 
 from ..ir.cost import format_count
 from .events import StudyListener
+from .kinds import TrialStatus
 from .store import TrialRecord
 
 
@@ -48,14 +49,14 @@ def epochs_text(trial: TrialRecord) -> str:
 
 
 def describe_trial(trial: TrialRecord, objective_name: str) -> str:
-    if trial.status == "complete":
+    if trial.status == TrialStatus.COMPLETE:
         return (
             f"{objective_name}={format_objective(trial.objective)} after {epochs_text(trial)} epoch(s), "
             f"{trial.params:,} params, fit {format_seconds(trial.fit_seconds)}"
         )
-    if trial.status == "over_budget":
+    if trial.status == TrialStatus.OVER_BUDGET:
         return f"not trained, {trial.error}"
-    if trial.status == "duplicate":
+    if trial.status == TrialStatus.DUPLICATE:
         return (
             f"same architecture as trial #{trial.duplicate_of}; reused its result "
             f"({objective_name}={format_objective(trial.objective)})"

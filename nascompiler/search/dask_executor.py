@@ -45,6 +45,7 @@ from .executor import (
     ResultEvent,
     visible_gpus,
 )
+from .kinds import TrialStatus
 from .messages import TrialOutcome, TrialTask, describe_exception
 
 INSTALL_HINT = 'pip install "nascompiler[dask]"'
@@ -334,7 +335,9 @@ def run_on_worker(job: Job, data: Any) -> Reply | None:
 
     def failed(reason: str) -> Reply:
         return Reply(
-            TrialOutcome(number=number, status="failed", error=reason), {}, label
+            TrialOutcome(number=number, status=TrialStatus.FAILED, error=reason),
+            {},
+            label,
         )
 
     try:
@@ -780,7 +783,7 @@ class DaskExecutor(Executor):
                 except OSError as exc:
                     reply.outcome = dataclasses.replace(
                         reply.outcome,
-                        status="failed",
+                        status=TrialStatus.FAILED,
                         error=f"cannot write its files: {describe_exception(exc)}",
                     )
                 self.where[number] = reply.worker
@@ -803,6 +806,6 @@ class DaskExecutor(Executor):
 
     def _failed(self, number: int, reason: str) -> ResultEvent:
         return ResultEvent(
-            TrialOutcome(number=number, status="failed", error=reason),
+            TrialOutcome(number=number, status=TrialStatus.FAILED, error=reason),
             worker=self.where.get(number),
         )

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .kinds import EVALUATED
+from .layout import StudyLayout
 from .store import Store, TrialRecord
 
 _CANDIDATE_ID = re.compile(r"^[0-9a-f]+$")
@@ -49,7 +51,7 @@ def candidate_path(directory: Path, candidate_id: str) -> Path:
     must not be able to name a file outside ``candidates/``."""
     if not _CANDIDATE_ID.match(candidate_id or ""):
         raise UsageError(f"{candidate_id!r} is not a candidate id")
-    return Path(directory) / "candidates" / f"{candidate_id}.py"
+    return StudyLayout(directory).candidate_path(candidate_id)
 
 
 def read_candidate(directory: Path, record: TrialRecord) -> str:
@@ -96,7 +98,7 @@ def resolve_trial(store: Store, reference: str) -> TrialRecord:
             f"candidate-id prefix {reference!r} is ambiguous: {shown}; give more digits"
         )
     matching = [t for t in trials if t.candidate_id == ids[0]]
-    evaluated = [t for t in matching if t.status in ("complete", "failed")]
+    evaluated = [t for t in matching if t.status in EVALUATED]
     return (evaluated or matching)[0]
 
 

@@ -23,7 +23,17 @@ from typing import Any
 
 from ..errors import UsageError
 from .data import DataSource
-from .messages import TrialOutcome, TrialTask, WorkerInit
+from .kinds import TrialStatus
+from .messages import (
+    EpochReport,
+    Ready,
+    Result,
+    TrialOutcome,
+    TrialTask,
+    WorkerError,
+    WorkerInit,
+    WorkerReply,
+)
 
 
 @dataclass(frozen=True)
@@ -272,7 +282,7 @@ class LocalExecutor(Executor):
                         ResultEvent(
                             TrialOutcome(
                                 number=number,
-                                status="failed",
+                                status=TrialStatus.FAILED,
                                 error=f"the trial ran longer than --trial-timeout ({self.trial_timeout:g} s) "
                                 "and was stopped",
                             )
@@ -301,7 +311,7 @@ class LocalExecutor(Executor):
                     ResultEvent(
                         TrialOutcome(
                             number=slot.task.number,
-                            status="failed",
+                            status=TrialStatus.FAILED,
                             error=f"the worker process died: {_exit_text(slot)}",
                         )
                     )
@@ -338,20 +348,19 @@ class LocalExecutor(Executor):
                 return
             self._handle(slot, message, out)
 
-    def _handle(self, slot: _Slot, message: tuple, out: list[Event]) -> None:
-        kind = message[0]
-        if kind == "ready":
+    def _handle(self, slot: _Slot, message: WorkerReply, out: list[Event]) -> None:
+        if isinstance(message, Ready):
             slot.ready = True
-            self.summary = self.summary or message[2]
-        elif kind == "fatal":
+            self.summary = self.summary or message.summary
+        elif isinstance(message, WorkerError):
             self.shutdown()
             raise UsageError(
-                f"a worker could not start (loading the data, checking TRAINING): {message[2]}"
+                f"a worker could not start (loading the data, checking TRAINING): {message.message}"
             )
-        elif kind == "epoch":
-            out.append(EpochEvent(message[2], message[3], message[4]))
-        elif kind == "result":
-            outcome: TrialOutcome = message[2]
+        elif isinstance(message, EpochReport):
+            out.append(EpochEvent(message.number, message.epoch, message.logs))
+        elif isinstance(message, Result):
+            outcome = message.outcome
             if slot.task is not None and slot.task.number == outcome.number:
                 slot.task = None
                 slot.trials_done += 1

@@ -45,6 +45,7 @@ from ..fileio import write_atomic
 from .console import format_objective, objective_text
 from .pareto import study_pareto_front
 from .data import SPLITS, ArrayFolderData, DataSource, SpaceFileData
+from .kinds import TrialStatus
 from .settings import TrainingSettings
 from .store import Store, TrialRecord
 
@@ -83,7 +84,7 @@ def choose_trial(
         matches = [
             t
             for t in store.trials()
-            if t.candidate_id.startswith(candidate) and t.status == "complete"
+            if t.candidate_id.startswith(candidate) and t.status == TrialStatus.COMPLETE
         ]
         ids = {t.candidate_id for t in matches}
         if not ids:
@@ -102,13 +103,13 @@ def choose_trial(
                 f"{store.directory} has no complete trial yet; run nascompile search first"
             )
         record = board[0]
-    if record.status == "duplicate" and record.duplicate_of is not None:
+    if record.status == TrialStatus.DUPLICATE and record.duplicate_of is not None:
         record = store.trial(record.duplicate_of) or record
-    if record.status == "failed":
+    if record.status == TrialStatus.FAILED:
         raise UsageError(
             f"trial #{record.number} failed ({record.error}); there is no trained model to export"
         )
-    if record.status == "running":
+    if record.status == TrialStatus.RUNNING:
         raise UsageError(
             f"trial #{record.number} has not finished; resume the search to run it"
         )
@@ -148,7 +149,7 @@ def export_trial(
     ``extra_lines`` go into its docstring section after the trial's line."""
     from .deploy import FORMATS, check_formats_available
 
-    source_path = store.directory / "candidates" / f"{record.candidate_id}.py"
+    source_path = store.layout.candidate_path(record.candidate_id)
     if not source_path.exists():
         raise UsageError(f"{source_path} is missing; the study folder is incomplete")
     if out.suffix != ".py":
@@ -161,7 +162,7 @@ def export_trial(
         raise UsageError(f"--data {data_file}: no such file")
     formats = tuple(dict.fromkeys(formats))
     check_formats_available(formats)
-    weights_src = store.directory / "weights" / f"{record.candidate_id}.weights.h5"
+    weights_src = store.layout.weights_path(record.candidate_id)
     has_weights = weights_src.exists()
     if formats and not has_weights:
         raise UsageError(
@@ -326,7 +327,7 @@ def _data_source(store: Store, data_file: Path | None) -> DataSource:
     study, or the space file the search recorded."""
     if data_file is not None:
         return SpaceFileData(str(data_file))
-    saved = store.directory / "data"
+    saved = store.layout.data
     if saved.is_dir():
         return ArrayFolderData(str(saved))
     space_file = store.get_meta("space_file")

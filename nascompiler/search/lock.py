@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-
-LOCK_NAME = "search.lock"
+from .layout import LOCK_NAME, StudyLayout
 
 try:
     import fcntl
@@ -41,7 +40,7 @@ class StudyLock:
 
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
-        self.path = self.directory / LOCK_NAME
+        self.path = StudyLayout(directory).lock
         self._fd: int | None = None
         self._exclusive_file = False
         self._depth = 0
@@ -133,7 +132,7 @@ class StudyLock:
 def check_not_running(directory: str | os.PathLike) -> None:
     """Raise the "being searched" error if another process holds ``directory``'s lock
     (before ``--fresh`` moves a study aside, say). Takes and drops the lock at once."""
-    if not (Path(directory) / LOCK_NAME).is_file():
+    if not StudyLayout(directory).lock.is_file():
         return  # never searched (or not a study): nobody holds it, and we add no file
     StudyLock(directory).acquire().release()
 

@@ -1,4 +1,10 @@
-"""The plain-data messages between the study (driver) and its worker processes."""
+"""The plain-data messages between the study (driver) and its worker processes.
+
+Driver -> worker: a :class:`WorkerInit`, then :class:`TrialTask` s (``None`` to stop).
+Worker -> driver: a :class:`WorkerReply`, one of :class:`Ready` or :class:`WorkerError` once
+at start, then per trial :class:`EpochReport` s and a :class:`Result`. All are pickled over
+the worker's pipes; driver and worker run the same nascompiler, so the classes match.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .data import DataSource
+from .kinds import TrialStatus
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ class TrialTask:
 @dataclass
 class TrialOutcome:
     number: int
-    status: str  # "complete" or "failed"
+    status: TrialStatus  # COMPLETE or FAILED
     objective: float | None = None
     metrics: dict[str, list[float]] | None = None
     params: int | None = None
@@ -71,6 +78,43 @@ class TrialOutcome:
     latency_ms: float | None = (
         None  # median predict() latency, batch of one (when an objective)
     )
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The worker loaded the data and checked the training settings; it takes trials now."""
+
+    worker_id: int
+    summary: dict[str, Any]  # the data summary (Dataset.summary())
+
+
+@dataclass(frozen=True)
+class WorkerError:
+    """The worker could not start (loading the data, checking TRAINING): the search stops."""
+
+    worker_id: int
+    message: str  # one line (describe_exception)
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """Trial ``number`` finished epoch ``epoch`` (counted from 1) with these logs."""
+
+    worker_id: int
+    number: int
+    epoch: int
+    logs: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Result:
+    """A trial's outcome, complete or failed (a trial never raises in the worker)."""
+
+    worker_id: int
+    outcome: TrialOutcome
+
+
+WorkerReply = Ready | WorkerError | EpochReport | Result
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Sequence
 
+from .kinds import Direction
+
 if TYPE_CHECKING:
     from .settings import TrainingSettings
     from .store import Store, TrialRecord
@@ -21,13 +23,16 @@ Point = Sequence[float]
 
 def dominates(a: Point, b: Point, directions: Sequence[str]) -> bool:
     """Whether ``a`` is at least as good as ``b`` in every objective and better in one."""
+    return _dominates(a, b, [Direction(d) for d in directions])
+
+
+def _dominates(a: Point, b: Point, directions: Sequence[Direction]) -> bool:
+    # pareto_front calls this for every pair of points: the directions are parsed once there.
     better = False
     for x, y, direction in zip(a, b, directions):
-        if direction == "min":
-            x, y = -x, -y
-        if x < y:
+        if direction.better(y, x):
             return False
-        better = better or x > y
+        better = better or direction.better(x, y)
     return better
 
 
@@ -40,10 +45,11 @@ def pareto_front(points: Sequence[Point], directions: Sequence[str]) -> list[int
         if len(p) == len(directions)
         and all(v is not None and not math.isnan(v) for v in p)
     ]
+    parsed = [Direction(d) for d in directions]
     return [
         i
         for i in valid
-        if not any(dominates(points[j], points[i], directions) for j in valid if j != i)
+        if not any(_dominates(points[j], points[i], parsed) for j in valid if j != i)
     ]
 
 
@@ -63,8 +69,7 @@ def hypervolume_2d(
     oriented = []
     for p in points:
         gains = [
-            (v - r) if d == "max" else (r - v)
-            for v, r, d in zip(p, reference, directions)
+            Direction(d).oriented(v - r) for v, r, d in zip(p, reference, directions)
         ]
         if all(g > 0 for g in gains):
             oriented.append(gains)

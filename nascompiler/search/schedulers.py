@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Protocol, Sequence
 
 from ..errors import UsageError
+from .kinds import Direction, TrialStatus
 
 SCHEDULERS = ("full", "asha", "hyperband", "median")
 MEDIAN_STARTUP_TRIALS = 5
@@ -67,11 +68,6 @@ def rung_epochs(min_epochs: int, max_epochs: int, eta: int) -> list[int]:
     return epochs
 
 
-def oriented(objective: float, direction: str) -> float:
-    """``objective`` with higher meaning better."""
-    return objective if direction == "max" else -objective
-
-
 def _positive_int(name: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise UsageError(f"{name} must be a positive integer, got {value!r}")
@@ -85,7 +81,7 @@ class Scheduler:
 
     def __init__(self, rungs: Sequence[int], direction: str):
         self.rungs = list(rungs)
-        self.direction = direction
+        self.direction = Direction(direction)
 
     @property
     def top(self) -> int:
@@ -139,13 +135,13 @@ class ASHAScheduler(Scheduler):
         """Trials of ``bracket`` with a result at ``rung``, best first (ties: earlier trial)."""
         found = []
         for trial in trials:
-            if (trial.bracket or 0) != bracket or trial.status == "failed":
+            if (trial.bracket or 0) != bracket or trial.status == TrialStatus.FAILED:
                 continue
             for entry in trial.rungs:
                 if entry["rung"] == rung and entry.get("objective") is not None:
                     found.append(
                         (
-                            -oriented(entry["objective"], self.direction),
+                            -self.direction.oriented(entry["objective"]),
                             trial.number,
                             trial,
                         )
@@ -165,7 +161,10 @@ class ASHAScheduler(Scheduler):
                     continue
                 results = self._results(trials, bracket, rung)
                 for score, number, trial in results[: len(results) // self.eta]:
-                    if trial.status == "complete" and _top_rung(trial) == rung:
+                    if (
+                        trial.status == TrialStatus.COMPLETE
+                        and _top_rung(trial) == rung
+                    ):
                         waiting.append((score, number))
             if waiting:
                 return Promotion(
@@ -176,7 +175,7 @@ class ASHAScheduler(Scheduler):
     def promotable(
         self, trial: RungTrial, trials: Sequence[RungTrial], max_trials: int
     ) -> bool:
-        if trial.status != "complete" or not trial.rungs:
+        if trial.status != TrialStatus.COMPLETE or not trial.rungs:
             return False
         rung = _top_rung(trial)
         if rung >= self.top:
@@ -238,14 +237,14 @@ class MedianScheduler(Scheduler):
         curves = [
             t.metrics.get(self.objective, [])
             for t in trials
-            if t.status == "complete" and t.epochs == self.rungs[-1]
+            if t.status == TrialStatus.COMPLETE and t.epochs == self.rungs[-1]
         ]
         if len(curves) < self.startup_trials:
             return None
         thresholds: list[float | None] = []
         for epoch in range(self.rungs[-1]):
             values = [
-                oriented(c[epoch], self.direction)
+                self.direction.oriented(c[epoch])
                 for c in curves
                 if len(c) > epoch and c[epoch] is not None
             ]

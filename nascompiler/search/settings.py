@@ -11,6 +11,12 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 from ..errors import UsageError
+from .kinds import DIRECTIONS, Direction
+
+# Training defaults of ``nascompile search`` and of a TRAINING dict that leaves them out. The
+# Python API's ``HyperKeras.search`` defaults to one epoch instead (see api.py).
+DEFAULT_EPOCHS = 3
+DEFAULT_BATCH_SIZE = 32
 
 KEYS = (
     "optimizer",
@@ -41,8 +47,8 @@ class TrainingSettings:
     metrics: tuple[str, ...] = ("accuracy",)
     objective: str = ""
     direction: str = ""
-    epochs: int = 3
-    batch_size: int = 32
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = DEFAULT_BATCH_SIZE
     objectives: tuple[str, ...] = ()
 
     @property
@@ -90,8 +96,8 @@ class TrainingSettings:
             metrics,
         )
         objective, direction = objectives[0]
-        epochs = values.get("epochs", 3)
-        batch_size = values.get("batch_size", 32)
+        epochs = values.get("epochs", DEFAULT_EPOCHS)
+        batch_size = values.get("batch_size", DEFAULT_BATCH_SIZE)
         for name, number in (("epochs", epochs), ("batch_size", batch_size)):
             if not isinstance(number, int) or isinstance(number, bool) or number < 1:
                 raise UsageError(f"{name} must be a positive integer, got {number!r}")
@@ -162,8 +168,13 @@ def stored_training(recorded: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 # Objectives that are not training values: the static cost model's counts (known before
-# training) and the latency measured after it.
-COST_OBJECTIVES = {"params": "min", "flops": "min", "latency_ms": "min"}
+# training) and the latency measured after it. (Settings hold a direction as the plain string
+# the study records, Direction's value, so that messages quoting it read "max", not a member.)
+COST_OBJECTIVES = {
+    "params": Direction.MIN.value,
+    "flops": Direction.MIN.value,
+    "latency_ms": Direction.MIN.value,
+}
 
 
 def parse_objectives(
@@ -213,7 +224,7 @@ def parse_objectives(
                 f"{', '.join(allowed)}, or with several objectives also "
                 f"{', '.join(COST_OBJECTIVES)}"
             )
-        if chosen not in ("max", "min"):
+        if chosen not in DIRECTIONS:
             raise UsageError(
                 f"objective {spec!r}: the direction must be 'max' or 'min', got {chosen!r}"
             )
@@ -230,9 +241,8 @@ def objectives_for(metrics: tuple[str, ...]) -> list[str]:
 
 def default_direction(objective: str) -> str:
     lowered = objective.lower()
-    return (
-        "min" if any(w in lowered for w in ("loss", "error", "mse", "mae")) else "max"
-    )
+    minimised = any(w in lowered for w in ("loss", "error", "mse", "mae"))
+    return (Direction.MIN if minimised else Direction.MAX).value
 
 
 # Metric names that Keras' compile() resolves itself from the loss and the output's shape

@@ -28,11 +28,10 @@ from typing import Any, Iterator
 
 from ..errors import UsageError
 from ..literals import from_json
+from .kinds import EVALUATED, STATUSES, TOLD_OBJECTIVE, Direction, TrialStatus
+from .layout import DB_NAME, StudyLayout
 
 SCHEMA_VERSION = 3
-DB_NAME = "study.db"
-# over_budget: a candidate over --max-params/--max-flops, stored with its cost, never trained.
-STATUSES = ("running", "complete", "failed", "duplicate", "over_budget")
 
 # Statuses are checked in Python rather than by a CHECK constraint, so that a new status does
 # not need a table rebuild.
@@ -85,7 +84,7 @@ class TrialRecord:
     number: int
     candidate_id: str
     assignment: dict[str, Any]
-    status: str
+    status: str  # a TrialStatus value as stored: a plain str, equal to its member
     seed: int
     asked_after: int
     started_at: float
@@ -131,11 +130,17 @@ class Tell:
 
 
 class Store:
-    """Reads and writes one study's database."""
+    """Reads and writes one study's database.
+
+    A Study holds its store for as long as it lives; anything else that opens one (export,
+    trials, the report, diff) uses ``with Store(folder) as store:`` so that the connection,
+    and on read-only media the file, is released when it is done.
+    """
 
     def __init__(self, directory: str | os.PathLike, *, create: bool = False):
-        self.directory = Path(directory)
-        self.path = self.directory / DB_NAME
+        self.layout = StudyLayout(directory)
+        self.directory = self.layout.root
+        self.path = self.layout.database
         if not self.path.exists():
             if not create:
                 raise UsageError(
@@ -252,7 +257,10 @@ class Store:
                 metrics = json.loads(old["metrics"]) if old["metrics"] else {}
                 epochs = max((len(v) for v in metrics.values()), default=0)
                 rungs = []
-                if old["status"] == "complete" and old["objective"] is not None:
+                if (
+                    old["status"] == TrialStatus.COMPLETE
+                    and old["objective"] is not None
+                ):
                     rungs = [
                         {"rung": 0, "epochs": epochs, "objective": old["objective"]}
                     ]
@@ -276,16 +284,12 @@ class Store:
                         old["fit_seconds"],
                         old["wall_seconds"],
                         old["error"],
-                        epochs if old["status"] != "duplicate" else 0,
+                        epochs if old["status"] != TrialStatus.DUPLICATE else 0,
                         _dumps(rungs),
                     ),
                 )
                 if old["told_order"] is not None:
-                    told = (
-                        old["objective"]
-                        if old["status"] in ("complete", "duplicate")
-                        else None
-                    )
+                    told = old["objective"] if old["status"] in TOLD_OBJECTIVE else None
                     db.execute(
                         "INSERT INTO tells VALUES (?, ?, NULL, ?)",
                         (old["told_order"], old["number"], told),
@@ -307,6 +311,12 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ meta
     def get_meta(self, key: str, default: Any = None) -> Any:
@@ -352,8 +362,8 @@ class Store:
     def evaluated(self, candidate_id: str) -> TrialRecord | None:
         """The first finished (complete or failed) trial of a candidate, if any."""
         cursor = self.db.execute(
-            "SELECT * FROM trials WHERE candidate_id=? AND status IN ('complete', 'failed') ORDER BY number LIMIT 1",
-            (candidate_id,),
+            "SELECT * FROM trials WHERE candidate_id=? AND status IN (?, ?) ORDER BY number LIMIT 1",
+            (candidate_id, *EVALUATED),
         )
         row = cursor.fetchone()
         return (
@@ -376,11 +386,12 @@ class Store:
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO trials (number, candidate_id, assignment, status, seed, asked_after, started_at, "
-                "bracket, flops, activation_bytes) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                "bracket, flops, activation_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     number,
                     candidate_id,
                     _dumps(assignment),
+                    TrialStatus.RUNNING,
                     seed,
                     asked_after,
                     time.time(),
@@ -394,16 +405,16 @@ class Store:
         """A trial that was running when the search died runs again."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE trials SET started_at=? WHERE number=? AND status='running'",
-                (time.time(), number),
+                "UPDATE trials SET started_at=? WHERE number=? AND status=?",
+                (time.time(), number, TrialStatus.RUNNING),
             )
 
     def promote_trial(self, number: int) -> None:
         """A trial goes up a rung: it runs again, from its checkpoint."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE trials SET status='running' WHERE number=? AND status='complete'",
-                (number,),
+                "UPDATE trials SET status=? WHERE number=? AND status=?",
+                (TrialStatus.RUNNING, number, TrialStatus.COMPLETE),
             )
 
     def finish_trial(
@@ -427,7 +438,7 @@ class Store:
     ) -> None:
         """Store a trial's result (of its last rung) and, in the same transaction, the
         ``(rung, objective)`` told to the searcher about it."""
-        if status not in STATUSES or status == "running":
+        if status not in STATUSES or status == TrialStatus.RUNNING:
             raise ValueError(f"cannot finish a trial with status {status!r}")
         with self._transaction() as db:
             db.execute(
@@ -488,14 +499,19 @@ class Store:
     def leaderboard(self, direction: str) -> list[TrialRecord]:
         """Complete trials, best first: more epochs trained first (a score after one epoch never
         beats one after nine), then by objective, then the earlier trial."""
-        complete = [t for t in self.trials("complete") if t.objective is not None]
+        complete = [
+            t for t in self.trials(TrialStatus.COMPLETE) if t.objective is not None
+        ]
         return sorted(complete, key=lambda t: rank_key(t, direction))
 
 
 def rank_key(trial: TrialRecord, direction: str) -> tuple[int, float, int]:
     """Sort key of a complete trial on the leaderboard (smaller is better)."""
-    sign = -1 if direction == "max" else 1
-    return (-trial.epochs, sign * trial.objective, trial.number)
+    return (
+        -trial.epochs,
+        -Direction(direction).oriented(trial.objective),
+        trial.number,
+    )
 
 
 def _record_migration(db: sqlite3.Connection, version: int) -> None:
@@ -532,7 +548,7 @@ def _decode(row: dict[str, Any]) -> TrialRecord:
 
 
 def is_study(directory: str | os.PathLike) -> bool:
-    return (Path(directory) / DB_NAME).is_file()
+    return StudyLayout(directory).database.is_file()
 
 
 def latest_study(root: str | os.PathLike) -> Path | None:

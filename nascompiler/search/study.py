@@ -30,6 +30,8 @@ from ..ir.cost import candidate_cost
 from .data import DataSource, check_data, data_changes
 from .events import StudyListener
 from .executor import EpochEvent, Executor, LocalExecutor, ResultEvent
+from .kinds import TOLD_OBJECTIVE, TrialStatus
+from .layout import WEIGHTS_SUFFIX, StudyLayout
 from .lock import StudyLock
 from .messages import TrialOutcome, TrialTask
 from .schedulers import Scheduler, make_scheduler
@@ -199,17 +201,15 @@ class Study:
                     SEARCHERS[config.searcher], len(config.settings.objectives)
                 )
         self.listeners = list(listeners)
-        self.directory = Path(config.directory)
-        self.candidates = self.directory / "candidates"
-        self.weights = self.directory / "weights"
-        self.checkpoints = self.directory / "checkpoints"
+        self.layout = StudyLayout(config.directory)
+        self.directory = self.layout.root
         self.store = Store(self.directory, create=True)
         self._check_or_record_definition()
         self.executor = executor or LocalExecutor(
             config.data,
             config.settings.to_json(),
             config.workers,
-            log_dir=self.directory / "logs",
+            log_dir=self.layout.logs,
             trial_timeout=config.trial_timeout,
         )
         self.stop_reason: str | None = None
@@ -286,13 +286,17 @@ class Study:
         """Finished trials that count towards ``max_trials``: complete and failed (not
         duplicates). Under ASHA a complete trial may still be promoted later."""
         counts = self.store.counts()
-        return counts["complete"] + counts["failed"]
+        return counts[TrialStatus.COMPLETE] + counts[TrialStatus.FAILED]
 
     @property
     def started(self) -> int:
         """Trials started (``max_trials`` counts these): all but duplicates."""
         counts = self.store.counts()
-        return counts["complete"] + counts["failed"] + counts["running"]
+        return (
+            counts[TrialStatus.COMPLETE]
+            + counts[TrialStatus.FAILED]
+            + counts[TrialStatus.RUNNING]
+        )
 
     def best(self) -> TrialRecord | None:
         board = self.store.leaderboard(self.direction)
@@ -303,10 +307,10 @@ class Study:
         self.stop_reason = self.stop_reason or reason
 
     def candidate_path(self, candidate_id: str) -> Path:
-        return self.candidates / f"{candidate_id}.py"
+        return self.layout.candidate_path(candidate_id)
 
     def weights_path(self, candidate_id: str) -> Path:
-        return self.weights / f"{candidate_id}.weights.h5"
+        return self.layout.weights_path(candidate_id)
 
     # ------------------------------------------------------------------ run
     def run(self) -> "Study":
@@ -414,7 +418,7 @@ class Study:
         for told in tells[position:]:
             self._tell(by_number[told.number], told.objective)
         self.tells = len(tells)
-        return [t for t in trials if t.status == "running"]
+        return [t for t in trials if t.status == TrialStatus.RUNNING]
 
     def _tell(self, record: TrialRecord, objective: float | None) -> None:
         """The searcher learns from a trial's first result; later rungs' results update it.
@@ -426,7 +430,7 @@ class Study:
             )
         if record.number in self._told:
             self.searcher.update(record.assignment, objective)
-        elif record.status == "over_budget":
+        elif record.status == TrialStatus.OVER_BUDGET:
             self._told.add(record.number)
             self.searcher.tell_infeasible(record.assignment, self._violation(record))
         else:
@@ -534,7 +538,7 @@ class Study:
         )
         if self._exhausted:
             self.store.set_meta(exhausted_after_tells=self.tells)
-        rejected = self.store.counts()["over_budget"]
+        rejected = self.store.counts()[TrialStatus.OVER_BUDGET]
         if rejected:
             self.end_reason += (
                 f"; {rejected} candidate(s) over the budget were rejected untrained"
@@ -553,7 +557,7 @@ class Study:
             self._rejected_in_a_row = 0
             self.store.start_trial(number, "", assignment, seed, self.tells)
             self._store_result(
-                number, "failed", error=f"cannot build this candidate: {exc}"
+                number, TrialStatus.FAILED, error=f"cannot build this candidate: {exc}"
             )
             return None
         cost = candidate_cost(graph)
@@ -567,7 +571,9 @@ class Study:
                 self.tells,
                 cost=cost.to_json(),
             )
-            self._store_result(number, "over_budget", params=cost.params, error=over)
+            self._store_result(
+                number, TrialStatus.OVER_BUDGET, params=cost.params, error=over
+            )
             self._rejected_in_a_row += 1
             return None
         self._rejected_in_a_row = 0
@@ -655,7 +661,7 @@ class Study:
         initial = record.epochs if resume is not None else 0
         checkpoint = None
         if rung < self.scheduler.top:  # it may be promoted later: keep where it got to
-            checkpoint = self.checkpoints / f"trial-{record.number}-epoch-{target}.npz"
+            checkpoint = self.layout.checkpoint_path(record.number, target)
         threshold, keep = self._keep_decision(target)
         prune = self.scheduler.prune_thresholds(self.store.trials())
         self.executor.submit(
@@ -696,7 +702,7 @@ class Study:
             "wall_seconds": (record.wall_seconds or 0.0) + wall,
         }
         old_checkpoint = self._checkpoint_file(record)
-        if outcome.status == "complete":
+        if outcome.status == TrialStatus.COMPLETE:
             entry: dict[str, Any] = {
                 "rung": job.rung,
                 "epochs": outcome.epochs,
@@ -706,16 +712,13 @@ class Study:
                 entry["pruned"] = True
             checkpoint = None
             if outcome.checkpoint_saved:
-                path = (
-                    self.checkpoints
-                    / f"trial-{record.number}-epoch-{outcome.epochs}.npz"
-                )
+                path = self.layout.checkpoint_path(record.number, outcome.epochs)
                 checkpoint = str(path.relative_to(self.directory))
             if not outcome.weights_saved:  # weights of an earlier rung are stale now
                 self.weights_path(record.candidate_id).unlink(missing_ok=True)
             stored = self._store_result(
                 outcome.number,
-                "complete",
+                TrialStatus.COMPLETE,
                 rung=job.rung if self.scheduler.multi_fidelity else None,
                 objective=outcome.objective,
                 objective_values=self._objective_values(outcome, metrics, record),
@@ -736,7 +739,7 @@ class Study:
         else:
             stored = self._store_result(
                 outcome.number,
-                "failed",
+                TrialStatus.FAILED,
                 told_rung=job.rung if self.scheduler.multi_fidelity else None,
                 rung=record.rung,
                 metrics=metrics,
@@ -756,20 +759,24 @@ class Study:
     def _finish_duplicate(self, record: TrialRecord, earlier: TrialRecord) -> None:
         self._store_result(
             record.number,
-            "duplicate",
+            TrialStatus.DUPLICATE,
             objective=earlier.objective,
             params=earlier.params,
             metrics=earlier.metrics,
             objective_values=earlier.objective_values,
             duplicate_of=earlier.number,
-            error=earlier.error if earlier.status == "failed" else None,
+            error=earlier.error if earlier.status == TrialStatus.FAILED else None,
         )
 
     def _store_result(
-        self, number: int, status: str, told_rung: int | None = None, **fields: Any
+        self,
+        number: int,
+        status: TrialStatus,
+        told_rung: int | None = None,
+        **fields: Any,
     ) -> TrialRecord:
         """Store a result; the tell is recorded at ``told_rung`` (default: the trial's rung)."""
-        told = fields.get("objective") if status in ("complete", "duplicate") else None
+        told = fields.get("objective") if status in TOLD_OBJECTIVE else None
         rung = told_rung if told_rung is not None else fields.get("rung")
         self.store.finish_trial(number, status=status, tell=(rung, told), **fields)
         self.tells += 1
@@ -838,12 +845,12 @@ class Study:
         return last.objective, True
 
     def _prune_weights(self) -> None:
-        if not self.weights.is_dir():
+        if not self.layout.weights.is_dir():
             return
-        keep = {f"{cid}.weights.h5" for cid in self._kept_candidates()}
-        for path in self.weights.iterdir():
+        keep = {self.weights_path(cid).name for cid in self._kept_candidates()}
+        for path in self.layout.weights.iterdir():
             if (
-                path.name.endswith(".weights.h5")
+                path.name.endswith(WEIGHTS_SUFFIX)
                 and path.name not in keep
                 and not path.name.startswith(".tmp-")
             ):
@@ -854,7 +861,7 @@ class Study:
         ``max_trials // reduction_factor`` trials per rung below the top keep one."""
         trials = self.store.trials()
         for trial in trials:
-            if trial.checkpoint is None or trial.status == "running":
+            if trial.checkpoint is None or trial.status == TrialStatus.RUNNING:
                 continue
             if not self.scheduler.promotable(trial, trials, self.config.max_trials):
                 (self.directory / trial.checkpoint).unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
+from .kinds import Direction, TrialStatus
 from .messages import TrialOutcome, TrialTask, describe_exception
 from .settings import COST_OBJECTIVES, TrainingSettings
 
@@ -114,7 +115,7 @@ def run_trial(
             saved = True
         outcome = TrialOutcome(
             number=task.number,
-            status="complete",
+            status=TrialStatus.COMPLETE,
             objective=objective,
             metrics=metrics,
             params=int(model.count_params()),
@@ -152,7 +153,7 @@ class _EpochWatcher(keras.callbacks.Callback):
         super().__init__()
         self.on_epoch = on_epoch
         self.objective = objective
-        self.sign = 1.0 if direction == "max" else -1.0
+        self.sign = Direction(direction).sign
         self.prune_below = prune_below
         self.best: float | None = None
         self.epoch = 0
@@ -220,7 +221,7 @@ def _optimizer(config: Any) -> Any:
 def _worth_keeping(objective: float, threshold: float | None, direction: str) -> bool:
     if threshold is None:
         return True
-    return objective > threshold if direction == "max" else objective < threshold
+    return Direction(direction).better(objective, threshold)
 
 
 def save_checkpoint(model: Any, path: str) -> None:
@@ -280,7 +281,7 @@ def _failed(
 ) -> TrialOutcome:
     return TrialOutcome(
         number=task.number,
-        status="failed",
+        status=TrialStatus.FAILED,
         metrics=metrics,
         epochs=task.initial_epoch + len(next(iter((metrics or {}).values()), [])),
         fit_seconds=fit_seconds,

@@ -18,7 +18,14 @@ import threading
 import time
 from multiprocessing.connection import Connection
 
-from .messages import WorkerInit, describe_exception
+from .messages import (
+    EpochReport,
+    Ready,
+    Result,
+    WorkerError,
+    WorkerInit,
+    describe_exception,
+)
 from .settings import TrainingSettings, check_training
 
 
@@ -33,7 +40,8 @@ def configure_environment(device: str | None) -> None:
 
 def worker_main(tasks: Connection, events: Connection) -> None:
     """Serve one driver: the first message on ``tasks`` is the :class:`WorkerInit`, then
-    :class:`TrialTask` s until ``None``. Replies go to ``events`` as tuples."""
+    :class:`TrialTask` s until ``None``. Replies go to ``events`` as :class:`WorkerReply` s.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     init: WorkerInit = tasks.recv()
     _exit_with_parent(init.parent_pid)
@@ -46,18 +54,18 @@ def worker_main(tasks: Connection, events: Connection) -> None:
     except (
         Exception
     ) as exc:  # reported to the driver, which stops the search with this message
-        events.send(("fatal", wid, describe_exception(exc)))
+        events.send(WorkerError(wid, describe_exception(exc)))
         return
     try:  # once, before any trial: a misspelt optimizer, loss or metric stops the search
         check_training(TrainingSettings.from_json(init.settings))
     except Exception as exc:
-        events.send(("fatal", wid, describe_exception(exc)))
+        events.send(WorkerError(wid, describe_exception(exc)))
         return
     # Keras and TensorFlow create some 340,000 long-lived objects; every garbage collection
     # (Keras runs one per trial in clear_session) would walk them all again. Freeze them.
     gc.collect()
     gc.freeze()
-    events.send(("ready", wid, summary))
+    events.send(Ready(wid, summary))
     settings = TrainingSettings.from_json(init.settings)
     while True:
         try:
@@ -71,9 +79,9 @@ def worker_main(tasks: Connection, events: Connection) -> None:
             task,
             dataset,
             settings,
-            lambda epoch, logs: events.send(("epoch", wid, number, epoch, logs)),
+            lambda epoch, logs: events.send(EpochReport(wid, number, epoch, logs)),
         )
-        events.send(("result", wid, outcome))
+        events.send(Result(wid, outcome))
 
 
 def _exit_with_parent(parent_pid: int) -> None:

@@ -15,8 +15,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 from ...errors import UsageError
 from ...ir import Assignment, SpaceIR
 from ...literals import Literal
-
-DIRECTIONS = ("max", "min")
+from ..kinds import DIRECTIONS, Direction
 
 
 def assignment_key(assignment: Mapping[str, Literal]) -> str:
@@ -81,8 +80,8 @@ class Searcher(ABC):
             )
         self.space = space
         self.seed = seed
-        self.directions = directions
-        self.direction = directions[0]
+        self.directions = tuple(Direction(d) for d in directions)
+        self.direction = self.directions[0]
 
     @abstractmethod
     def ask(self) -> Assignment | None:
@@ -119,4 +118,4 @@ class Searcher(ABC):
         """
         if objective is None or math.isnan(objective):
             return None
-        return float(objective) if self.direction == "max" else -float(objective)
+        return self.direction.oriented(float(objective))

@@ -34,6 +34,7 @@ from ...errors import UsageError
 from ...ir import Assignment, SpaceIR
 from ...ir.domains import Categorical, IntRange, RealRange, Subset
 from ...ir.space_ir import Parameter
+from ..kinds import Direction
 from .base import Searcher, assignment_key, int_option
 
 MAX_SUBSETS = 1024  # above this a MultipleChoice is asked as one flag per option
@@ -149,7 +150,8 @@ class OptunaSearcher(Searcher):
         self._study = optuna.create_study(
             sampler=sampler,
             directions=[
-                "maximize" if d == "max" else "minimize" for d in self.directions
+                "maximize" if d is Direction.MAX else "minimize"
+                for d in self.directions
             ],
         )
         self._pending: dict[str, list[Any]] = {}  # assignment key -> open Optuna trials
@@ -190,7 +192,7 @@ class OptunaSearcher(Searcher):
         self._finish(assignment, values, violation=float(violation))
 
     def _better(self, a: float, b: float, i: int) -> bool:
-        return a > b if self.directions[i] == "max" else a < b
+        return self.directions[i].better(a, b)
 
     def _values(self, objective: float | Sequence[float] | None) -> list[float] | None:
         if objective is None:
