@@ -80,16 +80,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nascompiler.config.settings import TrainingSettings
 from nascompiler.datasets import load_fashion_mnist
 from nascompiler.ir import SpaceIR, compile_space, specialize
 from nascompiler.ir.cost import candidate_cost
-from nascompiler.search.data import DataSource, Dataset, save_arrays
-from nascompiler.search.executor import Event, Executor, LocalExecutor, ResultEvent
-from nascompiler.search.messages import TrialOutcome, TrialTask
-from nascompiler.search.settings import TrainingSettings
-from nascompiler.search.store import TrialRecord
+from nascompiler.run.data import Dataset, DataSource, save_arrays
+from nascompiler.run.executor import Event, Executor, LocalExecutor, ResultEvent
+from nascompiler.run.messages import TrialOutcome, TrialTask
 from nascompiler.search.study import Study, StudyConfig
 from nascompiler.spaces import dnn_search_space
+from nascompiler.storage.store import TrialRecord
 
 PARETO = "+params"  # a searcher name with this suffix searches val_accuracy:max and params:min
 SEARCHERS = ("evolution", "mcts", "random", "tpe", "nsga2", "nsga2" + PARETO) + (

@@ -42,11 +42,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from nascompiler.config.settings import TrainingSettings
 from nascompiler.datasets import load_fashion_mnist
 from nascompiler.ir import compile_space
-from nascompiler.search.data import Dataset, save_arrays
+from nascompiler.run.data import Dataset, save_arrays
 from nascompiler.search.events import StudyListener
-from nascompiler.search.settings import TrainingSettings
 from nascompiler.search.study import Study, StudyConfig
 from nascompiler.spaces import dnn_search_space
 

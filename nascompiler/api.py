@@ -19,16 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .config.settings import DEFAULT_BATCH_SIZE, TrainingSettings
+from .deliver.export import Exported, export_trial
 from .errors import UsageError
 from .ir.cost import parse_count
-from .search.data import Dataset, save_arrays
+from .run.data import Dataset, save_arrays
 from .search.events import StudyListener
-from .search.export import Exported, export_trial
-from .search.layout import StudyLayout
-from .search.settings import DEFAULT_BATCH_SIZE, TrainingSettings
-from .search.store import TrialRecord
 from .search.study import Study, StudyConfig, parse_duration
 from .searchers import SearcherSpec
+from .storage.layout import StudyLayout
+from .storage.store import TrialRecord
 
 # HyperKeras.search trains one epoch by default, not the command line's DEFAULT_EPOCHS: it is
 # keras.Model.fit's default, which Hypernets' HyperKeras passes through, and the seed's DNN
@@ -97,7 +97,7 @@ class HyperKeras:
         self.keep_weights = keep_weights
         self.cluster = None
         if cluster is not None:  # checked now: a bad address fails before any training
-            from .search.dask_executor import parse_cluster, require_distributed
+            from .run.dask_executor import parse_cluster, require_distributed
 
             self.cluster = parse_cluster(cluster)
             require_distributed()
@@ -200,7 +200,7 @@ class HyperKeras:
         )
         executor = None
         if self.cluster is not None:
-            from .search.dask_executor import DaskExecutor
+            from .run.dask_executor import DaskExecutor
 
             # The arrays were saved in the study folder, which workers cannot see: the
             # executor ships them.

@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .kinds import Direction, TrialStatus
 from .search.console import describe_trial
 from .search.events import StudyListener
-from .search.kinds import Direction, TrialStatus
-from .search.store import TrialRecord
+from .storage.store import TrialRecord
 
 Callback = StudyListener
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from .errors import UsageError
 from .ir import SpaceIR, compile_space
 from .ir.keras_rules import check_keras_arguments
-from .search.kinds import Direction
+from .kinds import Direction
 from .space import HyperSpace
 
 # Hypernets' spellings -> the direction strings the settings hold.

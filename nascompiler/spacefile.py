@@ -17,10 +17,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .config.settings import SEARCH_KEYS, check_search_values
 from .errors import NascompilerError, SpaceDefinitionError, UsageError
 from .ir import SpaceIR, compile_space
 from .ir.keras_rules import check_keras_arguments
-from .search.settings import SEARCH_KEYS, check_search_values
 from .space import HyperSpace
 
 

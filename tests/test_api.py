@@ -144,9 +144,9 @@ def test_api_pareto_search(tmp_path, monkeypatch):
     from nascompiler import HyperKeras
     from nascompiler.datasets import load_digits
     from nascompiler.errors import UsageError
-    from nascompiler.search.pareto import dominates
     from nascompiler.searchers import NSGA2Searcher, TPESearcher
     from nascompiler.spaces import dnn_search_space
+    from nascompiler.storage.pareto import dominates
 
     (x, y), (xv, yv) = load_digits(channel_axis=False)
     x, xv = x.reshape(len(x), 64), xv.reshape(len(xv), 64)

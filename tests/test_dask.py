@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-
 import helpers
+import pytest
 from helpers import wait_until
+
 from nascompiler.errors import UsageError
-from nascompiler.search.dask_executor import (
+from nascompiler.run.dask_executor import (
     collect_outputs,
     driver_outcome,
     localize,
@@ -29,7 +29,7 @@ from nascompiler.search.dask_executor import (
     require_distributed,
     write_outputs,
 )
-from nascompiler.search.messages import TrialOutcome, TrialTask
+from nascompiler.run.messages import TrialOutcome, TrialTask
 
 SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"
 BIN = Path(sys.executable).parent
@@ -254,8 +254,8 @@ class StubClient:
 
 @pytest.mark.slow
 def test_trials_ask_for_a_gpu_when_workers_declare_gpus(tmp_path):
-    from nascompiler.search.dask_executor import DaskExecutor
-    from nascompiler.search.data import SpaceFileData
+    from nascompiler.run.dask_executor import DaskExecutor
+    from nascompiler.run.data import SpaceFileData
 
     module = tmp_path / "abc.py"
     module.write_text("def build_model(): ...\n")
@@ -647,7 +647,7 @@ def test_a_killed_driver_leaves_no_trial_running_and_the_study_resumes(tmp_path)
                 children = [
                     p
                     for p in psutil.Process(worker.pid).children()
-                    if "nascompiler.search.worker" in " ".join(p.cmdline())
+                    if "nascompiler.run.worker" in " ".join(p.cmdline())
                 ]
                 return (
                     busy and children and children[0].cpu_percent(0.2) > 0 and children
@@ -712,8 +712,8 @@ class StubFuture:
 def test_a_trial_lost_with_two_workers_fails_with_the_reason(tmp_path):
     from distributed import KilledWorker
 
-    from nascompiler.search.dask_executor import DaskExecutor, _Running
-    from nascompiler.search.data import SpaceFileData
+    from nascompiler.run.dask_executor import DaskExecutor, _Running
+    from nascompiler.run.data import SpaceFileData
 
     told: list[str] = []
     executor = DaskExecutor(

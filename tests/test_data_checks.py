@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nascompiler.errors import UsageError
-from nascompiler.search.data import Dataset, check_data
+from nascompiler.run.data import Dataset, check_data
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_search_errors import assert_one_line_error, digits_space, run  # noqa: E402

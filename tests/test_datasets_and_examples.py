@@ -17,7 +17,7 @@ from nascompiler.datasets import (
     read_idx,
 )
 from nascompiler.ir import specialize
-from nascompiler.search.data import Dataset, check_data
+from nascompiler.run.data import Dataset, check_data
 from nascompiler.spacefile import load_space_file
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from nascompiler.codegen import emit
+from nascompiler.config.settings import TrainingSettings
 from nascompiler.ir import specialize
-from nascompiler.search.data import SpaceFileData
-from nascompiler.search.executor import EpochEvent, LocalExecutor, ResultEvent
-from nascompiler.search.messages import TrialTask
-from nascompiler.search.settings import TrainingSettings
+from nascompiler.run.data import SpaceFileData
+from nascompiler.run.executor import EpochEvent, LocalExecutor, ResultEvent
+from nascompiler.run.messages import TrialTask
 from nascompiler.spacefile import load_space_file
 
 SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"

@@ -19,10 +19,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
 
-import helpers
 from nascompiler.cli import main
 
 SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"
@@ -86,7 +86,7 @@ def study(tmp_path_factory) -> dict:
     )
     assert result.returncode == 0, result.stderr
     directory = cwd / "generated" / "digits_tiny"
-    from nascompiler.search.store import Store
+    from nascompiler.storage.store import Store
 
     store = Store(directory)
     complete = [t for t in store.trials() if t.status == "complete"]
@@ -352,8 +352,8 @@ def test_every_format_is_written_reloaded_and_matches(study, tmp_path, capsys):
 
 
 def test_a_missing_converter_or_a_mismatch_is_one_line(monkeypatch):
+    from nascompiler.deliver import deploy
     from nascompiler.errors import UsageError
-    from nascompiler.search import deploy
 
     real = deploy.importlib.util.find_spec
     monkeypatch.setattr(
@@ -548,7 +548,7 @@ def test_an_export_from_before_the_files_line_still_owns_its_weights(
 @pytest.mark.slow
 def test_missing_data_is_one_line_naming_data(study, tmp_path, capsys):
     """A study searched elsewhere: its space file is not found from here."""
-    from nascompiler.search.store import Store
+    from nascompiler.storage.store import Store
 
     moved = tmp_path / "moved"
     shutil.copytree(study["dir"], moved)

@@ -24,6 +24,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
             "nascompiler.literals",
             "nascompiler.fileio",
             "nascompiler._version",
+            "nascompiler.kinds",
         ),
     ),
     # What a user writes a space with (the Hypernets vocabulary), and the sample datasets.
@@ -42,10 +43,20 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("ir", ("nascompiler.ir",)),
     # A candidate graph as a Keras module (and the golden test / training script beside it).
     ("codegen", ("nascompiler.codegen",)),
-    # Running a search. The space file (search_space(), load_data(), TRAINING, SEARCH) is the
-    # search's input: its loader checks SEARCH with the search's own rules, and the workers
-    # load data through it.
-    ("search", ("nascompiler.search", "nascompiler.spacefile")),
+    # A search's settings: which value wins, and the rules they are checked by.
+    ("config", ("nascompiler.config",)),
+    # The space file (search_space(), load_data(), TRAINING, SEARCH) is the search's input: its
+    # loader checks SEARCH with the config's rules, and the workers load data through it.
+    ("spacefile", ("nascompiler.spacefile",)),
+    # A study on disk: its folder layout, the one-writer lock, the SQLite store, Pareto fronts,
+    # trial summaries.
+    ("storage", ("nascompiler.storage",)),
+    # Running trials: the messages, data sources, executors (local, Dask), worker and trainer.
+    ("run", ("nascompiler.run",)),
+    # The search driver: the study loop, schedulers, searchers, events and the console.
+    ("search", ("nascompiler.search",)),
+    # The deliverable: export, deployment formats, diffs between candidates.
+    ("deliver", ("nascompiler.deliver",)),
     # Reading a study: the HTML report and the TensorBoard export.
     ("report", ("nascompiler.report",)),
     # The Python API (HyperKeras, the user-facing searchers and callbacks); the package's
@@ -202,7 +213,7 @@ def test_the_checks_see_imports():
     targets = {t for t, _ in GRAPH["nascompiler.ir.compile"]}
     assert "nascompiler.ir.conditions" in targets  # from . import conditions as cond
     assert "nascompiler.space" in targets  # from ..space import (...)
-    lazy = {t for t, _ in GRAPH["nascompiler.search.data"]}
+    lazy = {t for t, _ in GRAPH["nascompiler.run.data"]}
     assert "nascompiler.spacefile" in lazy  # imported inside a function
     assert stage_of("nascompiler.ir.specialize") == "ir"
     assert stage_of("nascompiler") == "api"

@@ -206,7 +206,7 @@ def test_training_names_keras_does_not_know_stop_before_any_trial(
 
 
 def test_check_training_accepts_what_compile_accepts():
-    from nascompiler.search.settings import TrainingSettings, check_training
+    from nascompiler.config.settings import TrainingSettings, check_training
 
     check_training(
         TrainingSettings.resolve(

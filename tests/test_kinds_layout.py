@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from nascompiler.search.kinds import DIRECTIONS, STATUSES, Direction, TrialStatus
-from nascompiler.search.layout import StudyLayout
-from nascompiler.search.messages import (
+from nascompiler.kinds import DIRECTIONS, STATUSES, Direction, TrialStatus
+from nascompiler.run.messages import (
     EpochReport,
     Ready,
     Result,
     TrialOutcome,
     WorkerError,
 )
-from nascompiler.search.store import Store
+from nascompiler.storage.layout import StudyLayout
+from nascompiler.storage.store import Store
 
 
 def test_statuses_are_the_stored_strings():

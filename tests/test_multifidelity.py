@@ -14,20 +14,19 @@ import subprocess
 import time
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
+from test_search import NASCOMPILE, SPACE, env, nascompile, trials, workers_in
 
-import helpers
-from nascompiler.search.data import SpaceFileData
+from nascompiler.config.settings import TrainingSettings
+from nascompiler.errors import UsageError
+from nascompiler.run.data import SpaceFileData
+from nascompiler.run.executor import LocalExecutor
 from nascompiler.search.events import StudyListener
-from nascompiler.search.executor import LocalExecutor
-from nascompiler.search.settings import TrainingSettings
-from nascompiler.search.store import SCHEMA_VERSION
 from nascompiler.search.study import Study, StudyConfig, parse_duration
 from nascompiler.spacefile import load_space_file
-from nascompiler.errors import UsageError
-
-from test_search import NASCOMPILE, SPACE, env, nascompile, trials, workers_in
+from nascompiler.storage.store import SCHEMA_VERSION
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ASHA = ["--scheduler", "asha", "--min-epochs", "1", "--max-epochs", "9"]
@@ -424,7 +423,7 @@ def test_a_hung_worker_is_stopped_by_the_trial_timeout(tmp_path):
 def test_a_checkpoint_restores_weights_and_optimizer_state(tmp_path):
     import keras
 
-    from nascompiler.search.trainer import load_checkpoint, save_checkpoint
+    from nascompiler.run.trainer import load_checkpoint, save_checkpoint
 
     def model():
         keras.utils.set_random_seed(0)

@@ -11,13 +11,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from nascompiler.errors import UsageError
-from nascompiler.search.pareto import dominates, hypervolume_2d, pareto_front
-from nascompiler.search.settings import TrainingSettings, stored_training
-
 from test_export import fresh_python
 from test_search import SPACE, nascompile, trials
+
+from nascompiler.config.settings import TrainingSettings, stored_training
+from nascompiler.errors import UsageError
+from nascompiler.storage.pareto import dominates, hypervolume_2d, pareto_front
 
 NSGA2 = ["--searcher", "nsga2"]
 TWO = ["--objective", "val_accuracy:max", "--objective", "params:min"]

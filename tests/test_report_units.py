@@ -4,9 +4,8 @@ trial summaries, the Pareto front, and the escaping of hostile user data in the 
 
 from __future__ import annotations
 
-import dataclasses
-
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -17,18 +16,22 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from helpers import clean_env
 
 from nascompiler.codegen import emit
+from nascompiler.config.settings import TrainingSettings
+from nascompiler.deliver.diff import (
+    diff_candidates,
+    diff_rich,
+    diff_text,
+    resolve_trial,
+)
 from nascompiler.errors import UsageError
 from nascompiler.ir import specialize
 from nascompiler.ir.cost import candidate_cost
-from nascompiler.search.diff import diff_candidates, diff_rich, diff_text, resolve_trial
-from nascompiler.search.settings import TrainingSettings
-from nascompiler.search.store import Store
-from nascompiler.search.summary import FIELDS, csv_text, json_lines, trial_summary
 from nascompiler.spacefile import load_space_file
-
-from helpers import clean_env
+from nascompiler.storage.store import Store
+from nascompiler.storage.summary import FIELDS, csv_text, json_lines, trial_summary
 
 SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"
 NASCOMPILE = str(Path(sys.executable).parent / "nascompile")
@@ -347,9 +350,9 @@ def html_escape(text: str) -> str:
 
 @pytest.mark.slow
 def test_hostile_report_runs_no_script_in_chromium(hostile_study, tmp_path):
-    from nascompiler.report import write_report
-
     from browser import open_report
+
+    from nascompiler.report import write_report
 
     path = write_report(hostile_study)
     with open_report(path) as page:
@@ -476,7 +479,7 @@ def test_report_with_many_metrics(tmp_path):
 
 def test_progress_marks_failed_and_over_budget_trials():
     from nascompiler.report.html import StudyView, _plotly, progress_figures
-    from nascompiler.search.store import TrialRecord
+    from nascompiler.storage.store import TrialRecord
 
     def record(number, status, objective=None):
         return TrialRecord(

@@ -18,9 +18,8 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 import helpers
+import pytest
 
 pytestmark = pytest.mark.slow
 
@@ -242,7 +241,7 @@ def workers_in(cwd: Path) -> list[int]:
     for proc in Path("/proc").iterdir():
         try:
             cmdline = (proc / "cmdline").read_bytes()
-            if b"nascompiler.search.worker" in cmdline and os.readlink(
+            if b"nascompiler.run.worker" in cmdline and os.readlink(
                 proc / "cwd"
             ) == str(cwd):
                 found.append(int(proc.name))

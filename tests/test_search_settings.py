@@ -10,14 +10,14 @@ import textwrap
 
 import pytest
 
-from nascompiler.errors import UsageError
-from nascompiler.search.settings import (
+from nascompiler.config.settings import (
     SEARCH_DEFAULTS,
     SEARCH_KEYS,
     STUDY_META_KEYS,
     TrainingSettings,
     resolve_search,
 )
+from nascompiler.errors import UsageError
 from nascompiler.spacefile import load_space_file
 
 # A study created with the evolution searcher under ASHA, as Store.get_meta returns it.

@@ -156,7 +156,7 @@ def test_study_on_read_only_media(finished_study, tmp_path, capsys, monkeypatch)
         # folder the same way, and the reading commands must still work.
         real_access = os.access
         monkeypatch.setattr(
-            "nascompiler.search.store.os.access",
+            "nascompiler.storage.store.os.access",
             lambda path, mode: False if mode == os.W_OK else real_access(path, mode),
         )
         study = source / "digits_tiny"

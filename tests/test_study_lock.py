@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from nascompiler.errors import UsageError
-from nascompiler.search import lock as lock_module
-from nascompiler.search.lock import LOCK_NAME, StudyLock, check_not_running
+from nascompiler.storage import lock as lock_module
+from nascompiler.storage.lock import LOCK_NAME, StudyLock, check_not_running
 
 SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"
 NASCOMPILE = str(Path(sys.executable).parent / "nascompile")
@@ -111,7 +111,7 @@ def test_second_search_on_a_running_study_stops_at_once(tmp_path):
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from nascompiler.search.lock import StudyLock
+    from nascompiler.storage.lock import StudyLock
     StudyLock(sys.argv[1]).acquire()
     print("held", flush=True)
     time.sleep(120)
@@ -151,7 +151,7 @@ def test_lock_names_the_owner_and_is_free_after_kill_9(tmp_path):
             [
                 sys.executable,
                 "-c",
-                "import sys; from nascompiler.search.lock import check_not_running; "
+                "import sys; from nascompiler.storage.lock import check_not_running; "
                 "check_not_running(sys.argv[1])",
                 str(tmp_path),
             ],

@@ -18,7 +18,7 @@ DEFAULT_ROOT = Path("generated")  # the folder that holds the studies (search --
 def study_directory(study: Optional[Path]) -> Path:
     """The study a command reads: ``--study`` as a folder or as a name under ``generated/``,
     else the most recently used one."""
-    from ..search.store import is_study, latest_study
+    from ..storage.store import is_study, latest_study
 
     if study is None:
         found = latest_study(DEFAULT_ROOT)

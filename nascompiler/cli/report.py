@@ -41,9 +41,9 @@ def diff(
     ),
 ) -> None:
     """Compare two candidates: the hyperparameters that differ, then a diff of their modules."""
+    from ..deliver.diff import diff_candidates, diff_rich, diff_text
     from ..errors import UsageError
-    from ..search.diff import diff_candidates, diff_rich, diff_text
-    from ..search.store import Store
+    from ..storage.store import Store
 
     if context < 0:
         raise UsageError(f"--context must be 0 or more, got {context}")

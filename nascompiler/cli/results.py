@@ -63,8 +63,8 @@ def export(
 ) -> None:
     """Write a trained candidate as a standalone module, with its weights, golden test and
     (on request) training script and deployment formats beside it."""
-    from ..search.export import choose_trial, export_pareto, export_trial
-    from ..search.store import Store
+    from ..deliver.export import choose_trial, export_pareto, export_trial
+    from ..storage.store import Store
 
     if sum([best, trial is not None, candidate is not None, pareto is not None]) > 1:
         raise UsageError(
@@ -144,17 +144,17 @@ def trials(
     ),
 ) -> None:
     """Print a study's leaderboard and its failed trials (or every trial as JSON or CSV)."""
+    from ..config.settings import TrainingSettings
     from ..search.console import failures_table, leaderboard_table, pareto_table
-    from ..search.pareto import study_pareto_front
-    from ..search.settings import TrainingSettings
-    from ..search.store import Store
+    from ..storage.pareto import study_pareto_front
+    from ..storage.store import Store
 
     if as_json and as_csv:
         raise UsageError("give one of --json and --csv")
     directory = study_directory(study)
     with Store(directory) as store:
         if as_json or as_csv:
-            from ..search.summary import csv_text, json_lines
+            from ..storage.summary import csv_text, json_lines
 
             records = (
                 study_pareto_front(

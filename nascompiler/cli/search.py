@@ -1,6 +1,6 @@
 """``nascompile search``: train a space's candidates and keep the results in a study.
 
-Which setting wins is :func:`nascompiler.search.settings.resolve_search`'s rule (flags over the
+Which setting wins is :func:`nascompiler.config.settings.resolve_search`'s rule (flags over the
 space file over the stored study over the defaults); this module reads the inputs, builds the
 study and runs it."""
 
@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 
+from ..config.settings import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
 from ..errors import UsageError
-from ..search.layout import StudyLayout
-from ..search.settings import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
+from ..storage.layout import StudyLayout
 from .common import DEFAULT_ROOT, console
 
 if TYPE_CHECKING:
+    from ..config.settings import SearchSettings
     from ..ir import SpaceIR
-    from ..search.executor import Executor
-    from ..search.settings import SearchSettings
+    from ..run.executor import Executor
     from ..search.study import StudyConfig
 
 
@@ -136,7 +136,7 @@ def search(
     ),
 ) -> None:
     """Search a space: train its candidates and keep the results in a study."""
-    from ..search.settings import check_study_name, resolve_search
+    from ..config.settings import check_study_name, resolve_search
     from ..spacefile import load_space_file
 
     if cluster is not None and workers is not None:
@@ -199,9 +199,9 @@ def search(
 def _prepare_directory(directory: Path, fresh: bool) -> None:
     """Refuse a study another search is running and a folder that is not a study; with
     ``--fresh``, move the old study aside."""
-    from ..search.lock import check_not_running
-    from ..search.store import is_study
     from ..search.study import fresh_directory
+    from ..storage.lock import check_not_running
+    from ..storage.store import is_study
 
     check_not_running(directory)  # before --fresh moves a running study aside
     if fresh:
@@ -217,8 +217,8 @@ def _prepare_directory(directory: Path, fresh: bool) -> None:
 
 def _stored_definition(directory: Path) -> dict[str, Any]:
     """What the study in ``directory`` stored of its definition (empty for a new study)."""
-    from ..search.settings import STUDY_META_KEYS
-    from ..search.store import Store, is_study
+    from ..config.settings import STUDY_META_KEYS
+    from ..storage.store import Store, is_study
 
     if not is_study(directory):
         return {}
@@ -235,7 +235,7 @@ def _study_config(
 ) -> StudyConfig:
     """The study's configuration from the resolved settings, durations and counts parsed."""
     from ..ir.cost import parse_count
-    from ..search.data import SpaceFileData
+    from ..run.data import SpaceFileData
     from ..search.study import StudyConfig, parse_duration
 
     chosen = resolved.options
@@ -285,7 +285,7 @@ def _executor(
                 "--ship-data goes with --cluster (there is no cluster to send the data to)"
             )
         return None
-    from ..search.dask_executor import DaskExecutor
+    from ..run.dask_executor import DaskExecutor
 
     if not isinstance(chosen["ship_data"], bool):
         raise UsageError(f"{space_file}: SEARCH['ship_data'] must be True or False")
@@ -347,7 +347,7 @@ def _write_report(directory: Path) -> None:
 
 
 def _cluster_address(value: Any) -> Any:
-    from ..search.dask_executor import parse_cluster, require_distributed
+    from ..run.dask_executor import parse_cluster, require_distributed
 
     if not isinstance(value, str):
         raise UsageError(
@@ -379,7 +379,7 @@ def _print_summary(store: Any, settings: Any, directory: Path) -> None:
     )
     if board and settings.multi_objective:
         from ..search.console import pareto_table
-        from ..search.pareto import study_pareto_front
+        from ..storage.pareto import study_pareto_front
 
         front = study_pareto_front(store, settings)
         console.print(

@@ -23,20 +23,20 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .._version import __version__
-from ..errors import UsageError
-from ..literals import literal_key
-from ..search.diff import (
+from ..config.settings import TrainingSettings
+from ..deliver.diff import (
     candidate_path,
     change_lines,
     describe_value,
     diff_trials,
 )
+from ..errors import UsageError
+from ..kinds import Direction, TrialStatus
+from ..literals import literal_key
 from ..search.console import format_objective, format_seconds
-from ..search.kinds import Direction, TrialStatus
-from ..search.layout import StudyLayout
-from ..search.settings import TrainingSettings
-from ..search.store import Store, TrialRecord
-from ..search.summary import epochs_trained
+from ..storage.layout import StudyLayout
+from ..storage.store import Store, TrialRecord
+from ..storage.summary import epochs_trained
 
 TEMPLATE = "report.html.j2"
 TEMPLATE_NAME = "plotly_white"  # plotly's figure template (colours, grid)

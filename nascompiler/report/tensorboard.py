@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..kinds import TrialStatus
 from ..literals import literal_key
 from ..search.events import StudyListener
-from ..search.kinds import TrialStatus
-from ..search.layout import StudyLayout
-from ..search.store import Store, TrialRecord
+from ..storage.layout import StudyLayout
+from ..storage.store import Store, TrialRecord
 
 DONE_MARKER = (
     ".written"  # holds the epochs written: a run is written again only if it grew

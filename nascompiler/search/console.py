@@ -17,9 +17,9 @@ from rich.progress import (
 from rich.table import Table
 
 from ..ir.cost import format_count
+from ..kinds import TrialStatus
+from ..storage.store import TrialRecord
 from .events import StudyListener
-from .kinds import TrialStatus
-from .store import TrialRecord
 
 
 def format_objective(value: float | None) -> str:

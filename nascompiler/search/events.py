@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from .store import Store, TrialRecord
+from ..storage.store import Store, TrialRecord
 
 
 class Study(Protocol):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Protocol, Sequence
 
 from ..errors import UsageError
-from .kinds import Direction, TrialStatus
+from ..kinds import Direction, TrialStatus
 
 SCHEDULERS = ("full", "asha", "hyperband", "median")
 MEDIAN_STARTUP_TRIALS = 5

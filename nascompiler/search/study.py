@@ -22,24 +22,24 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..codegen import emit
+from ..config.settings import TrainingSettings
 from ..errors import CandidateError, UsageError
 from ..fileio import write_atomic
 from ..ir import SpaceIR, specialize
 from ..ir.compile import fingerprint_without_dynamic_results
 from ..ir.cost import candidate_cost
-from .data import DataSource, check_data, data_changes
+from ..kinds import TOLD_OBJECTIVE, TrialStatus
+from ..run.data import DataSource, check_data, data_changes
+from ..run.executor import EpochEvent, Executor, LocalExecutor, ResultEvent
+from ..run.messages import TrialOutcome, TrialTask
+from ..storage.layout import WEIGHTS_SUFFIX, StudyLayout
+from ..storage.lock import StudyLock
+from ..storage.pareto import study_pareto_front
+from ..storage.store import Store, TrialRecord, rank_key
 from .events import StudyListener
-from .executor import EpochEvent, Executor, LocalExecutor, ResultEvent
-from .kinds import TOLD_OBJECTIVE, TrialStatus
-from .layout import WEIGHTS_SUFFIX, StudyLayout
-from .lock import StudyLock
-from .messages import TrialOutcome, TrialTask
 from .schedulers import Scheduler, make_scheduler
-from .pareto import study_pareto_front
 from .searchers import SEARCHERS, make_searcher
 from .searchers.base import check_objective_count
-from .settings import TrainingSettings
-from .store import Store, TrialRecord, rank_key
 
 MAX_CONSECUTIVE_DUPLICATES = 200
 

@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 from ...errors import UsageError
 from ...ir import Assignment, SpaceIR
+from ...kinds import DIRECTIONS, Direction
 from ...literals import Literal
-from ..kinds import DIRECTIONS, Direction
 
 
 def assignment_key(assignment: Mapping[str, Literal]) -> str:

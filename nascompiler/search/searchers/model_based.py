@@ -34,7 +34,7 @@ from ...errors import UsageError
 from ...ir import Assignment, SpaceIR
 from ...ir.domains import Categorical, IntRange, RealRange, Subset
 from ...ir.space_ir import Parameter
-from ..kinds import Direction
+from ...kinds import Direction
 from .base import Searcher, assignment_key, int_option
 
 MAX_SUBSETS = 1024  # above this a MultipleChoice is asked as one flag per option

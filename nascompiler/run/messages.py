@@ -12,8 +12,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from ..kinds import TrialStatus
 from .data import DataSource
-from .kinds import TrialStatus
 
 
 @dataclass(frozen=True)

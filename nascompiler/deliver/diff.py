@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from .kinds import EVALUATED
-from .layout import StudyLayout
-from .store import Store, TrialRecord
+from ..kinds import EVALUATED
+from ..storage.layout import StudyLayout
+from ..storage.store import Store, TrialRecord
 
 _CANDIDATE_ID = re.compile(r"^[0-9a-f]+$")
 _MISSING = object()

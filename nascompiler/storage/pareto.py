@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Sequence
 
-from .kinds import Direction
+from ..kinds import Direction
 
 if TYPE_CHECKING:
-    from .settings import TrainingSettings
+    from ..config.settings import TrainingSettings
     from .store import Store, TrialRecord
 
 Point = Sequence[float]

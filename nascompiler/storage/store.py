@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import UsageError
+from ..kinds import EVALUATED, STATUSES, TOLD_OBJECTIVE, Direction, TrialStatus
 from ..literals import from_json
-from .kinds import EVALUATED, STATUSES, TOLD_OBJECTIVE, Direction, TrialStatus
 from .layout import DB_NAME, StudyLayout
 
 SCHEMA_VERSION = 3

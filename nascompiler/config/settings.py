@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 from ..errors import UsageError
-from .kinds import DIRECTIONS, Direction
+from ..kinds import DIRECTIONS, Direction
 
 # Training defaults of ``nascompile search`` and of a TRAINING dict that leaves them out. The
 # Python API's ``HyperKeras.search`` defaults to one epoch instead (see api.py).

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..kinds import TrialStatus
 from .data import DataSource
-from .kinds import TrialStatus
 from .messages import (
     EpochReport,
     Ready,
@@ -125,7 +125,7 @@ class _Slot:
 
 class LocalExecutor(Executor):
     """``workers`` worker processes on this machine, each a fresh interpreter
-    (``python -m nascompiler.search.worker``) talking over its own pair of pipes.
+    (``python -m nascompiler.run.worker``) talking over its own pair of pipes.
 
     Worker output (TensorFlow's logs, the user's prints) goes to ``log_dir/worker-<n>.log``
     when a log folder is given. A worker is replaced by a fresh one after ``recycle_after``
@@ -199,7 +199,7 @@ class LocalExecutor(Executor):
                 [
                     sys.executable,
                     "-m",
-                    "nascompiler.search.worker",
+                    "nascompiler.run.worker",
                     str(task_read),
                     str(event_write),
                 ],

@@ -16,9 +16,9 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from .kinds import Direction, TrialStatus
+from ..config.settings import COST_OBJECTIVES, TrainingSettings
+from ..kinds import Direction, TrialStatus
 from .messages import TrialOutcome, TrialTask, describe_exception
-from .settings import COST_OBJECTIVES, TrainingSettings
 
 LATENCY_CALLS = (
     7  # timed predict() calls after one warm-up; their median is the latency

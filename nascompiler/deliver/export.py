@@ -28,8 +28,8 @@ from __future__ import annotations
 import ast
 import datetime
 import json
-import re
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -40,14 +40,14 @@ import numpy as np
 
 from .._version import __version__
 from ..codegen import add_docstring_section
+from ..config.settings import TrainingSettings
 from ..errors import UsageError
 from ..fileio import write_atomic
-from .console import format_objective, objective_text
-from .pareto import study_pareto_front
-from .data import SPLITS, ArrayFolderData, DataSource, SpaceFileData
-from .kinds import TrialStatus
-from .settings import TrainingSettings
-from .store import Store, TrialRecord
+from ..kinds import TrialStatus
+from ..run.data import SPLITS, ArrayFolderData, DataSource, SpaceFileData
+from ..search.console import format_objective, objective_text
+from ..storage.pareto import study_pareto_front
+from ..storage.store import Store, TrialRecord
 
 EXPORT_MARKER = "Exported by nascompiler"
 FILES_LABEL = "files: "

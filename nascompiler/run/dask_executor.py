@@ -36,7 +36,8 @@ from typing import Any, Callable
 
 from ..errors import UsageError
 from ..fileio import write_atomic
-from .data import ArrayFolderData, DataSource, Dataset, SpaceFileData, save_arrays
+from ..kinds import TrialStatus
+from .data import ArrayFolderData, Dataset, DataSource, SpaceFileData, save_arrays
 from .executor import (
     EpochEvent,
     Event,
@@ -45,7 +46,6 @@ from .executor import (
     ResultEvent,
     visible_gpus,
 )
-from .kinds import TrialStatus
 from .messages import TrialOutcome, TrialTask, describe_exception
 
 INSTALL_HINT = 'pip install "nascompiler[dask]"'

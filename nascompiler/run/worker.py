@@ -1,4 +1,4 @@
-"""A worker process: the driver starts one per slot (``python -m nascompiler.search.worker``);
+"""A worker process: the driver starts one per slot (``python -m nascompiler.run.worker``);
 it loads the data once, then trains the trials it is sent, one at a time.
 
 Trials run here, never in the driver, so that a crash, an out-of-memory kill or TensorFlow's
@@ -18,6 +18,7 @@ import threading
 import time
 from multiprocessing.connection import Connection
 
+from ..config.settings import TrainingSettings, check_training
 from .messages import (
     EpochReport,
     Ready,
@@ -26,7 +27,6 @@ from .messages import (
     WorkerInit,
     describe_exception,
 )
-from .settings import TrainingSettings, check_training
 
 
 def configure_environment(device: str | None) -> None:
