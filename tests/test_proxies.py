@@ -6,12 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from nascompiler.run.proxies import (
-    compute_proxies,
-    jacob_cov_score,
-    precision_at_top,
-    rank_correlations,
-)
+from nascompiler.run.proxies import compute_proxies, jacob_cov_score
+from nascompiler.storage.ranking import precision_at_top, rank_correlations
 
 RNG = np.random.default_rng(0)
 W1 = RNG.normal(size=(3, 4)).astype("float32")
@@ -134,3 +130,62 @@ def test_rank_correlations_and_precision():
     assert nan_pairs["n"] == 2 and math.isnan(nan_pairs["spearman"])
     assert precision_at_top([5, 4, 3, 2, 1], [5, 4, 0, 0, 9], k=2) == 0.5
     assert precision_at_top([math.nan, 1, 2], [3, 2, 1], k=1) == 0.0
+
+
+def _study_with_proxies(folder):
+    from nascompiler.storage.store import Store
+
+    store = Store(folder, create=True)
+    objectives = [0.5, 0.9, 0.7, 0.6]
+    for number, objective in enumerate(objectives):
+        store.start_trial(
+            number,
+            f"c{number}",
+            {"u": number},
+            seed=1,
+            asked_after=number,
+            cost={"flops": 100 * (number + 1)},
+        )
+        store.set_proxies(
+            number,
+            {"synflow": objective * 10, "naswot": -objective},
+            {"synflow": 0.01, "naswot": 0.03},
+        )
+        store.finish_trial(
+            number, status="complete", objective=objective, params=1000 - number
+        )
+    return store
+
+
+def test_the_store_keeps_proxies_and_the_table_ranks_them(tmp_path):
+    from nascompiler.storage.ranking import proxy_table
+
+    with _study_with_proxies(tmp_path / "s") as store:
+        assert store.proxies()[1] == {"naswot": (-0.9, 0.03), "synflow": (9.0, 0.01)}
+        rows = {r["proxy"]: r for r in proxy_table(store, "max", k=1)}
+    assert list(rows) == ["naswot", "synflow", "params", "flops"]
+    assert rows["synflow"]["spearman"] == pytest.approx(1.0)
+    assert rows["synflow"]["precision_at_1"] == 1.0
+    assert rows["naswot"]["kendall"] == pytest.approx(-1.0)
+    assert rows["synflow"]["median_seconds"] == 0.01
+    assert rows["params"]["median_seconds"] is None and rows["params"]["n"] == 4
+    # a minimised objective turns the ranking round
+    with _study_with_proxies(tmp_path / "t") as store:
+        flipped = {r["proxy"]: r for r in proxy_table(store, "min")}
+    assert flipped["synflow"]["spearman"] == pytest.approx(-1.0)
+
+
+def test_a_schema_3_study_gains_the_proxies_table(tmp_path):
+    import sqlite3
+
+    from nascompiler.storage.store import SCHEMA_VERSION, Store
+
+    _study_with_proxies(tmp_path / "s").close()
+    with sqlite3.connect(tmp_path / "s" / "study.db") as db:
+        db.execute("DROP TABLE proxies")
+        db.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
+    with Store(tmp_path / "s") as store:
+        assert store.proxies() == {}
+        assert store.get_meta("schema_version") == SCHEMA_VERSION == 4
+        assert store.get_meta("migrated_from") == 3
+        assert len(store.trials()) == 4

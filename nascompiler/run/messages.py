@@ -59,6 +59,8 @@ class TrialTask:
     prune_below: tuple[float | None, ...] | None = (
         None  # per epoch: stop if the best is worse
     )
+    # zero-cost proxies to compute on the freshly built model before training (run/proxies.py)
+    proxies: tuple[str, ...] = ()
 
 
 @dataclass
@@ -78,6 +80,8 @@ class TrialOutcome:
     latency_ms: float | None = (
         None  # median predict() latency, batch of one (when an objective)
     )
+    proxies: dict[str, float] | None = None  # the task's proxies, before training
+    proxy_seconds: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,6 @@ import numpy as np
 PROXIES = ("synflow", "naswot", "grad_norm", "jacob_cov")
 """The proxies computed on a model, in the order they are reported."""
 
-STATIC_PROXIES = ("params", "flops")
-"""Proxies read from the compiler's cost model, before any model is built."""
-
 
 def value_and_grad(
     fn: Callable[[list[Any]], Any], args: Sequence[Any]
@@ -243,82 +240,3 @@ def compute_proxies(
         scores[name] = value
         seconds[name] = time.perf_counter() - started
     return scores, seconds
-
-
-def rank_correlations(
-    predicted: Sequence[float], actual: Sequence[float]
-) -> dict[str, float]:
-    """Spearman's rho and Kendall's tau (tau-b) between a proxy and the trained scores, over
-    the pairs where both are finite; NaN with fewer than 3 such pairs."""
-    pairs = [
-        (p, a)
-        for p, a in zip(predicted, actual)
-        if math.isfinite(p) and math.isfinite(a)
-    ]
-    if len(pairs) < 3:
-        return {"spearman": math.nan, "kendall": math.nan, "n": len(pairs)}
-    p = np.array([q for q, _ in pairs])
-    a = np.array([b for _, b in pairs])
-    return {"spearman": _spearman(p, a), "kendall": _kendall(p, a), "n": len(pairs)}
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share the mean of their positions)."""
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values), dtype=np.float64)
-    ranks[order] = np.arange(len(values), dtype=np.float64)
-    for value in np.unique(values):
-        tied = values == value
-        ranks[tied] = ranks[tied].mean()
-    return ranks
-
-
-def _spearman(p: np.ndarray, a: np.ndarray) -> float:
-    rp, ra = _ranks(p), _ranks(a)
-    if rp.std() == 0 or ra.std() == 0:
-        return math.nan
-    return float(np.corrcoef(rp, ra)[0, 1])
-
-
-def _kendall(p: np.ndarray, a: np.ndarray) -> float:
-    concordant = discordant = ties_p = ties_a = 0
-    for i in range(len(p)):
-        for j in range(i + 1, len(p)):
-            dp, da = np.sign(p[i] - p[j]), np.sign(a[i] - a[j])
-            if dp == 0 and da == 0:
-                continue
-            if dp == 0:
-                ties_p += 1
-            elif da == 0:
-                ties_a += 1
-            elif dp == da:
-                concordant += 1
-            else:
-                discordant += 1
-    denominator = math.sqrt(
-        (concordant + discordant + ties_p) * (concordant + discordant + ties_a)
-    )
-    return (concordant - discordant) / denominator if denominator else math.nan
-
-
-def precision_at_top(
-    predicted: Sequence[float], actual: Sequence[float], k: int
-) -> float:
-    """The share of the proxy's top ``k`` candidates that are among the trained top ``k``
-    (ties broken by position, NaN scores last)."""
-
-    def top(values: Sequence[float]) -> set[int]:
-        keyed = sorted(
-            range(len(values)),
-            key=lambda i: (
-                not math.isfinite(values[i]),
-                -values[i] if math.isfinite(values[i]) else 0,
-                i,
-            ),
-        )
-        return set(keyed[:k])
-
-    k = min(k, len(actual))
-    if k == 0:
-        return math.nan
-    return len(top(predicted) & top(actual)) / k

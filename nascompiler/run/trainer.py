@@ -20,6 +20,7 @@ from ..config.settings import COST_OBJECTIVES, TrainingSettings
 from ..kinds import Direction, TrialStatus
 from .messages import TrialOutcome, TrialTask, describe_exception
 
+PROXY_BATCH = 64  # training samples the zero-cost proxies look at
 LATENCY_CALLS = (
     7  # timed predict() calls after one warm-up; their median is the latency
 )
@@ -37,6 +38,9 @@ def run_trial(
         keras.utils.set_random_seed(task.seed + task.initial_epoch)
         module = _import_candidate(task.module_path, task.candidate_id)
         model = module.build_model()
+        proxies = proxy_seconds = None
+        if task.proxies and not task.initial_epoch:
+            proxies, proxy_seconds = _proxies(model, dataset, settings, task)
         model.compile(
             optimizer=_optimizer(settings.optimizer),
             loss=settings.loss,
@@ -129,6 +133,8 @@ def run_trial(
                 if "latency_ms" in settings.objective_names
                 else None
             ),
+            proxies=proxies,
+            proxy_seconds=proxy_seconds,
         )
     except Exception as exc:
         return _failed(task, started, fit_seconds, describe_exception(exc))
@@ -182,6 +188,24 @@ class _EpochWatcher(keras.callbacks.Callback):
             if self.best < limits[epoch]:
                 self.pruned = True
                 self.model.stop_training = True
+
+
+def _proxies(
+    model: Any, dataset: Any, settings: TrainingSettings, task: TrialTask
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The task's zero-cost proxies on the untrained model, on one batch of training data
+    drawn with the trial's seed (the same batch for every candidate of a trial seed)."""
+    from .proxies import compute_proxies
+
+    rows = np.random.default_rng(task.seed).permutation(len(dataset.x_train))
+    batch = np.sort(rows[: min(PROXY_BATCH, len(rows))])
+    return compute_proxies(
+        model,
+        np.asarray(dataset.x_train[batch]),
+        np.asarray(dataset.y_train[batch]),
+        settings.loss,
+        task.proxies,
+    )
 
 
 def predict_latency_ms(model: Any, x: Any, calls: int = LATENCY_CALLS) -> float:

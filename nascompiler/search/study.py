@@ -71,6 +71,8 @@ class StudyConfig:
     time_budget: float | None = None  # seconds of search, over all runs of the study
     trial_timeout: float | None = None  # seconds one job may run before it is failed
     allow_new_data: bool = False  # resume although load_data() now gives other data
+    # zero-cost proxies computed on each new trial's untrained model (nascompile proxies)
+    proxies: tuple[str, ...] = ()
 
 
 @dataclass
@@ -679,6 +681,7 @@ class Study:
                 resume_path=str(resume) if resume is not None else None,
                 checkpoint_path=str(checkpoint) if checkpoint is not None else None,
                 prune_below=tuple(prune) if prune is not None else None,
+                proxies=self.config.proxies if not initial else (),
             )
         )
         self.in_flight[record.number] = Job(
@@ -702,6 +705,10 @@ class Study:
             "wall_seconds": (record.wall_seconds or 0.0) + wall,
         }
         old_checkpoint = self._checkpoint_file(record)
+        if outcome.proxies:
+            self.store.set_proxies(
+                outcome.number, outcome.proxies, outcome.proxy_seconds or {}
+            )
         if outcome.status == TrialStatus.COMPLETE:
             entry: dict[str, Any] = {
                 "rung": job.rung,

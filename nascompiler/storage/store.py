@@ -12,7 +12,9 @@ trial trained in rungs is told once per rung).
 Schema history: version 1 (nascompiler 0.1) had one result per trial and a ``told_order``
 column; version 2 adds rungs (``epochs``, ``rung``, ``bracket``, ``rungs``, ``checkpoint``) and
 the ``tells`` table; version 3 adds ``objective_values`` (every objective of a multi-objective
-study, by name). Older databases are migrated in place when a search opens them.
+study, by name); version 4 adds the ``proxies`` table (zero-cost proxy scores of a trial's
+untrained model, one row per proxy). Older databases are migrated in place when a search opens
+them.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from ..kinds import EVALUATED, STATUSES, TOLD_OBJECTIVE, Direction, TrialStatus
 from ..literals import from_json
 from .layout import DB_NAME, StudyLayout
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Statuses are checked in Python rather than by a CHECK constraint, so that a new status does
 # not need a table rebuild.
@@ -61,6 +63,14 @@ CREATE TABLE trials (
     activation_bytes INTEGER,
     objective_values TEXT
 )"""
+_PROXIES_TABLE = """
+CREATE TABLE proxies (
+    number INTEGER NOT NULL REFERENCES trials (number),
+    name TEXT NOT NULL,
+    value REAL,
+    seconds REAL,
+    PRIMARY KEY (number, name)
+)"""
 _SCHEMA = f"""
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
@@ -74,6 +84,7 @@ CREATE TABLE tells (
     rung INTEGER,
     objective REAL
 );
+{_PROXIES_TABLE};
 """
 
 
@@ -175,7 +186,11 @@ class Store:
                 if not create:
                     raise UsageError(f"{self.path} is empty, not a study database")
                 self._create()
-            elif tables not in ({"meta", "trials"}, {"meta", "trials", "tells"}):
+            elif tables not in (
+                {"meta", "trials"},
+                {"meta", "trials", "tells"},
+                {"meta", "trials", "tells", "proxies"},
+            ):
                 raise UsageError(
                     f"{self.path} is not a nascompiler study database (tables: {', '.join(sorted(tables))})"
                 )
@@ -233,9 +248,11 @@ class Store:
 
     def _migrate(self, version: int) -> None:
         """Bring an older database up to :data:`SCHEMA_VERSION`, in one transaction."""
-        if version == 2:
+        if version in (2, 3):
             with self._transaction() as db:
-                db.execute("ALTER TABLE trials ADD COLUMN objective_values TEXT")
+                if version == 2:
+                    db.execute("ALTER TABLE trials ADD COLUMN objective_values TEXT")
+                db.execute(_PROXIES_TABLE)
                 _record_migration(db, version)
             return
         if version != 1:
@@ -296,6 +313,7 @@ class Store:
                     )
             db.execute("DROP TABLE trials_v1")
             db.execute("CREATE INDEX trials_by_candidate ON trials (candidate_id)")
+            db.execute(_PROXIES_TABLE)
             _record_migration(db, version)
         self.db.execute("PRAGMA foreign_keys=ON")
 
@@ -478,6 +496,28 @@ class Store:
             db.execute(
                 "UPDATE trials SET checkpoint=? WHERE number=?", (checkpoint, number)
             )
+
+    def set_proxies(
+        self, number: int, scores: dict[str, float], seconds: dict[str, float]
+    ) -> None:
+        """Store trial ``number``'s zero-cost proxy scores (and the seconds each took)."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO proxies VALUES (?, ?, ?, ?)",
+                [
+                    (number, name, value, seconds.get(name))
+                    for name, value in scores.items()
+                ],
+            )
+
+    def proxies(self) -> dict[int, dict[str, tuple[float | None, float | None]]]:
+        """Every stored proxy score: ``{trial number: {proxy: (value, seconds)}}``."""
+        found: dict[int, dict[str, tuple[float | None, float | None]]] = {}
+        for number, name, value, seconds in self.db.execute(
+            "SELECT number, name, value, seconds FROM proxies ORDER BY number, name"
+        ):
+            found.setdefault(number, {})[name] = (value, seconds)
+        return found
 
     def tells(self) -> list[Tell]:
         rows = self.db.execute(
