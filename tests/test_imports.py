@@ -16,7 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nascompiler"
 # belongs to the stage of the longest prefix below that matches its name (a new module in a
 # listed package lands in that package's stage; a new top-level module must be added here).
 STAGES: list[tuple[str, tuple[str, ...]]] = [
-    # Leaves that every stage uses: errors, literal values, atomic file writes, the version.
+    # Leaves that every stage uses: errors, literal values, atomic file writes, the version,
+    # the status and direction vocabularies, the parsers of durations and counts.
     (
         "base",
         (
@@ -25,6 +26,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
             "nascompiler.fileio",
             "nascompiler._version",
             "nascompiler.kinds",
+            "nascompiler.units",
         ),
     ),
     # What a user writes a space with (the Hypernets vocabulary), and the sample datasets.

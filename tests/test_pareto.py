@@ -16,6 +16,7 @@ from test_search import SPACE, nascompile, trials
 
 from nascompiler.config.settings import TrainingSettings, stored_training
 from nascompiler.errors import UsageError
+from nascompiler.kinds import Direction
 from nascompiler.storage.pareto import dominates, hypervolume_2d, pareto_front
 from nascompiler.storage.store import SCHEMA_VERSION
 
@@ -79,7 +80,12 @@ def test_objectives_parse_and_round_trip():
     s = TrainingSettings.resolve(
         {}, objective=["val_accuracy", "params", "latency_ms:min"]
     )
-    assert s.objectives == ("val_accuracy:max", "params:min", "latency_ms:min")
+    assert tuple(map(str, s.objectives)) == (
+        "val_accuracy:max",
+        "params:min",
+        "latency_ms:min",
+    )
+    assert s.directions == (Direction.MAX, Direction.MIN, Direction.MIN)
     assert (s.objective, s.direction) == ("val_accuracy", "max")
     assert s.objective_names == ("val_accuracy", "params", "latency_ms")
     assert TrainingSettings.from_json(s.to_json()) == s
@@ -102,7 +108,7 @@ def test_objectives_parse_and_round_trip():
         (
             ["val_accuracy", "params"],
             "max",
-            "--direction applies to a single objective",
+            "direction applies to a single objective",
         ),
         ("params", None, "'params' is a cost"),
     ],
@@ -376,4 +382,6 @@ def test_a_version_2_study_is_migrated_and_resumed(tmp_path):
         assert {k: new[k] for k in old} == old
     with sqlite3.connect(study / "study.db") as db:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    assert meta["schema_version"] == str(SCHEMA_VERSION) and meta["migrated_from"] == "2"
+    assert (
+        meta["schema_version"] == str(SCHEMA_VERSION) and meta["migrated_from"] == "2"
+    )

@@ -45,7 +45,7 @@ def inspect(
     ),
 ) -> None:
     """Print a space's parameter table, how many assignments it has and what they cost."""
-    from ..ir.cost import parse_count
+    from ..units import parse_count
     from ..ir.op_registry import OPS
     from ..spacefile import load_space_file
 
