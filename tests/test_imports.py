@@ -220,3 +220,16 @@ def test_the_checks_see_imports():
     assert stage_of("nascompiler.ir.specialize") == "ir"
     assert stage_of("nascompiler") == "api"
     assert stage_of("nascompiler.spaces.enas_ops") == "dsl"
+
+
+def test_every_class_name_is_defined_once():
+    """One class per name (issue 23): the Python API's ``MCTSSearcher`` and the strategy it
+    runs are not two classes of one name; the strategies are ``MCTSSearch`` and so on.
+    """
+    where: dict[str, list[str]] = {}
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                where.setdefault(node.name, []).append(module)
+    twice = {name: modules for name, modules in where.items() if len(modules) > 1}
+    assert not twice, f"class names defined more than once: {twice}"

@@ -19,7 +19,7 @@ from nascompiler.layers import Dense, Dropout, Input
 from nascompiler.search.searchers import (
     SEARCHERS,
     ContinuousParameterError,
-    EvolutionSearcher,
+    EvolutionSearch,
     make_searcher,
     searcher_options,
 )
@@ -496,7 +496,7 @@ def test_evolution_tournament_respects_direction(dnn):
     worst almost never (only when all draws hit it); which is best flips with the direction.
     """
     for direction, best, worst in (("max", 0, 3), ("min", 3, 0)):
-        searcher = EvolutionSearcher(
+        searcher = EvolutionSearch(
             dnn, seed=0, direction=direction, population_size=4, sample_size=3
         )
         members = [searcher.ask() for _ in range(4)]
