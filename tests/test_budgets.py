@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from test_search import (
+from helpers import (
     NASCOMPILE,
     SPACE,
-    _wait_for_running_trial,
+    wait_for_running_trial,
     env,
     nascompile,
     trials,
@@ -104,7 +104,7 @@ def test_kill_9_then_resume_under_tpe_proposes_what_an_uninterrupted_run_did(tmp
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     study = killed / "generated" / "digits_tiny"
-    _wait_for_running_trial(study / "study.db", process, after_complete=2, timeout=400)
+    wait_for_running_trial(study / "study.db", process, after_complete=2, timeout=400)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     deadline = time.monotonic() + 15

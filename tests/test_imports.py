@@ -233,3 +233,23 @@ def test_every_class_name_is_defined_once():
                 where.setdefault(node.name, []).append(module)
     twice = {name: modules for name, modules in where.items() if len(modules) > 1}
     assert not twice, f"class names defined more than once: {twice}"
+
+
+def test_no_test_module_imports_another():
+    """Tests share helpers through tests/helpers.py and conftest.py, never through another
+    test module (importing one runs its module-level code and couples the two files)."""
+    tests = Path(__file__).resolve().parent
+    found = []
+    for path in sorted(tests.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )
+            found += [
+                f"{path.name}:{node.lineno}: {name}"
+                for name in names
+                if name.split(".")[-1].startswith("test_")
+            ]
+    assert not found, "test modules imported by others:\n" + "\n".join(found)

@@ -31,7 +31,7 @@ from nascompiler.space import (
     Real,
 )
 from nascompiler.spaces import cnn_search_space
-from test_searchers import (
+from helpers import (
     active_names,
     dense_space,
     drive,

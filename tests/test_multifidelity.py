@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import signal
 import sqlite3
@@ -17,7 +16,7 @@ from pathlib import Path
 import helpers
 import numpy as np
 import pytest
-from test_search import NASCOMPILE, SPACE, env, nascompile, trials, workers_in
+from helpers import NASCOMPILE, SPACE, env, nascompile, trials, workers_in
 
 from nascompiler.errors import UsageError
 from nascompiler.run.data import SpaceFileData

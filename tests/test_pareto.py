@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_export import fresh_python
-from test_search import SPACE, nascompile, trials
+from helpers import fresh_python
+from helpers import SPACE, nascompile, trials
 
 from nascompiler.config.settings import TrainingSettings, stored_training
 from nascompiler.errors import UsageError
