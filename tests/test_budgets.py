@@ -13,10 +13,10 @@ import pytest
 from helpers import (
     NASCOMPILE,
     SPACE,
-    wait_for_running_trial,
     env,
     nascompile,
     trials,
+    wait_for_running_trial,
     workers_in,
 )
 

@@ -18,11 +18,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-import helpers
-from helpers import fresh_python, NASCOMPILE, SPACE
 import numpy as np
 import pytest
 
+import helpers
+from helpers import NASCOMPILE, SPACE, fresh_python
 from nascompiler.cli import main
 
 # JAX against TensorFlow on CPU: other kernels and summation orders, float32 throughout.

@@ -13,20 +13,20 @@ import subprocess
 import time
 from pathlib import Path
 
-import helpers
 import numpy as np
 import pytest
-from helpers import NASCOMPILE, SPACE, env, nascompile, trials, workers_in
 
+import helpers
+from helpers import NASCOMPILE, SPACE, env, nascompile, trials, workers_in
 from nascompiler.errors import UsageError
 from nascompiler.run.data import SpaceFileData
 from nascompiler.run.executor import LocalExecutor
 from nascompiler.search.events import StudyListener
 from nascompiler.search.resolve import resolve_search
 from nascompiler.search.study import Study, StudyConfig
-from nascompiler.units import parse_duration
 from nascompiler.spacefile import load_space_file
 from nascompiler.storage.store import SCHEMA_VERSION
+from nascompiler.units import parse_duration
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ASHA = ["--scheduler", "asha", "--min-epochs", "1", "--max-epochs", "9"]

@@ -11,9 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import fresh_python
-from helpers import SPACE, nascompile, trials
 
+from helpers import SPACE, fresh_python, nascompile, trials
 from nascompiler.config.settings import TrainingSettings, stored_training
 from nascompiler.errors import UsageError
 from nascompiler.kinds import Direction

@@ -16,8 +16,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import clean_env
 
+from helpers import clean_env
 from nascompiler.codegen import emit
 from nascompiler.config.settings import TrainingSettings
 from nascompiler.deliver.diff import (

@@ -17,18 +17,19 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 import helpers
 from helpers import (
-    env,
-    nascompile,
     NASCOMPILE,
     SPACE,
+    env,
+    nascompile,
     trained,
     trials,
     wait_for_running_trial,
     workers_in,
 )
-import pytest
 
 pytestmark = pytest.mark.slow
 

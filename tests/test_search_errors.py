@@ -5,15 +5,15 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+
 from helpers import (
+    SPACE,
     assert_one_line_error,
     copy_study,
     digits_space,
     run,
-    SPACE,
     space_file,
 )
-
 from nascompiler.cli import main
 
 

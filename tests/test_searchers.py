@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+
 from helpers import (
     active_names,
     dense_space,
@@ -20,7 +21,6 @@ from helpers import (
     objective,
     replay,
 )
-
 from nascompiler.errors import UsageError
 from nascompiler.ir import compile_space
 from nascompiler.layers import Dense, Dropout, Input

@@ -45,9 +45,9 @@ def inspect(
     ),
 ) -> None:
     """Print a space's parameter table, how many assignments it has and what they cost."""
-    from ..units import parse_count
     from ..ir.op_registry import OPS
     from ..spacefile import load_space_file
+    from ..units import parse_count
 
     budgets = {
         field: parse_count(text, flag)

@@ -338,7 +338,7 @@ def max_workers() -> int:
 
 
 # The type each SEARCH value must have, and its least value (None: no bound).
-_SEARCH_TYPES: dict[str, tuple[type, int | None, str]] = {
+_SEARCH_TYPES: dict[str, tuple[type, Any, str]] = {
     "searcher": (str, None, "a searcher name such as 'random'"),
     "max_trials": (int, 1, "a whole number of trials"),
     "seed": (int, None, "an integer"),

@@ -166,7 +166,7 @@ class Study:
     # ------------------------------------------------------------------ definition
     def _check_or_record_definition(self) -> None:
         c = self.config
-        definition = {
+        definition: dict[str, Any] = {
             "fingerprint": c.space.fingerprint,
             "settings": c.settings.to_json(),
             "searcher": c.searcher,
