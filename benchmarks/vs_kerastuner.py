@@ -42,11 +42,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from nascompiler.config.settings import TrainingSettings
 from nascompiler.datasets import load_fashion_mnist
 from nascompiler.ir import compile_space
 from nascompiler.run.data import Dataset, save_arrays
 from nascompiler.search.events import StudyListener
+from nascompiler.search.resolve import resolve_search
 from nascompiler.search.study import Study, StudyConfig
 from nascompiler.spaces import dnn_search_space
 
@@ -169,28 +169,29 @@ def nascompile_run(
             activation_choices=ACTIVATIONS,
         )
     )
-    settings = TrainingSettings.resolve(
-        {
+    settings = resolve_search(
+        flags={
+            "max_trials": 500,
+            "searcher": "random",
+            "seed": seed,
+            "scheduler": scheduler,
+            "min_epochs": 1,
+            "max_epochs": MAX_EPOCHS,
+            "reduction_factor": ETA,
+            "time_budget": budget,
+        },
+        file_training={
             "optimizer": "adam",
             "loss": "sparse_categorical_crossentropy",
             "metrics": ["accuracy"],
-            "epochs": MAX_EPOCHS,
             "batch_size": BATCH_SIZE,
-        }
+        },
     )
-    config = StudyConfig(
+    config = StudyConfig.of(
+        settings,
         directory=folder / f"{scheduler}-seed{seed}",
         space=space,
         data=source,
-        settings=settings,
-        max_trials=500,
-        searcher="random",
-        seed=seed,
-        scheduler=scheduler,
-        min_epochs=1,
-        max_epochs=MAX_EPOCHS,
-        reduction_factor=ETA,
-        time_budget=budget,
     )
     listener = BestSoFar()
     study = Study(config, listeners=[listener])

@@ -19,21 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .config.settings import DEFAULT_BATCH_SIZE, TrainingSettings
+from .config.settings import DEFAULT_API_EPOCHS, SearchConfig, argument_name
 from .deliver.export import Exported, export_trial
 from .errors import UsageError
-from .ir.cost import parse_count
 from .run.data import Dataset, save_arrays
 from .search.events import StudyListener
-from .search.study import Study, StudyConfig, parse_duration
+from .search.resolve import resolve_search, stored_definition
+from .search.study import Study, StudyConfig
 from .searchers import SearcherSpec
 from .storage.layout import StudyLayout
 from .storage.store import TrialRecord
-
-# HyperKeras.search trains one epoch by default, not the command line's DEFAULT_EPOCHS: it is
-# keras.Model.fit's default, which Hypernets' HyperKeras passes through, and the seed's DNN
-# example calls search() without epochs. The batch size is the command line's.
-API_DEFAULT_EPOCHS = 1
 
 
 @dataclass(frozen=True)
@@ -65,20 +60,26 @@ class HyperKeras:
     a new study named ``hyperkeras-<date>-<time>``; give ``study=`` to resume one.
     ``cluster="tcp://HOST:PORT"`` or ``"local:N"`` trains on Dask instead of ``workers``
     processes here (``pip install "nascompiler[dask]"``).
+
+    A setting left ``None`` here or in :meth:`search` is not given: a resumed study keeps what
+    it stored, a new one gets the default (``DEFAULT_*`` in :mod:`nascompiler.config.settings`:
+    ``adam``, ``sparse_categorical_crossentropy``, ``["accuracy"]``, 1 worker, the weights of
+    the best 3 kept). The settings are resolved exactly as ``nascompile search`` resolves its
+    flags (:func:`nascompiler.search.resolve.resolve_search`).
     """
 
     def __init__(
         self,
         searcher: SearcherSpec,
-        optimizer: Any = "adam",
-        loss: Any = "sparse_categorical_crossentropy",
-        metrics: Iterable[str] = ("accuracy",),
+        optimizer: Any = None,
+        loss: Any = None,
+        metrics: Iterable[str] | None = None,
         callbacks: Iterable[StudyListener] = (),
         reward_metric: str | None = None,
         study: str | None = None,
         out: str | Path = "generated",
-        workers: int = 1,
-        keep_weights: int = 3,
+        workers: int | None = None,
+        keep_weights: int | None = None,
         cluster: str | None = None,
     ):
         if not isinstance(searcher, SearcherSpec):
@@ -88,18 +89,18 @@ class HyperKeras:
         self.searcher = searcher
         self.optimizer = optimizer
         self.loss = loss
-        self.metrics = list(metrics)
+        self.metrics = list(metrics) if metrics is not None else None
         self.callbacks = list(callbacks)
         self.reward_metric = reward_metric
         self.study_name = study
         self.out = Path(out)
         self.workers = workers
         self.keep_weights = keep_weights
-        self.cluster = None
+        self.cluster = cluster
         if cluster is not None:  # checked now: a bad address fails before any training
             from .run.dask_executor import parse_cluster, require_distributed
 
-            self.cluster = parse_cluster(cluster)
+            parse_cluster(cluster)
             require_distributed()
         self.study: Study | None = None
 
@@ -109,10 +110,10 @@ class HyperKeras:
         y: Any,
         x_val: Any,
         y_val: Any,
-        max_trials: int = 10,
-        epochs: int = API_DEFAULT_EPOCHS,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        scheduler: str = "full",
+        max_trials: int | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        scheduler: str | None = None,
         min_epochs: int | None = None,
         max_epochs: int | None = None,
         reduction_factor: int | None = None,
@@ -123,91 +124,124 @@ class HyperKeras:
         objectives: Iterable[str] | None = None,
         **unused: Any,
     ) -> "HyperKeras":
-        """Run the search (or resume it, for a named study) until ``max_trials`` trials are done.
+        """Run the search (or resume it, for a named study) until ``max_trials`` trials are
+        done (default 10; a new study trains ``epochs=1`` by default, like ``keras.Model.fit``).
 
         ``scheduler`` is ``"full"`` (every trial trains ``epochs``), ``"asha"``, ``"hyperband"``
-        (rungs from ``min_epochs`` to ``max_epochs``, which replaces ``epochs``, keeping the top
-        ``1/reduction_factor`` of each rung) or ``"median"``; ``time_budget`` (seconds, or text
-        such as ``"30m"``) stops starting work when it is spent. ``objectives`` (e.g.
+        (rungs from ``min_epochs`` to ``max_epochs``, which is the ``epochs`` setting: give one
+        of them, or the same number) or ``"median"``; ``time_budget`` (seconds, or text such as
+        ``"30m"``) stops starting work when it is spent. ``objectives`` (e.g.
         ``["val_accuracy:max", "params:min"]``, with an ``NSGA2Searcher`` or a
         ``RandomSearcher``) makes it a Pareto search: see :meth:`pareto_front`."""
         if unused:
             raise UsageError(
                 f"search() got unsupported argument(s): {', '.join(sorted(unused))}"
             )
-        objective = None
+        name = self.study_name or time.strftime("hyperkeras-%Y%m%d-%H%M%S")
+        directory = self.out / name
+        settings = self.search_config(
+            directory,
+            max_trials=max_trials,
+            epochs=epochs,
+            batch_size=batch_size,
+            scheduler=scheduler,
+            min_epochs=min_epochs,
+            max_epochs=max_epochs,
+            reduction_factor=reduction_factor,
+            time_budget=time_budget,
+            trial_timeout=trial_timeout,
+            max_params=max_params,
+            max_flops=max_flops,
+            objectives=objectives,
+        )
+        space = self.searcher.compile()
+        data = save_arrays(
+            StudyLayout(directory).data, Dataset.from_arrays(x, y, x_val, y_val)
+        )
+        config = StudyConfig.of(settings, directory=directory, space=space, data=data)
+        executor = None
+        if config.cluster is not None:
+            from .run.dask_executor import DaskExecutor, parse_cluster
+
+            # The arrays were saved in the study folder, which workers cannot see: the
+            # executor ships them.
+            executor = DaskExecutor(
+                data, config.settings.to_json(), parse_cluster(config.cluster)
+            )
+        self.study = Study(config, listeners=self.callbacks, executor=executor)
+        self.study.run()
+        return self
+
+    def search_config(
+        self,
+        directory: str | Path,
+        *,
+        max_trials: int | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        scheduler: str | None = None,
+        min_epochs: int | None = None,
+        max_epochs: int | None = None,
+        reduction_factor: int | None = None,
+        time_budget: float | str | None = None,
+        trial_timeout: float | str | None = None,
+        max_params: int | str | None = None,
+        max_flops: int | str | None = None,
+        objectives: Iterable[str] | None = None,
+    ) -> SearchConfig:
+        """The settings :meth:`search` runs the study in ``directory`` with: these arguments
+        and the constructor's over what the study stored (if it exists) over the defaults,
+        through the same resolver as ``nascompile search``; errors name the arguments.
+        """
+        objective: Any = None
         if self.reward_metric:
             objective = (
                 self.reward_metric
                 if self.reward_metric.startswith("val_")
                 else f"val_{self.reward_metric}"
             )
-        direction = self.searcher.optimize_direction
+        direction: str | None = self.searcher.optimize_direction
         if objectives is not None:
-            if isinstance(objectives, str):
-                objectives = [objectives]
-            objective, direction = list(objectives), None
+            objective = (
+                [objectives] if isinstance(objectives, str) else list(objectives)
+            )
+            direction = None
             if not objective:
                 raise UsageError(
                     "objectives needs at least one name, e.g. ['val_accuracy']"
                 )
-        if max_epochs is not None:
-            epochs = max_epochs
-        settings = TrainingSettings.resolve(
-            {"optimizer": self.optimizer, "loss": self.loss, "metrics": self.metrics},
-            source="HyperKeras",
-            epochs=epochs,
-            batch_size=batch_size,
-            objective=objective,
-            direction=direction,
+        return resolve_search(
+            flags={
+                "searcher": self.searcher.name,
+                "searcher_options": dict(self.searcher.options),
+                "seed": self.searcher.seed,
+                "max_trials": max_trials,
+                "workers": self.workers,
+                "keep_weights": self.keep_weights,
+                "scheduler": scheduler,
+                "min_epochs": min_epochs,
+                "max_epochs": max_epochs,
+                "reduction_factor": reduction_factor,
+                "time_budget": time_budget,
+                "trial_timeout": trial_timeout,
+                "max_params": max_params,
+                "max_flops": max_flops,
+                "cluster": self.cluster,
+            },
+            training_flags={
+                "optimizer": self.optimizer,
+                "loss": self.loss,
+                "metrics": self.metrics,
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "objective": objective,
+                "direction": direction,
+            },
+            stored=stored_definition(Path(directory)),
+            training_source="HyperKeras",
+            name=argument_name,
+            default_epochs=DEFAULT_API_EPOCHS,
         )
-        name = self.study_name or time.strftime("hyperkeras-%Y%m%d-%H%M%S")
-        directory = self.out / name
-        data = save_arrays(
-            StudyLayout(directory).data, Dataset.from_arrays(x, y, x_val, y_val)
-        )
-        config = StudyConfig(
-            directory=directory,
-            space=self.searcher.compile(),
-            data=data,
-            settings=settings,
-            max_trials=max_trials,
-            searcher=self.searcher.name,
-            searcher_options=dict(self.searcher.options),
-            seed=self.searcher.seed,
-            workers=self.workers,
-            keep_weights=self.keep_weights,
-            scheduler=scheduler,
-            min_epochs=min_epochs,
-            max_epochs=max_epochs,
-            reduction_factor=reduction_factor,
-            time_budget=(
-                parse_duration(time_budget) if time_budget is not None else None
-            ),
-            trial_timeout=(
-                parse_duration(trial_timeout, "trial_timeout")
-                if trial_timeout is not None
-                else None
-            ),
-            max_params=(
-                parse_count(max_params, "max_params")
-                if max_params is not None
-                else None
-            ),
-            max_flops=(
-                parse_count(max_flops, "max_flops") if max_flops is not None else None
-            ),
-        )
-        executor = None
-        if self.cluster is not None:
-            from .run.dask_executor import DaskExecutor
-
-            # The arrays were saved in the study folder, which workers cannot see: the
-            # executor ships them.
-            executor = DaskExecutor(data, settings.to_json(), self.cluster)
-        self.study = Study(config, listeners=self.callbacks, executor=executor)
-        self.study.run()
-        return self
 
     def _require_study(self) -> Study:
         if self.study is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from types import FrameType
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -39,7 +40,7 @@ def user_location(extra_skip: int = 0) -> SourceLocation | None:
     DSL objects record it when they are created, so that an error found later (at compile
     time, say) can still point at the line the user wrote.
     """
-    frame = sys._getframe(1 + extra_skip)
+    frame: FrameType | None = sys._getframe(1 + extra_skip)
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         frame = frame.f_back
     if frame is None:

@@ -20,7 +20,7 @@ class _StrEnum(str, Enum):
     """
 
     __str__ = str.__str__
-    __format__ = str.__format__
+    __format__ = str.__format__  # type: ignore[assignment]  # the same signature, typed apart
 
 
 class TrialStatus(_StrEnum):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .config.settings import DEFAULT_SEED
 from .errors import UsageError
 from .ir import SpaceIR, compile_space
 from .ir.keras_rules import check_keras_arguments
@@ -33,7 +34,7 @@ class SearcherSpec:
         self,
         space_fn: Callable[[], HyperSpace],
         optimize_direction: str = "max",
-        seed: int = 0,
+        seed: int = DEFAULT_SEED,
         **options: Any,
     ):
         if not callable(space_fn):

@@ -100,7 +100,7 @@ class SpaceFile:
                 f"{self.path}: SEARCH has unknown key(s) {', '.join(sorted(unknown))}; known keys are "
                 f"{', '.join(SEARCH_KEYS)}"
             )
-        check_search_values(value, f"{self.path}: SEARCH")
+        check_search_values(value, lambda key: f"{self.path}: SEARCH: {key}")
         return dict(value)
 
 

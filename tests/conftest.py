@@ -82,3 +82,28 @@ def cnn_ir():
 @pytest.fixture(scope="session")
 def enas_ir():
     return compile_space(helpers.small_enas("NR"))
+
+
+@pytest.fixture(scope="module")
+def finished_study(tmp_path_factory) -> Path:
+    """A small finished study to break in various ways (copied per test)."""
+    import subprocess
+    import sys
+
+    cwd = tmp_path_factory.mktemp("finished")
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "nascompile"),
+            "search",
+            str(helpers.SPACE),
+            "--max-trials",
+            "2",
+            "--seed",
+            "1",
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return cwd / "generated" / "digits_tiny"

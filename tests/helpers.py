@@ -13,6 +13,8 @@ import ast
 import importlib.util
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 import sysconfig
@@ -21,6 +23,8 @@ import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterable
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -541,3 +545,240 @@ def fixed_candidates(canary: Path) -> dict[str, tuple[Any, dict]]:
             dict(base, **{"act.activation": option}),
         )
     return cases
+
+
+# ----------------------------------------------------------------------------- search tests
+# Shared by the search, export, Pareto, budget and searcher tests (a test module never imports
+# another test module).
+
+SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"
+
+
+NASCOMPILE = str(Path(sys.executable).parent / "nascompile")
+
+
+def env(**extra: str) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    e.update(TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", COLUMNS="160")
+    e.update(extra)
+    return e
+
+
+def nascompile(
+    *args: str, cwd: Path, timeout: float = 300, **extra_env: str
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [NASCOMPILE, *args],
+        cwd=cwd,
+        env=env(**extra_env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def trials(study: Path) -> list[dict]:
+    with sqlite3.connect(study / "study.db") as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute("SELECT * FROM trials ORDER BY number")]
+
+
+def trained(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r["status"] in ("complete", "failed")]
+
+
+def wait_for_running_trial(
+    db_path: Path, process: subprocess.Popen, after_complete: int, timeout: float = 240
+):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        if db_path.exists():
+            try:
+                with sqlite3.connect(db_path, timeout=1) as db:
+                    done = db.execute(
+                        "SELECT COUNT(*) FROM trials WHERE status='complete'"
+                    ).fetchone()[0]
+                    running = db.execute(
+                        "SELECT COUNT(*) FROM trials WHERE status='running'"
+                    ).fetchone()[0]
+            except sqlite3.OperationalError:
+                done = running = 0
+            if done >= after_complete and running:
+                return
+        time.sleep(0.05)
+    raise AssertionError("no trial was running in time")
+
+
+def workers_in(cwd: Path) -> list[int]:
+    """Worker processes started from ``cwd`` (other searches may run on the machine)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            if b"nascompiler.run.worker" in cmdline and os.readlink(
+                proc / "cwd"
+            ) == str(cwd):
+                found.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    """``nascompile ARGS`` in this process: its exit code, stdout and stderr."""
+    from nascompiler.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def space_file(tmp_path: Path, body: str, name: str = "space.py") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+DIGITS_SPACE = """
+    from nascompiler.datasets import load_digits
+    from nascompiler.layers import Dense, Flatten, Input
+    from nascompiler.space import Choice, HyperSpace
+
+    def search_space():
+        space = HyperSpace()
+        with space.as_default():
+            x = Flatten()(Input(shape={shape}))
+            Dense({units}, activation=Choice(["softmax", "sigmoid"]))(x)
+        return space
+
+    def load_data():
+        (x, y), (xv, yv) = load_digits()
+        return {data}
+
+    TRAINING = {training}
+"""
+
+
+def digits_space(
+    tmp_path: Path,
+    shape="(8, 8, 1)",
+    units=10,
+    data="(x, y), (xv, yv)",
+    training="{'epochs': 1}",
+):
+    return space_file(
+        tmp_path,
+        DIGITS_SPACE.format(shape=shape, units=units, data=data, training=training),
+    )
+
+
+def copy_study(study: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "generated" / "digits_tiny"
+    shutil.copytree(study, target)
+    return target
+
+
+def fresh_python(
+    program: str, cwd: Path, *args: str, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess:
+    """Run ``program`` in a fresh interpreter that sees keras, numpy, pytest (the venv's
+    site-packages) but not the editable nascompiler."""
+    prelude = (
+        f"import sys; sys.path.append({SITE_PACKAGES!r})\n"
+        "import importlib.util\n"
+        "assert importlib.util.find_spec('nascompiler') is None\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-I", "-S", "-c", prelude + textwrap.dedent(program), *args],
+        cwd=cwd,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def dense_space(*units_choices):
+    """Input, then one Dense per list of unit choices: parameters d0.units, d1.units, ..."""
+    from nascompiler.ir import compile_space
+    from nascompiler.layers import Dense, Input
+    from nascompiler.space import Choice, HyperSpace
+
+    space = HyperSpace()
+    with space.as_default():
+        x = Input(shape=(4,))
+        for i, choices in enumerate(units_choices):
+            x = Dense(units=Choice(choices), name=f"d{i}")(x)
+    return compile_space(space)
+
+
+def objective(space, assignment):
+    """Higher for values later in each active parameter's domain: a smooth landscape whose
+    optimum (and, for direction='min', pessimum) a learner should find faster than chance.
+    """
+    total = 0.0
+    for p in space.parameters:
+        if p.name not in assignment:
+            continue
+        if p.domain.size is None:  # a continuous Real
+            total += (assignment[p.name] - p.domain.low) / (
+                p.domain.high - p.domain.low
+            )
+        else:
+            total += p.domain.index(assignment[p.name]) / max(1, p.domain.size - 1)
+    return total
+
+
+def failing_objective(space, assignment):
+    """Like :func:`objective`, but about one trial in six fails."""
+    value = objective(space, assignment)
+    return None if round(value * 10) % 6 == 0 else value
+
+
+def drive(searcher, space, steps, *, workers=1, fn=objective, log=None):
+    """Run ``steps`` asks with up to ``workers`` trials outstanding; with several workers
+    results come back out of order (the second oldest finishes first). Returns the proposals;
+    records every call in ``log`` as ("ask", assignment) or ("tell", assignment, objective).
+    """
+    log = [] if log is None else log
+    outstanding, proposals = [], []
+    while len(proposals) < steps or outstanding:
+        if len(proposals) < steps and len(outstanding) < workers:
+            a = searcher.ask()
+            if a is None:
+                break
+            log.append(("ask", a))
+            proposals.append(a)
+            outstanding.append(a)
+        else:
+            a = outstanding.pop(1 if len(outstanding) > 1 else 0)
+            y = fn(space, a)
+            log.append(("tell", a, y))
+            searcher.tell(a, y)
+    return proposals
+
+
+def replay(searcher, log):
+    """Feed a recorded run into a fresh searcher as the study does when it resumes."""
+    for event in log:
+        if event[0] == "ask":
+            assert (
+                searcher.ask() == event[1]
+            ), "the replayed searcher proposed something else"
+        else:
+            searcher.tell(event[1], event[2])
+
+
+def active_names(space, assignment):
+    return {p.name for p in space.active_parameters(assignment)}

@@ -15,7 +15,7 @@ from nascompiler.ir.domains import IntRange, RealRange
 from nascompiler.layers import Dense, Dropout, Input
 from nascompiler.ops import ModuleChoice, Optional, Repeat
 from nascompiler.search.searchers import make_searcher
-from nascompiler.search.searchers.grid import GridSearcher
+from nascompiler.search.searchers.grid import GridSearch
 from nascompiler.space import Choice, HyperSpace, Int, Real
 
 SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"
@@ -70,7 +70,7 @@ def test_searchers_propose_from_a_huge_stepped_real(searcher):
 
 
 def brute_count(ir) -> int:
-    return sum(1 for _ in iter(GridSearcher(ir).ask, None))
+    return sum(1 for _ in iter(GridSearch(ir).ask, None))
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5])

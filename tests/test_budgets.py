@@ -10,13 +10,13 @@ import time
 
 import pytest
 
-from test_search import (
+from helpers import (
     NASCOMPILE,
     SPACE,
-    _wait_for_running_trial,
     env,
     nascompile,
     trials,
+    wait_for_running_trial,
     workers_in,
 )
 
@@ -104,7 +104,7 @@ def test_kill_9_then_resume_under_tpe_proposes_what_an_uninterrupted_run_did(tmp
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     study = killed / "generated" / "digits_tiny"
-    _wait_for_running_trial(study / "study.db", process, after_complete=2, timeout=400)
+    wait_for_running_trial(study / "study.db", process, after_complete=2, timeout=400)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     deadline = time.monotonic() + 15

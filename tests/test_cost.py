@@ -11,8 +11,9 @@ from nascompiler import layers as L
 from nascompiler.codegen import emit
 from nascompiler.errors import UsageError
 from nascompiler.ir import compile_space, specialize
-from nascompiler.ir.cost import Cost, candidate_cost, format_count, parse_count
+from nascompiler.ir.cost import Cost, candidate_cost, format_count
 from nascompiler.space import HyperSpace
+from nascompiler.units import parse_count
 
 
 def graph_of(build, input_shape):

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import helpers
 import pytest
-from helpers import wait_until
 
+import helpers
+from helpers import wait_until
 from nascompiler.errors import UsageError
 from nascompiler.run.dask_executor import (
     collect_outputs,

@@ -12,7 +12,7 @@ from nascompiler.errors import UsageError
 from nascompiler.run.data import Dataset, check_data
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_search_errors import assert_one_line_error, digits_space, run  # noqa: E402
+from helpers import assert_one_line_error, digits_space, run  # noqa: E402
 
 
 def good():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -19,38 +18,17 @@ import sys
 import textwrap
 from pathlib import Path
 
-import helpers
 import numpy as np
 import pytest
 
+import helpers
+from helpers import NASCOMPILE, SPACE, fresh_python
 from nascompiler.cli import main
 
-SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"
-NASCOMPILE = str(Path(sys.executable).parent / "nascompile")
 # JAX against TensorFlow on CPU: other kernels and summation orders, float32 throughout.
 # Measured: 7e-9 at most on the random ENAS candidate below (outputs around 0.1); the digits
 # golden test passes at the same tolerance. 1e-4 leaves room for other CPUs and kernels.
 JAX_TOLERANCE = 1e-4
-
-
-def fresh_python(
-    program: str, cwd: Path, *args: str, timeout: float = 300, **env: str
-) -> subprocess.CompletedProcess:
-    """Run ``program`` in a fresh interpreter that sees keras, numpy, pytest (the venv's
-    site-packages) but not the editable nascompiler."""
-    prelude = (
-        f"import sys; sys.path.append({helpers.SITE_PACKAGES!r})\n"
-        "import importlib.util\n"
-        "assert importlib.util.find_spec('nascompiler') is None\n"
-    )
-    return subprocess.run(
-        [sys.executable, "-I", "-S", "-c", prelude + textwrap.dedent(program), *args],
-        cwd=cwd,
-        env=helpers.clean_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def cli(args) -> None:

@@ -16,7 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nascompiler"
 # belongs to the stage of the longest prefix below that matches its name (a new module in a
 # listed package lands in that package's stage; a new top-level module must be added here).
 STAGES: list[tuple[str, tuple[str, ...]]] = [
-    # Leaves that every stage uses: errors, literal values, atomic file writes, the version.
+    # Leaves that every stage uses: errors, literal values, atomic file writes, the version,
+    # the status and direction vocabularies, the parsers of durations and counts.
     (
         "base",
         (
@@ -25,6 +26,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
             "nascompiler.fileio",
             "nascompiler._version",
             "nascompiler.kinds",
+            "nascompiler.units",
         ),
     ),
     # What a user writes a space with (the Hypernets vocabulary), and the sample datasets.
@@ -218,3 +220,36 @@ def test_the_checks_see_imports():
     assert stage_of("nascompiler.ir.specialize") == "ir"
     assert stage_of("nascompiler") == "api"
     assert stage_of("nascompiler.spaces.enas_ops") == "dsl"
+
+
+def test_every_class_name_is_defined_once():
+    """One class per name (issue 23): the Python API's ``MCTSSearcher`` and the strategy it
+    runs are not two classes of one name; the strategies are ``MCTSSearch`` and so on.
+    """
+    where: dict[str, list[str]] = {}
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                where.setdefault(node.name, []).append(module)
+    twice = {name: modules for name, modules in where.items() if len(modules) > 1}
+    assert not twice, f"class names defined more than once: {twice}"
+
+
+def test_no_test_module_imports_another():
+    """Tests share helpers through tests/helpers.py and conftest.py, never through another
+    test module (importing one runs its module-level code and couples the two files)."""
+    tests = Path(__file__).resolve().parent
+    found = []
+    for path in sorted(tests.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )
+            found += [
+                f"{path.name}:{node.lineno}: {name}"
+                for name in names
+                if name.split(".")[-1].startswith("test_")
+            ]
+    assert not found, "test modules imported by others:\n" + "\n".join(found)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_search_errors import (  # noqa: E402
+from helpers import (  # noqa: E402
     SPACE,
     assert_one_line_error,
     digits_space,

@@ -20,13 +20,13 @@ PROJECT_FILES = ("pyproject.toml", "README.md", "nascompiler", "templates")
 _EMIT_PROGRAM = textwrap.dedent("""
     import json, random, sys
     import nascompiler
-    from nascompiler.codegen import emit, emitter
+    from nascompiler.codegen import emit, templates
     from nascompiler.ir import compile_space, specialize
     from nascompiler.spaces import dnn_search_space
 
     ir = compile_space(dnn_search_space(input_shape=(10,), output_units=2, output_activation="softmax"))
     graph = specialize(ir, ir.sample(random.Random(0)))
-    json.dump({"file": nascompiler.__file__, "templates": emitter._template_dir(), "id": graph.id,
+    json.dump({"file": nascompiler.__file__, "templates": templates.template_dir(), "id": graph.id,
                "source": emit(graph), "path": sys.path}, sys.stdout)
     """)
 

@@ -15,6 +15,14 @@ import sys
 
 import pytest
 
+from helpers import (
+    active_names,
+    dense_space,
+    drive,
+    failing_objective,
+    objective,
+    replay,
+)
 from nascompiler import searchers as api_searchers
 from nascompiler.errors import UsageError
 from nascompiler.ir import compile_space
@@ -31,14 +39,6 @@ from nascompiler.space import (
     Real,
 )
 from nascompiler.spaces import cnn_search_space
-from test_searchers import (
-    active_names,
-    dense_space,
-    drive,
-    failing_objective,
-    objective,
-    replay,
-)
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 MODEL_BASED = ("tpe", "nsga2") + (("gp",) if HAVE_TORCH else ())

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import signal
 import sqlite3
@@ -14,19 +13,20 @@ import subprocess
 import time
 from pathlib import Path
 
-import helpers
 import numpy as np
 import pytest
-from test_search import NASCOMPILE, SPACE, env, nascompile, trials, workers_in
 
-from nascompiler.config.settings import TrainingSettings
+import helpers
+from helpers import NASCOMPILE, SPACE, env, nascompile, trials, workers_in
 from nascompiler.errors import UsageError
 from nascompiler.run.data import SpaceFileData
 from nascompiler.run.executor import LocalExecutor
 from nascompiler.search.events import StudyListener
-from nascompiler.search.study import Study, StudyConfig, parse_duration
+from nascompiler.search.resolve import resolve_search
+from nascompiler.search.study import Study, StudyConfig
 from nascompiler.spacefile import load_space_file
 from nascompiler.storage.store import SCHEMA_VERSION
+from nascompiler.units import parse_duration
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ASHA = ["--scheduler", "asha", "--min-epochs", "1", "--max-epochs", "9"]
@@ -351,21 +351,21 @@ def test_durations(text, seconds):
 @pytest.mark.parametrize("text", ["", "soon", "-5", "0", "5 minutes", True])
 def test_bad_durations_are_clear_errors(text):
     with pytest.raises(UsageError, match="--time-budget"):
-        parse_duration(text)
+        parse_duration(text, "--time-budget")
 
 
 # --------------------------------------------------------------------------- the loop never ends early
-def _config(directory: Path, max_trials: int, **extra) -> StudyConfig:
+def _config(directory: Path, max_trials: int, **flags) -> StudyConfig:
     space = load_space_file(SPACE)
-    return StudyConfig(
+    settings = resolve_search(
+        flags={"max_trials": max_trials, "searcher": "random", "seed": 11, **flags},
+        file_training=space.training,
+    )
+    return StudyConfig.of(
+        settings,
         directory=directory,
         space=space.compile(),
         data=SpaceFileData(str(SPACE)),
-        settings=TrainingSettings.resolve(space.training),
-        max_trials=max_trials,
-        searcher="random",
-        seed=11,
-        **extra,
     )
 
 

@@ -11,11 +11,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_export import fresh_python
-from test_search import SPACE, nascompile, trials
 
+from helpers import SPACE, fresh_python, nascompile, trials
 from nascompiler.config.settings import TrainingSettings, stored_training
 from nascompiler.errors import UsageError
+from nascompiler.kinds import Direction
 from nascompiler.storage.pareto import dominates, hypervolume_2d, pareto_front
 from nascompiler.storage.store import SCHEMA_VERSION
 
@@ -79,7 +79,12 @@ def test_objectives_parse_and_round_trip():
     s = TrainingSettings.resolve(
         {}, objective=["val_accuracy", "params", "latency_ms:min"]
     )
-    assert s.objectives == ("val_accuracy:max", "params:min", "latency_ms:min")
+    assert tuple(map(str, s.objectives)) == (
+        "val_accuracy:max",
+        "params:min",
+        "latency_ms:min",
+    )
+    assert s.directions == (Direction.MAX, Direction.MIN, Direction.MIN)
     assert (s.objective, s.direction) == ("val_accuracy", "max")
     assert s.objective_names == ("val_accuracy", "params", "latency_ms")
     assert TrainingSettings.from_json(s.to_json()) == s
@@ -102,7 +107,7 @@ def test_objectives_parse_and_round_trip():
         (
             ["val_accuracy", "params"],
             "max",
-            "--direction applies to a single objective",
+            "direction applies to a single objective",
         ),
         ("params", None, "'params' is a cost"),
     ],

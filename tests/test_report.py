@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from browser import open_report
+
 from helpers import clean_env
 
 SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"

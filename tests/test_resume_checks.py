@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from test_search import SPACE, nascompile, trials
+from helpers import SPACE, nascompile, trials
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,6 @@ a fresh interpreter that cannot import nascompiler.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -18,43 +17,21 @@ import textwrap
 import time
 from pathlib import Path
 
-import helpers
 import pytest
 
+import helpers
+from helpers import (
+    NASCOMPILE,
+    SPACE,
+    env,
+    nascompile,
+    trained,
+    trials,
+    wait_for_running_trial,
+    workers_in,
+)
+
 pytestmark = pytest.mark.slow
-
-SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"
-NASCOMPILE = str(Path(sys.executable).parent / "nascompile")
-
-
-def env(**extra: str) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    e.update(TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", COLUMNS="160")
-    e.update(extra)
-    return e
-
-
-def nascompile(
-    *args: str, cwd: Path, timeout: float = 300, **extra_env: str
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [NASCOMPILE, *args],
-        cwd=cwd,
-        env=env(**extra_env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def trials(study: Path) -> list[dict]:
-    with sqlite3.connect(study / "study.db") as db:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute("SELECT * FROM trials ORDER BY number")]
-
-
-def trained(rows: list[dict]) -> list[dict]:
-    return [r for r in rows if r["status"] in ("complete", "failed")]
 
 
 @pytest.fixture(scope="module")
@@ -111,29 +88,6 @@ def test_seeded_search_is_reproducible(uninterrupted, tmp_path):
     ]
 
 
-def _wait_for_running_trial(
-    db_path: Path, process: subprocess.Popen, after_complete: int, timeout: float = 240
-):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        if db_path.exists():
-            try:
-                with sqlite3.connect(db_path, timeout=1) as db:
-                    done = db.execute(
-                        "SELECT COUNT(*) FROM trials WHERE status='complete'"
-                    ).fetchone()[0]
-                    running = db.execute(
-                        "SELECT COUNT(*) FROM trials WHERE status='running'"
-                    ).fetchone()[0]
-            except sqlite3.OperationalError:
-                done = running = 0
-            if done >= after_complete and running:
-                return
-        time.sleep(0.05)
-    raise AssertionError("no trial was running in time")
-
-
 def test_sigkill_mid_trial_then_resume_keeps_every_trial_once(uninterrupted, tmp_path):
     # Slower trials (the training set repeated) leave time to kill the search mid-trial.
     slow = {"DIGITS_TINY_REPEAT": "12"}
@@ -146,7 +100,7 @@ def test_sigkill_mid_trial_then_resume_keeps_every_trial_once(uninterrupted, tmp
         stderr=subprocess.PIPE,
     )
     study = tmp_path / "generated" / "digits_tiny"
-    _wait_for_running_trial(study / "study.db", process, after_complete=2)
+    wait_for_running_trial(study / "study.db", process, after_complete=2)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     deadline = time.monotonic() + 10
@@ -221,7 +175,7 @@ def test_ctrl_c_stops_cleanly_and_says_what_was_kept(tmp_path):
         text=True,
     )
     study = tmp_path / "generated" / "digits_tiny"
-    _wait_for_running_trial(study / "study.db", process, after_complete=1)
+    wait_for_running_trial(study / "study.db", process, after_complete=1)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
@@ -233,21 +187,6 @@ def test_ctrl_c_stops_cleanly_and_says_what_was_kept(tmp_path):
     ], "the interrupted trial stays to be run again"
     # The workers exit with their driver.
     helpers.wait_until(lambda: not workers_in(tmp_path), 10, "the workers to exit")
-
-
-def workers_in(cwd: Path) -> list[int]:
-    """Worker processes started from ``cwd`` (other searches may run on the machine)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-            if b"nascompiler.run.worker" in cmdline and os.readlink(
-                proc / "cwd"
-            ) == str(cwd):
-                found.append(int(proc.name))
-        except (OSError, ValueError):
-            continue
-    return found
 
 
 def test_duplicates_are_not_trained_again(tmp_path):

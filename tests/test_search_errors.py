@@ -2,71 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-import textwrap
-from pathlib import Path
 
 import pytest
 
+from helpers import (
+    SPACE,
+    assert_one_line_error,
+    copy_study,
+    digits_space,
+    run,
+    space_file,
+)
 from nascompiler.cli import main
-
-SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in err, err
-
-
-def space_file(tmp_path: Path, body: str, name: str = "space.py") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(body))
-    return path
-
-
-DIGITS_SPACE = """
-    from nascompiler.datasets import load_digits
-    from nascompiler.layers import Dense, Flatten, Input
-    from nascompiler.space import Choice, HyperSpace
-
-    def search_space():
-        space = HyperSpace()
-        with space.as_default():
-            x = Flatten()(Input(shape={shape}))
-            Dense({units}, activation=Choice(["softmax", "sigmoid"]))(x)
-        return space
-
-    def load_data():
-        (x, y), (xv, yv) = load_digits()
-        return {data}
-
-    TRAINING = {training}
-"""
-
-
-def digits_space(
-    tmp_path: Path,
-    shape="(8, 8, 1)",
-    units=10,
-    data="(x, y), (xv, yv)",
-    training="{'epochs': 1}",
-):
-    return space_file(
-        tmp_path,
-        DIGITS_SPACE.format(shape=shape, units=units, data=data, training=training),
-    )
 
 
 def test_space_file_without_search_space(tmp_path, capsys, monkeypatch):
@@ -194,37 +142,6 @@ def test_unknown_training_setting(tmp_path, capsys, monkeypatch):
     path = digits_space(tmp_path, training="{'epochs': 1, 'learning_rate': 0.1}")
     code, _, err = run(capsys, "search", str(path))
     assert_one_line_error(code, err, "learning_rate", "TRAINING")
-
-
-@pytest.fixture(scope="module")
-def finished_study(tmp_path_factory) -> Path:
-    """A small finished study to break in various ways (copied per test)."""
-    import subprocess
-    import sys
-
-    cwd = tmp_path_factory.mktemp("finished")
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "nascompile"),
-            "search",
-            str(SPACE),
-            "--max-trials",
-            "2",
-            "--seed",
-            "1",
-        ],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    return cwd / "generated" / "digits_tiny"
-
-
-def copy_study(study: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "generated" / "digits_tiny"
-    shutil.copytree(study, target)
-    return target
 
 
 def test_export_from_something_that_is_not_a_study(tmp_path, capsys, monkeypatch):

@@ -13,13 +13,21 @@ import sys
 
 import pytest
 
+from helpers import (
+    active_names,
+    dense_space,
+    drive,
+    failing_objective,
+    objective,
+    replay,
+)
 from nascompiler.errors import UsageError
 from nascompiler.ir import compile_space
 from nascompiler.layers import Dense, Dropout, Input
 from nascompiler.search.searchers import (
     SEARCHERS,
     ContinuousParameterError,
-    EvolutionSearcher,
+    EvolutionSearch,
     make_searcher,
     searcher_options,
 )
@@ -61,16 +69,6 @@ def dnn():
     )
 
 
-def dense_space(*units_choices):
-    """Input, then one Dense per list of unit choices: parameters d0.units, d1.units, ..."""
-    space = HyperSpace()
-    with space.as_default():
-        x = Input(shape=(4,))
-        for i, choices in enumerate(units_choices):
-            x = Dense(units=Choice(choices), name=f"d{i}")(x)
-    return compile_space(space)
-
-
 @pytest.fixture(scope="module")
 def continuous():
     space = HyperSpace()
@@ -79,67 +77,6 @@ def continuous():
         x = Dense(units=Choice([8, 16]), name="hidden")(x)
         Dropout(rate=Real(0.0, 0.5), name="drop")(x)
     return compile_space(space)
-
-
-def objective(space, assignment):
-    """Higher for values later in each active parameter's domain: a smooth landscape whose
-    optimum (and, for direction='min', pessimum) a learner should find faster than chance.
-    """
-    total = 0.0
-    for p in space.parameters:
-        if p.name not in assignment:
-            continue
-        if p.domain.size is None:  # a continuous Real
-            total += (assignment[p.name] - p.domain.low) / (
-                p.domain.high - p.domain.low
-            )
-        else:
-            total += p.domain.index(assignment[p.name]) / max(1, p.domain.size - 1)
-    return total
-
-
-def failing_objective(space, assignment):
-    """Like :func:`objective`, but about one trial in six fails."""
-    value = objective(space, assignment)
-    return None if round(value * 10) % 6 == 0 else value
-
-
-def drive(searcher, space, steps, *, workers=1, fn=objective, log=None):
-    """Run ``steps`` asks with up to ``workers`` trials outstanding; with several workers
-    results come back out of order (the second oldest finishes first). Returns the proposals;
-    records every call in ``log`` as ("ask", assignment) or ("tell", assignment, objective).
-    """
-    log = [] if log is None else log
-    outstanding, proposals = [], []
-    while len(proposals) < steps or outstanding:
-        if len(proposals) < steps and len(outstanding) < workers:
-            a = searcher.ask()
-            if a is None:
-                break
-            log.append(("ask", a))
-            proposals.append(a)
-            outstanding.append(a)
-        else:
-            a = outstanding.pop(1 if len(outstanding) > 1 else 0)
-            y = fn(space, a)
-            log.append(("tell", a, y))
-            searcher.tell(a, y)
-    return proposals
-
-
-def replay(searcher, log):
-    """Feed a recorded run into a fresh searcher as the study does when it resumes."""
-    for event in log:
-        if event[0] == "ask":
-            assert (
-                searcher.ask() == event[1]
-            ), "the replayed searcher proposed something else"
-        else:
-            searcher.tell(event[1], event[2])
-
-
-def active_names(space, assignment):
-    return {p.name for p in space.active_parameters(assignment)}
 
 
 def distinct(proposals):
@@ -496,7 +433,7 @@ def test_evolution_tournament_respects_direction(dnn):
     worst almost never (only when all draws hit it); which is best flips with the direction.
     """
     for direction, best, worst in (("max", 0, 3), ("min", 3, 0)):
-        searcher = EvolutionSearcher(
+        searcher = EvolutionSearch(
             dnn, seed=0, direction=direction, population_size=4, sample_size=3
         )
         members = [searcher.ask() for _ in range(4)]

@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_search_errors import (  # noqa: E402
+from helpers import (  # noqa: E402
     SPACE,
     assert_one_line_error,
     copy_study,
-    finished_study,  # noqa: F401  (a fixture)
     run,
 )
 

@@ -45,9 +45,9 @@ def inspect(
     ),
 ) -> None:
     """Print a space's parameter table, how many assignments it has and what they cost."""
-    from ..ir.cost import parse_count
     from ..ir.op_registry import OPS
     from ..spacefile import load_space_file
+    from ..units import parse_count
 
     budgets = {
         field: parse_count(text, flag)
@@ -97,7 +97,7 @@ def _cost_survey(ir, sample: int, seed: int):
     from ..errors import CandidateError
     from ..ir import specialize
     from ..ir.cost import candidate_cost
-    from ..search.searchers import GridSearcher
+    from ..search.searchers import GridSearch
 
     try:
         count = ir.count(limit=EXACT_COST_LIMIT)
@@ -105,7 +105,7 @@ def _cost_survey(ir, sample: int, seed: int):
         count = None
     exact = count is not None and count <= EXACT_COST_LIMIT
     if exact:
-        assignments = iter(GridSearcher(ir).ask, None)
+        assignments = iter(GridSearch(ir).ask, None)
     else:
         rng = random.Random(seed)
         assignments = (ir.sample(rng) for _ in range(sample))
@@ -301,7 +301,7 @@ STALE_DRAWS = 1000  # draws in a row without a new candidate before --random giv
 
 def _all_assignments_if_fewer(ir, wanted: int) -> Optional[list]:
     """Every assignment of ``ir`` when there are at most ``wanted`` of them, else ``None``."""
-    from ..search.searchers.grid import ContinuousParameterError, GridSearcher
+    from ..search.searchers.grid import ContinuousParameterError, GridSearch
 
     try:
         count = ir.count()
@@ -310,7 +310,7 @@ def _all_assignments_if_fewer(ir, wanted: int) -> Optional[list]:
     if count is None or count > wanted:
         return None
     try:
-        grid = GridSearcher(ir)
+        grid = GridSearch(ir)
     except ContinuousParameterError:  # an inactive-only continuous parameter
         return None
     return list(iter(grid.ask, None))

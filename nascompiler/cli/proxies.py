@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 import typer
 
+from ..config.settings import DEFAULT_SEED, DEFAULT_WORKERS
 from ..errors import UsageError
 from .common import DEFAULT_ROOT, console
 
@@ -45,10 +46,12 @@ def proxies(
         DEFAULT_ROOT, "--out", help="Folder that holds the studies."
     ),
     seed: Optional[int] = typer.Option(
-        None, "--seed", help="Seed of the sample and of every trial [0]."
+        None, "--seed", help=f"Seed of the sample and of every trial [{DEFAULT_SEED}]."
     ),
     workers: Optional[int] = typer.Option(
-        None, "--workers", help="Candidates trained at once, one process each [1]."
+        None,
+        "--workers",
+        help=f"Candidates trained at once, one process each [{DEFAULT_WORKERS}].",
     ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the table as JSON (one object per proxy) only."
@@ -60,11 +63,12 @@ def proxies(
     """Score a random sample with every zero-cost proxy, train it, and print how well each
     proxy (and the plain parameter and FLOP counts) ranks the candidates on this data.
     """
-    from ..config.settings import check_study_name, resolve_search
+    from ..config.settings import check_study_name
+    from ..search.resolve import resolve_search, stored_definition
     from ..spacefile import load_space_file
     from ..storage.ranking import PROXY_NAMES, proxy_table
     from ..storage.store import Store
-    from .search import _prepare_directory, _run, _stored_definition, _study_config
+    from .search import _prepare_directory, _run, _study_config
 
     for name, value, least in (("--sample", sample, 3), ("--epochs", epochs, 1)):
         if value < least:
@@ -92,12 +96,12 @@ def proxies(
             "scheduler": "full",
         },
         training_flags={"epochs": epochs},
-        stored=_stored_definition(directory),
+        stored=stored_definition(directory),
         file_search={},
         file_training=space.training,
         training_source=f"{space_file}: TRAINING",
     )
-    if resolved.training.multi_objective:
+    if resolved.settings.multi_objective:
         raise UsageError(
             f"{space_file}: TRAINING names several objectives; proxies are measured against "
             "one (set TRAINING['objective'] to a single training value)"
@@ -113,11 +117,11 @@ def proxies(
     finally:
         console.quiet = quiet
     with Store(directory) as store:
-        rows = proxy_table(store, resolved.training.direction, k=top_k)
+        rows = proxy_table(store, resolved.settings.direction, k=top_k)
     if as_json:
         print(json.dumps(rows, allow_nan=True))
         return
-    _print_table(rows, resolved.training.objective, top_k)
+    _print_table(rows, resolved.settings.objective, top_k)
 
 
 def _print_table(rows: list[dict[str, Any]], objective: str, k: int) -> None:

@@ -1,8 +1,8 @@
 """``nascompile search``: train a space's candidates and keep the results in a study.
 
-Which setting wins is :func:`nascompiler.config.settings.resolve_search`'s rule (flags over the
-space file over the stored study over the defaults); this module reads the inputs, builds the
-study and runs it."""
+Which setting wins is :func:`nascompiler.search.resolve.resolve_search`'s rule (flags over the
+space file over the stored study over the defaults), the same resolver ``HyperKeras.search``
+uses; this module reads the inputs, builds the study and runs it."""
 
 from __future__ import annotations
 
@@ -11,13 +11,23 @@ from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 
-from ..config.settings import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
+from ..config.settings import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_KEEP_WEIGHTS,
+    DEFAULT_MAX_TRIALS,
+    DEFAULT_SCHEDULER,
+    DEFAULT_SEARCHER,
+    DEFAULT_SEED,
+    DEFAULT_WORKERS,
+)
 from ..errors import UsageError
+from ..search.schedulers import DEFAULT_MIN_EPOCHS, DEFAULT_REDUCTION_FACTOR
 from ..storage.layout import StudyLayout
 from .common import DEFAULT_ROOT, console
 
 if TYPE_CHECKING:
-    from ..config.settings import SearchSettings
+    from ..config.settings import SearchConfig
     from ..ir import SpaceIR
     from ..run.executor import Executor
     from ..search.study import StudyConfig
@@ -36,10 +46,12 @@ def search(
     searcher: Optional[str] = typer.Option(
         None,
         "--searcher",
-        help="random, grid, evolution, mcts, tpe, gp or nsga2 [random].",
+        help=f"random, grid, evolution, mcts, tpe, gp or nsga2 [{DEFAULT_SEARCHER}].",
     ),
     max_trials: Optional[int] = typer.Option(
-        None, "--max-trials", help="Trials to run, duplicates not counted [10]."
+        None,
+        "--max-trials",
+        help=f"Trials to run, duplicates not counted [{DEFAULT_MAX_TRIALS}].",
     ),
     epochs: Optional[int] = typer.Option(
         None, "--epochs", help=f"Training epochs per trial [{DEFAULT_EPOCHS}]."
@@ -57,21 +69,30 @@ def search(
         None, "--direction", help="max or min [from the objective]."
     ),
     seed: Optional[int] = typer.Option(
-        None, "--seed", help="Seed of the searcher and of every trial [0]."
+        None,
+        "--seed",
+        help=f"Seed of the searcher and of every trial [{DEFAULT_SEED}].",
     ),
     workers: Optional[int] = typer.Option(
-        None, "--workers", help="Trials run at once, one process each [1]."
+        None,
+        "--workers",
+        help=f"Trials run at once, one process each [{DEFAULT_WORKERS}].",
     ),
     keep_weights: Optional[int] = typer.Option(
-        None, "--keep-weights", help="Keep the weights of the best N [3]."
+        None,
+        "--keep-weights",
+        help=f"Keep the weights of the best N [{DEFAULT_KEEP_WEIGHTS}].",
     ),
     scheduler: Optional[str] = typer.Option(
         None,
         "--scheduler",
-        help="full (every trial trains all epochs), asha, hyperband or median [full].",
+        help="full (every trial trains all epochs), asha, hyperband or median "
+        f"[{DEFAULT_SCHEDULER}].",
     ),
     min_epochs: Optional[int] = typer.Option(
-        None, "--min-epochs", help="asha/hyperband: epochs of the lowest rung [1]."
+        None,
+        "--min-epochs",
+        help=f"asha/hyperband: epochs of the lowest rung [{DEFAULT_MIN_EPOCHS}].",
     ),
     max_epochs: Optional[int] = typer.Option(
         None,
@@ -81,7 +102,7 @@ def search(
     reduction_factor: Optional[int] = typer.Option(
         None,
         "--reduction-factor",
-        help="asha/hyperband: eta; the top 1/eta of a rung go up [3].",
+        help=f"asha/hyperband: eta; the top 1/eta of a rung go up [{DEFAULT_REDUCTION_FACTOR}].",
     ),
     time_budget: Optional[str] = typer.Option(
         None,
@@ -136,13 +157,9 @@ def search(
     ),
 ) -> None:
     """Search a space: train its candidates and keep the results in a study."""
-    from ..config.settings import check_study_name, resolve_search
+    from ..config.settings import check_study_name
     from ..spacefile import load_space_file
 
-    if cluster is not None and workers is not None:
-        raise UsageError(
-            "give --workers (processes on this machine) or --cluster, not both"
-        )
     if cluster is not None:
         # A bad address or a missing extra fails before any work.
         _cluster_address(cluster)
@@ -155,45 +172,103 @@ def search(
         )
     directory = out / (check_study_name(study) if study is not None else space.stem)
     _prepare_directory(directory, fresh)
-    stored = _stored_definition(directory)
-    flags = {
-        "searcher": searcher,
-        "max_trials": max_trials,
-        "seed": seed,
-        "workers": workers,
-        "keep_weights": keep_weights,
-        "scheduler": scheduler,
-        "min_epochs": min_epochs,
-        "max_epochs": max_epochs,
-        "reduction_factor": reduction_factor,
-        "time_budget": time_budget,
-        "trial_timeout": trial_timeout,
-        "max_params": max_params,
-        "max_flops": max_flops,
-        "cluster": cluster,
-        "ship_data": ship_data or None,
-        "searcher_options": (
-            {"resolution": grid_resolution} if grid_resolution is not None else None
-        ),
-    }
-    resolved = resolve_search(
-        flags=flags,
+    settings = search_config(
+        space_file,
+        space.search,
+        space.training,
+        directory,
+        searcher=searcher,
+        max_trials=max_trials,
+        epochs=epochs,
+        batch_size=batch_size,
+        objective=objective,
+        direction=direction,
+        seed=seed,
+        workers=workers,
+        keep_weights=keep_weights,
+        scheduler=scheduler,
+        min_epochs=min_epochs,
+        max_epochs=max_epochs,
+        reduction_factor=reduction_factor,
+        time_budget=time_budget,
+        trial_timeout=trial_timeout,
+        max_params=max_params,
+        max_flops=max_flops,
+        grid_resolution=grid_resolution,
+        cluster=cluster,
+        ship_data=ship_data,
+    )
+    config = _study_config(settings, directory, ir, space_file, allow_new_data)
+    executor = _executor(config, directory)
+    _run(config, executor, tensorboard)
+    if not no_report:
+        _write_report(directory)
+
+
+def search_config(
+    space_file: Path,
+    file_search: dict[str, Any] | None,
+    file_training: dict[str, Any] | None,
+    directory: Path,
+    *,
+    searcher: str | None = None,
+    max_trials: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    objective: list[str] | None = None,
+    direction: str | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    keep_weights: int | None = None,
+    scheduler: str | None = None,
+    min_epochs: int | None = None,
+    max_epochs: int | None = None,
+    reduction_factor: int | None = None,
+    time_budget: str | None = None,
+    trial_timeout: str | None = None,
+    max_params: str | None = None,
+    max_flops: str | None = None,
+    grid_resolution: int | None = None,
+    cluster: str | None = None,
+    ship_data: bool = False,
+) -> SearchConfig:
+    """The search's settings from the flags (``None``: not given), the space file and the
+    study in ``directory`` it resumes, through the one resolver."""
+    from ..search.resolve import resolve_search, stored_definition
+
+    return resolve_search(
+        flags={
+            "searcher": searcher,
+            "max_trials": max_trials,
+            "seed": seed,
+            "workers": workers,
+            "keep_weights": keep_weights,
+            "scheduler": scheduler,
+            "min_epochs": min_epochs,
+            "max_epochs": max_epochs,
+            "reduction_factor": reduction_factor,
+            "time_budget": time_budget,
+            "trial_timeout": trial_timeout,
+            "max_params": max_params,
+            "max_flops": max_flops,
+            "cluster": cluster,
+            "ship_data": ship_data or None,
+            "searcher_options": (
+                {"resolution": grid_resolution} if grid_resolution is not None else None
+            ),
+        },
         training_flags={
             "epochs": epochs,
             "batch_size": batch_size,
             "objective": objective or None,
             "direction": direction,
         },
-        stored=stored,
-        file_search=space.search,
-        file_training=space.training,
+        stored=stored_definition(directory),
+        file_search=file_search,
+        file_training=file_training,
         training_source=f"{space_file}: TRAINING",
+        search_source=f"{space_file}: SEARCH",
     )
-    config = _study_config(resolved, directory, ir, space_file, allow_new_data)
-    executor = _executor(resolved, config, directory, space_file, ship_data)
-    _run(config, executor, tensorboard)
-    if not no_report:
-        _write_report(directory)
 
 
 def _prepare_directory(directory: Path, fresh: bool) -> None:
@@ -215,85 +290,38 @@ def _prepare_directory(directory: Path, fresh: bool) -> None:
             )
 
 
-def _stored_definition(directory: Path) -> dict[str, Any]:
-    """What the study in ``directory`` stored of its definition (empty for a new study)."""
-    from ..config.settings import STUDY_META_KEYS
-    from ..storage.store import Store, is_study
-
-    if not is_study(directory):
-        return {}
-    with Store(directory) as store:
-        return {key: store.get_meta(key) for key in STUDY_META_KEYS}
-
-
 def _study_config(
-    resolved: SearchSettings,
+    settings: SearchConfig,
     directory: Path,
     ir: SpaceIR,
     space_file: Path,
     allow_new_data: bool,
 ) -> StudyConfig:
-    """The study's configuration from the resolved settings, durations and counts parsed."""
-    from ..ir.cost import parse_count
+    """The study of the resolved settings on this space file's space and data."""
     from ..run.data import SpaceFileData
-    from ..search.study import StudyConfig, parse_duration
+    from ..search.study import StudyConfig
 
-    chosen = resolved.options
-
-    def parsed(key: str, parse: Any, flag: str | None = None) -> Any:
-        value = chosen[key]
-        if value is None:
-            return None
-        return parse(value) if flag is None else parse(value, flag)
-
-    return StudyConfig(
+    return StudyConfig.of(
+        settings,
         directory=directory,
         space=ir,
         data=SpaceFileData(str(space_file)),
-        settings=resolved.training,
-        max_trials=chosen["max_trials"],
-        searcher=chosen["searcher"],
-        searcher_options=dict(chosen["searcher_options"]),
-        seed=chosen["seed"],
-        workers=chosen["workers"],
-        keep_weights=chosen["keep_weights"],
         space_file=str(space_file),
-        scheduler=chosen["scheduler"],
-        min_epochs=chosen["min_epochs"],
-        max_epochs=chosen["max_epochs"],
-        reduction_factor=chosen["reduction_factor"],
-        time_budget=parsed("time_budget", parse_duration),
-        trial_timeout=parsed("trial_timeout", parse_duration, "--trial-timeout"),
         allow_new_data=allow_new_data,
-        max_params=parsed("max_params", parse_count, "--max-params"),
-        max_flops=parsed("max_flops", parse_count, "--max-flops"),
     )
 
 
-def _executor(
-    resolved: SearchSettings,
-    config: StudyConfig,
-    directory: Path,
-    space_file: Path,
-    ship_data_flag: bool,
-) -> Executor | None:
+def _executor(config: StudyConfig, directory: Path) -> Executor | None:
     """A Dask executor when a cluster was chosen, else ``None`` (the study's local one)."""
-    chosen = resolved.options
-    if chosen["cluster"] is None:
-        if ship_data_flag:
-            raise UsageError(
-                "--ship-data goes with --cluster (there is no cluster to send the data to)"
-            )
+    if config.cluster is None:
         return None
     from ..run.dask_executor import DaskExecutor
 
-    if not isinstance(chosen["ship_data"], bool):
-        raise UsageError(f"{space_file}: SEARCH['ship_data'] must be True or False")
     return DaskExecutor(
         config.data,
-        resolved.training.to_json(),
-        _cluster_address(chosen["cluster"]),
-        ship_data=chosen["ship_data"],
+        config.settings.to_json(),
+        _cluster_address(config.cluster),
+        ship_data=config.ship_data,
         notify=lambda text: console.print(text, markup=False),
         log_dir=StudyLayout(directory).logs,
     )

@@ -10,12 +10,7 @@ The docstring also states the candidate's static cost (parameters, FLOPs, activa
 
 from __future__ import annotations
 
-import functools
-import os
-from importlib import resources
 from typing import Iterable, Sequence
-
-import jinja2
 
 from ..ir.cost import candidate_cost
 from ..ir.graph import CandidateGraph, Op
@@ -28,6 +23,7 @@ from .formatting import (
     format_module,
 )
 from .render import doc_text, identifier, render_literal, render_mapping
+from .templates import template
 
 TEMPLATE = "candidate.py.j2"
 
@@ -64,7 +60,7 @@ def emit(
     outputs = [names[o] for o in candidate.outputs]
     hyperparameters = [(k, v) for k, v in candidate.assignment]
     space = f" from space {candidate.space}" if candidate.space else ""
-    source = _template().render(
+    source = template(TEMPLATE).render(
         title=doc_text(f"Candidate {candidate.id}{space}."),
         hyperparameter_lines=[
             doc_text(f"{k} = {render_literal(v)}") for k, v in hyperparameters
@@ -170,34 +166,6 @@ def _function(block: Block) -> str:
     doc = f"{kind} cell: its nodes and output; layer names start with prefix."
     head = f'def {block.function}({signature}):\n    """{doc_text(doc)}"""\n'
     return format_function(head, body, f"    return {names[model.output]}\n")
-
-
-@functools.lru_cache(maxsize=1)
-def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_template_dir()),
-        autoescape=False,  # the output is Python; values are escaped by render_literal instead
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    return env.get_template(TEMPLATE)
-
-
-def _template_dir() -> str:
-    """``templates/`` ships as the package ``nascompiler.templates``; a source checkout that
-    was not installed finds it beside the package."""
-    try:
-        path = str(resources.files("nascompiler.templates"))
-    except ModuleNotFoundError:
-        path = ""
-    if path and os.path.exists(os.path.join(path, TEMPLATE)):
-        return path
-    checkout = os.path.join(
-        os.path.dirname(__file__), os.pardir, os.pardir, "templates"
-    )
-    return os.path.normpath(checkout)
 
 
 def _shape_constant(candidate: CandidateGraph) -> str:

@@ -9,30 +9,14 @@ library, never nascompiler.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Mapping, Sequence
 
-import jinja2
-
-from .emitter import _template_dir
 from .formatting import format_source
 from .render import doc_text, render_data, render_literal, render_mapping
+from .templates import template
 
 GOLDEN_TEST_TEMPLATE = "golden_test.py.j2"
 TRAIN_SCRIPT_TEMPLATE = "train_script.py.j2"
-
-
-@functools.lru_cache(maxsize=None)
-def _template(name: str) -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_template_dir()),
-        autoescape=False,  # the output is Python; values are escaped by render_literal instead
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    return env.get_template(name)
 
 
 def golden_test_source(
@@ -50,7 +34,7 @@ def golden_test_source(
     backend: str,
 ) -> str:
     """``test_<name>.py``: checks outputs on the golden inputs, shapes and parameter count."""
-    source = _template(GOLDEN_TEST_TEMPLATE).render(
+    source = template(GOLDEN_TEST_TEMPLATE).render(
         module_file=doc_text(module_file),
         weights_file=doc_text(weights_file),
         golden_file=doc_text(golden_file),
@@ -87,7 +71,7 @@ def training_script_source(
     data_text: str,
 ) -> str:
     """``train_<name>.py``: rebuilds the module's model and trains it with the search's recipe."""
-    source = _template(TRAIN_SCRIPT_TEMPLATE).render(
+    source = template(TRAIN_SCRIPT_TEMPLATE).render(
         module_file=doc_text(module_file),
         script_file=doc_text(script_file),
         default_weights=doc_text(default_weights),

@@ -1,22 +1,41 @@
 """A search's settings: how candidates are trained (``TrainingSettings``, the space file's
-``TRAINING``) and how the search runs (the space file's ``SEARCH`` options), and
-:func:`resolve_search`, which layers defaults, a stored study, the space file and the
-command-line flags."""
+``TRAINING``), how the search runs (the space file's ``SEARCH`` options), their defaults (each
+written once, as a ``DEFAULT_*`` constant) and the rules each value is checked by.
+
+:class:`SearchConfig` is the one typed, immutable result; it is built by
+:func:`nascompiler.search.resolve.resolve_search`, which layers the defaults, a stored study,
+the space file and the flags (or the Python API's arguments) and asks the scheduler and
+searcher classes to check their own options."""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 from ..errors import UsageError
 from ..kinds import DIRECTIONS, Direction
 
-# Training defaults of ``nascompile search`` and of a TRAINING dict that leaves them out. The
-# Python API's ``HyperKeras.search`` defaults to one epoch instead (see api.py).
-DEFAULT_EPOCHS = 3
+# The defaults of a search's settings, each written once: the command line's help, the space
+# file's SEARCH and TRAINING, the Python API and the resolver (nascompiler.search.resolve) all
+# read them here. The scheduler's own defaults (DEFAULT_MIN_EPOCHS, DEFAULT_REDUCTION_FACTOR)
+# sit with the schedulers that check them (nascompiler.search.schedulers).
+DEFAULT_EPOCHS = 3  # nascompile search and a TRAINING dict that leaves epochs out
+# HyperKeras.search trains one epoch by default: keras.Model.fit's default, which Hypernets'
+# HyperKeras passes through, and the seed's DNN example calls search() without epochs.
+DEFAULT_API_EPOCHS = 1
 DEFAULT_BATCH_SIZE = 32
+DEFAULT_OPTIMIZER = "adam"
+DEFAULT_LOSS = "sparse_categorical_crossentropy"
+DEFAULT_METRICS: tuple[str, ...] = ("accuracy",)
+DEFAULT_SEARCHER = "random"
+DEFAULT_MAX_TRIALS = 10
+DEFAULT_SEED = 0
+DEFAULT_WORKERS = 1
+DEFAULT_KEEP_WEIGHTS = 3
+DEFAULT_SCHEDULER = "full"
 
 KEYS = (
     "optimizer",
@@ -30,34 +49,62 @@ KEYS = (
 
 
 @dataclass(frozen=True)
+class Objective:
+    """One value a search optimises: a training history value (``val_accuracy``) or, after the
+    first objective of several, a cost (:data:`COST_OBJECTIVES`), and its direction."""
+
+    name: str
+    direction: Direction
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "direction", Direction(self.direction))
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.direction.value}"
+
+    @classmethod
+    def from_text(cls, text: str) -> "Objective":
+        """``"val_accuracy:max"`` (as a study records it) -> ``Objective``."""
+        name, _, direction = text.rpartition(":")
+        return cls(name, Direction(direction))
+
+
+@dataclass(frozen=True)
 class TrainingSettings:
     """How every candidate of a study is trained and judged.
 
-    ``objective`` names a value of Keras' training history (``val_accuracy``, ``val_loss``...);
-    the last epoch's value is the trial's score. By default it is ``val_<first metric>``, or
-    ``val_loss`` without metrics, and ``direction`` is ``min`` for losses and errors, else ``max``.
-
-    ``objectives`` is empty for a single-objective study. A multi-objective study lists every
-    objective as ``"name:direction"``; the first is ``objective`` (a training value: the trial's
-    score, which ranks the leaderboard), the others may also be costs (:data:`COST_OBJECTIVES`).
+    ``objectives`` lists what the search optimises, at least one. The first names a value of
+    Keras' training history (``val_accuracy``, ``val_loss``...): the last epoch's value is the
+    trial's score, which ranks the leaderboard. By default it is ``val_<first metric>``, or
+    ``val_loss`` without metrics, maximised unless it is a loss or an error. A multi-objective
+    study lists more; those may also be costs (:data:`COST_OBJECTIVES`).
     """
 
-    optimizer: Any = "adam"
-    loss: Any = "sparse_categorical_crossentropy"
-    metrics: tuple[str, ...] = ("accuracy",)
-    objective: str = ""
-    direction: str = ""
+    optimizer: Any = DEFAULT_OPTIMIZER
+    loss: Any = DEFAULT_LOSS
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    objectives: tuple[Objective, ...] = (
+        Objective(f"val_{DEFAULT_METRICS[0]}", Direction.MAX),
+    )
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
-    objectives: tuple[str, ...] = ()
+
+    @property
+    def objective(self) -> str:
+        """The first objective's name: the trial's score."""
+        return self.objectives[0].name
+
+    @property
+    def direction(self) -> Direction:
+        return self.objectives[0].direction
 
     @property
     def objective_names(self) -> tuple[str, ...]:
-        return tuple(o.split(":")[0] for o in self.objectives) or (self.objective,)
+        return tuple(o.name for o in self.objectives)
 
     @property
-    def directions(self) -> tuple[str, ...]:
-        return tuple(o.split(":")[1] for o in self.objectives) or (self.direction,)
+    def directions(self) -> tuple[Direction, ...]:
+        return tuple(o.direction for o in self.objectives)
 
     @property
     def multi_objective(self) -> bool:
@@ -80,7 +127,7 @@ class TrainingSettings:
                 )
             values[key] = value
         values.update({k: v for k, v in overrides.items() if v is not None})
-        metrics = values.get("metrics", ("accuracy",))
+        metrics = values.get("metrics", DEFAULT_METRICS)
         if isinstance(metrics, str):
             metrics = (metrics,)
         if not isinstance(metrics, (list, tuple)) or not all(
@@ -95,7 +142,6 @@ class TrainingSettings:
             values.get("direction"),
             metrics,
         )
-        objective, direction = objectives[0]
         epochs = values.get("epochs", DEFAULT_EPOCHS)
         batch_size = values.get("batch_size", DEFAULT_BATCH_SIZE)
         for name, number in (("epochs", epochs), ("batch_size", batch_size)):
@@ -111,35 +157,42 @@ class TrainingSettings:
                     f"sent to worker processes), got {value!r}"
                 ) from None
         return cls(
-            optimizer=values.get("optimizer", "adam"),
-            loss=values.get("loss", "sparse_categorical_crossentropy"),
+            optimizer=values.get("optimizer", DEFAULT_OPTIMIZER),
+            loss=values.get("loss", DEFAULT_LOSS),
             metrics=metrics,
-            objective=objective,
-            direction=direction,
+            objectives=tuple(objectives),
             epochs=epochs,
             batch_size=batch_size,
-            objectives=(
-                tuple(f"{n}:{d}" for n, d in objectives) if len(objectives) > 1 else ()
-            ),
         )
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["metrics"] = list(self.metrics)
-        if self.objectives:
-            data["objectives"] = list(self.objectives)
-        else:  # single-objective studies are recorded as before objectives existed
-            del data["objectives"]
+        """The settings as the study records them (and the workers receive them): the first
+        objective as ``objective`` and ``direction``, and, for several, every one as
+        ``"name:direction"`` in ``objectives`` (single-objective studies are recorded as before
+        objectives existed)."""
+        data: dict[str, Any] = {
+            "optimizer": self.optimizer,
+            "loss": self.loss,
+            "metrics": list(self.metrics),
+            "objective": self.objective,
+            "direction": self.direction.value,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+        }
+        if self.multi_objective:
+            data["objectives"] = [str(o) for o in self.objectives]
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "TrainingSettings":
+        specs = data.get("objectives") or [f"{data['objective']}:{data['direction']}"]
         return cls(
-            **{
-                **data,
-                "metrics": tuple(data["metrics"]),
-                "objectives": tuple(data.get("objectives", ())),
-            }
+            optimizer=data["optimizer"],
+            loss=data["loss"],
+            metrics=tuple(data["metrics"]),
+            objectives=tuple(Objective.from_text(spec) for spec in specs),
+            epochs=data["epochs"],
+            batch_size=data["batch_size"],
         )
 
     def describe(self) -> str:
@@ -179,12 +232,12 @@ COST_OBJECTIVES = {
 
 def parse_objectives(
     objective: Any, direction: Any, metrics: tuple[str, ...]
-) -> list[tuple[str, str]]:
-    """``(name, direction)`` per objective from ``objective``: one ``"name[:max|:min]"`` or a
+) -> list[Objective]:
+    """An :class:`Objective` per objective in ``objective``: one ``"name[:max|:min]"`` or a
     list of them (``--objective`` given several times, or a list in ``TRAINING``).
 
-    >>> parse_objectives(["val_accuracy", "params:min"], None, ("accuracy",))
-    [('val_accuracy', 'max'), ('params', 'min')]
+    >>> [str(o) for o in parse_objectives(["val_accuracy", "params:min"], None, ("accuracy",))]
+    ['val_accuracy:max', 'params:min']
     """
     specs = [objective] if isinstance(objective, str) else objective
     if not isinstance(specs, (list, tuple)) or not specs:
@@ -193,11 +246,11 @@ def parse_objectives(
         )
     if direction is not None and len(specs) > 1:
         raise UsageError(
-            "--direction applies to a single objective; with several, give each its own as "
-            "name:max or name:min (e.g. --objective val_accuracy:max --objective params:min)"
+            "direction applies to a single objective; with several, give each its own as "
+            "name:max or name:min (e.g. val_accuracy:max and params:min)"
         )
     allowed = objectives_for(metrics)
-    parsed: list[tuple[str, str]] = []
+    parsed: list[Objective] = []
     for i, spec in enumerate(specs):
         if not isinstance(spec, str) or not spec.strip():
             raise UsageError(
@@ -228,9 +281,9 @@ def parse_objectives(
             raise UsageError(
                 f"objective {spec!r}: the direction must be 'max' or 'min', got {chosen!r}"
             )
-        if any(name == seen for seen, _ in parsed):
+        if any(name == seen.name for seen in parsed):
             raise UsageError(f"objective {name!r} is given twice")
-        parsed.append((name, chosen))
+        parsed.append(Objective(name, Direction(chosen)))
     return parsed
 
 
@@ -285,7 +338,7 @@ def max_workers() -> int:
 
 
 # The type each SEARCH value must have, and its least value (None: no bound).
-_SEARCH_TYPES: dict[str, tuple[type, int | None, str]] = {
+_SEARCH_TYPES: dict[str, tuple[type, Any, str]] = {
     "searcher": (str, None, "a searcher name such as 'random'"),
     "max_trials": (int, 1, "a whole number of trials"),
     "seed": (int, None, "an integer"),
@@ -293,20 +346,26 @@ _SEARCH_TYPES: dict[str, tuple[type, int | None, str]] = {
     "keep_weights": (int, 0, "a whole number of trials"),
     "searcher_options": (dict, None, "a dict of the searcher's options"),
     "scheduler": (str, None, "a scheduler name such as 'asha'"),
-    "min_epochs": (int, 1, "a whole number of epochs"),
-    "max_epochs": (int, 1, "a whole number of epochs"),
-    "reduction_factor": (int, 2, "a whole number (eta, e.g. 3)"),
+    # min_epochs, max_epochs and reduction_factor are checked by their scheduler's class.
 }
 
 
-def check_search_values(values: Mapping[str, Any], source: str | None = None) -> None:
-    """One line naming the first ``SEARCH`` value (or, with no ``source``, command-line flag)
-    of the wrong type or range: ``max_trials: "2"`` is refused, not compared with numbers deep
-    inside the loop."""
+def flag_name(key: str) -> str:
+    """How the command line names a setting: ``max_trials`` -> ``--max-trials``."""
+    return "--" + key.replace("_", "-")
 
-    def name(key: str) -> str:
-        return f"{source}: {key}" if source else "--" + key.replace("_", "-")
 
+def argument_name(key: str) -> str:
+    """How the Python API names a setting: the argument itself (``max_trials``)."""
+    return key
+
+
+def check_search_values(
+    values: Mapping[str, Any], name: Callable[[str], str] = flag_name
+) -> None:
+    """One line naming the first ``SEARCH`` value of the wrong type or range, as ``name``
+    spells its key (a flag, a Python argument, the space file's ``SEARCH`` entry):
+    ``max_trials: "2"`` is refused, not compared with numbers deep inside the loop."""
     for key, value in values.items():
         if key not in _SEARCH_TYPES:
             continue
@@ -327,15 +386,16 @@ def check_search_values(values: Mapping[str, Any], source: str | None = None) ->
 
 
 # The space file's SEARCH options (and the search command's flags of the same names), with
-# their defaults; the order is the one error messages list them in.
+# their defaults; the order is the one error messages list them in. ``None``: not set (no
+# budget, no cluster; a scheduler option its scheduler fills in).
 SEARCH_DEFAULTS: dict[str, Any] = {
-    "searcher": "random",
-    "max_trials": 10,
-    "seed": 0,
-    "workers": 1,
-    "keep_weights": 3,
+    "searcher": DEFAULT_SEARCHER,
+    "max_trials": DEFAULT_MAX_TRIALS,
+    "seed": DEFAULT_SEED,
+    "workers": DEFAULT_WORKERS,
+    "keep_weights": DEFAULT_KEEP_WEIGHTS,
     "searcher_options": {},
-    "scheduler": "full",
+    "scheduler": DEFAULT_SCHEDULER,
     "min_epochs": None,
     "max_epochs": None,
     "reduction_factor": None,
@@ -354,77 +414,59 @@ STUDY_META_KEYS = ("settings", "searcher", "seed", "searcher_options", "schedule
 
 
 @dataclass(frozen=True)
-class SearchSettings:
-    """A search's settings, resolved: every ``SEARCH`` option (time, count and cluster values
-    still as given, e.g. ``"30m"``) and the training settings."""
+class SchedulerConfig:
+    """A scheduler as chosen and checked: its name, the epochs of each rung (one rung for
+    ``full`` and ``median``) and ``eta`` for ``asha`` and ``hyperband``. This is also what a
+    study records of it."""
 
-    options: dict[str, Any]  # every key of SEARCH_KEYS
-    training: TrainingSettings
+    name: str = DEFAULT_SCHEDULER
+    rungs: tuple[int, ...] = (DEFAULT_EPOCHS,)
+    reduction_factor: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "rungs": list(self.rungs),
+            "reduction_factor": self.reduction_factor,
+        }
 
 
-def resolve_search(
-    *,
-    flags: Mapping[str, Any] | None = None,
-    training_flags: Mapping[str, Any] | None = None,
-    stored: Mapping[str, Any] | None = None,
-    file_search: Mapping[str, Any] | None = None,
-    file_training: Mapping[str, Any] | None = None,
-    training_source: str = "TRAINING",
-) -> SearchSettings:
-    """A search's settings, each from the first of: the command-line flags, the space file
-    (``SEARCH``, ``TRAINING``), the stored study it resumes, the defaults.
-
-    ``flags`` holds ``SEARCH`` options by key and ``training_flags`` training settings
-    (``epochs``, ``batch_size``, ``objective``, ``direction``); ``None`` means "not given".
-    ``stored`` is the study's stored definition (``STUDY_META_KEYS``; ``None`` or empty for a
-    new study). ``file_search`` is the space file's ``SEARCH``, already checked by its loader;
-    ``file_training`` its ``TRAINING``, checked here (``training_source`` names it in errors).
-    Pure: reads no file and imports nothing, so each precedence rule is tested on its own.
+@dataclass(frozen=True)
+class SearchConfig:
+    """A search's settings, resolved and checked (by :func:`nascompiler.search.resolve.resolve_search`,
+    for the command line and the Python API alike): durations in seconds, counts as integers,
+    the scheduler with its rungs. Immutable; ``Study`` trusts it and checks nothing again.
     """
-    given = {k: v for k, v in (flags or {}).items() if v is not None}
-    unknown = set(given) - set(SEARCH_KEYS)
-    if unknown:
-        raise ValueError(f"not SEARCH options: {', '.join(sorted(unknown))}")
-    check_search_values(given)
-    stored_options, stored_training = _stored_definition(stored or {})
-    options = {**SEARCH_DEFAULTS, **stored_options, **(file_search or {}), **given}
-    overrides = {k: v for k, v in (training_flags or {}).items() if v is not None}
-    if options["max_epochs"] is not None:
-        # The highest rung is the full training: --max-epochs is the epochs setting.
-        epochs = overrides.get("epochs")
-        if epochs is not None and epochs != options["max_epochs"]:
-            raise UsageError(
-                f"--epochs {epochs} and --max-epochs {options['max_epochs']} disagree; give one of them"
-            )
-        overrides["epochs"] = options["max_epochs"]
-    training = TrainingSettings.resolve(
-        {**stored_training, **(file_training or {})},
-        source=training_source,
-        **overrides,
+
+    settings: TrainingSettings = TrainingSettings()
+    searcher: str = DEFAULT_SEARCHER
+    searcher_options: Mapping[str, Any] = field(
+        default_factory=lambda: MappingProxyType({})
     )
-    return SearchSettings(options, training)
+    seed: int = DEFAULT_SEED
+    max_trials: int = DEFAULT_MAX_TRIALS
+    workers: int = DEFAULT_WORKERS
+    keep_weights: int = DEFAULT_KEEP_WEIGHTS
+    # None: the full scheduler at the settings' epochs (the resolver always sets it)
+    scheduler: SchedulerConfig = None  # type: ignore[assignment]
+    time_budget: float | None = None  # seconds of search, over all runs of the study
+    trial_timeout: float | None = None  # seconds one job may run before it is failed
+    max_params: int | None = (
+        None  # hard budgets: a candidate over them is never trained
+    )
+    max_flops: int | None = None
+    cluster: str | None = None  # a Dask address (tcp://HOST:PORT or local:N)
+    ship_data: bool = False
 
-
-def _stored_definition(
-    stored: Mapping[str, Any],
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A stored study's definition as ``SEARCH`` options and ``TRAINING`` settings, so that
-    re-running the command without flags resumes it as it was created."""
-    options = {
-        key: stored[key]
-        for key in ("searcher", "seed", "searcher_options")
-        if stored.get(key) is not None
-    }
-    scheduler = stored.get("scheduler")
-    if scheduler:
-        options["scheduler"] = scheduler["name"]
-        if scheduler["name"] in ("asha", "hyperband"):
-            options.update(
-                min_epochs=scheduler["rungs"][0],
-                max_epochs=scheduler["rungs"][-1],
-                reduction_factor=scheduler["reduction_factor"],
+    def __post_init__(self) -> None:
+        # A read-only view of a copy: the caller's dict cannot change the config afterwards.
+        object.__setattr__(
+            self, "searcher_options", MappingProxyType(dict(self.searcher_options))
+        )
+        if self.scheduler is None:
+            object.__setattr__(
+                self, "scheduler", SchedulerConfig(rungs=(self.settings.epochs,))
             )
-    return options, stored_training(stored.get("settings"))
 
 
 def check_study_name(name: str) -> str:

@@ -14,19 +14,15 @@ a specialised :class:`~.graph.CandidateGraph`:
 A size the IR does not know (an input dimension left ``None``, a layer without a rule) makes the
 fields that need it ``None`` rather than a guess.
 
-:func:`parse_count` reads budgets as people write them (``50k``, ``1.5M``, ``2G``); it lives here,
-below the search and the CLI, so both can use it.
+:func:`format_count` writes counts as people read them (``1.23M``); the budgets' parser,
+``parse_count``, is in :mod:`nascompiler.units` with the other amount parsers.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any
 
-from ..errors import UsageError
 from . import shapes
 from .graph import CandidateGraph
 
@@ -113,36 +109,6 @@ def _peak_activations(graph: CandidateGraph) -> int | None:
 
 
 # ------------------------------------------------------------------------------ counts as text
-
-_SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
-_COUNT = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]*)?|\.[0-9]+)\s*([kKmMgGtT]?)\s*$")
-
-
-def parse_count(text: Any, what: str = "count") -> int:
-    """``"50k"`` -> 50000, ``"1.5M"`` -> 1500000, ``"2G"`` -> 2000000000; plain integers too.
-
-    Suffixes are decimal (k, M, G, T; either case). Raises :class:`UsageError` naming ``what``
-    for anything that is not a non-negative whole number.
-    """
-    if isinstance(text, int) and not isinstance(text, bool):
-        if text < 0:
-            raise UsageError(f"{what} must not be negative, got {text}")
-        return text
-    match = _COUNT.match(text) if isinstance(text, str) else None
-    if match is None:
-        raise UsageError(
-            f"{what} must be a whole number such as 50000, 50k, 1.5M or 2G, got {text!r}"
-        )
-    number, suffix = match.groups()
-    try:
-        value = Decimal(number.replace("_", "")) * _SUFFIXES[suffix.lower()]
-    except InvalidOperation:
-        raise UsageError(f"{what}: cannot read {text!r} as a number") from None
-    if value != value.to_integral_value():
-        raise UsageError(
-            f"{what} must be a whole number, but {text!r} is {value.normalize()}"
-        )
-    return int(value)
 
 
 def format_count(n: int | None) -> str:

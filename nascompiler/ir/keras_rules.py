@@ -17,7 +17,7 @@ import difflib
 import re
 from typing import Any
 
-from ..errors import SpaceDefinitionError, SourceLocation
+from ..errors import SourceLocation, SpaceDefinitionError
 from .op_registry import OPS
 from .space_ir import Expr, Node, ParamRef, SpaceIR
 

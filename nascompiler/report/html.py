@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .._version import __version__
+from ..codegen.templates import template
 from ..config.settings import TrainingSettings
 from ..deliver.diff import (
     candidate_path,
@@ -35,6 +36,7 @@ from ..kinds import Direction, TrialStatus
 from ..literals import literal_key
 from ..search.console import format_objective, format_seconds
 from ..storage.layout import StudyLayout
+from ..storage.pareto import pareto_front
 from ..storage.store import Store, TrialRecord
 from ..storage.summary import epochs_trained
 
@@ -129,21 +131,6 @@ def best_so_far(values: Iterable[float | None], direction: str) -> list[float | 
     return out
 
 
-def pareto_front(
-    points: Iterable[tuple[float, float, int]], direction: str
-) -> list[tuple[float, float, int]]:
-    """The non-dominated ``(cost, objective, trial number)`` points: no other point is at most
-    as costly and strictly better, or cheaper and as good. Ordered by cost; among exact ties
-    the earlier trial is kept."""
-    direction = Direction(direction)
-    ordered = sorted(points, key=lambda p: (p[0], -direction.oriented(p[1]), p[2]))
-    front: list[tuple[float, float, int]] = []
-    for point in ordered:
-        if not front or direction.better(point[1], front[-1][1]):
-            front.append(point)
-    return front
-
-
 def rung_marks(record: TrialRecord) -> list[tuple[int, str]]:
     """``(epoch, text)`` where the trial reached a rung, from the record's rung history when
     the store has one (multi-fidelity schedulers), else its final rung if it has one."""
@@ -186,21 +173,6 @@ def _safe_json(value: Any) -> str:
         .replace(">", "\\u003e")
         .replace("\u2028", "\\u2028")
         .replace("\u2029", "\\u2029")
-    )
-
-
-@functools.lru_cache(maxsize=1)
-def _environment():
-    import jinja2
-
-    from ..codegen.emitter import _template_dir
-
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_template_dir()),
-        autoescape=True,  # every value from the study is user data
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
     )
 
 
@@ -600,7 +572,9 @@ def cost_figures(go, view: StudyView) -> tuple[dict[str, Any], list[tuple]]:
         if not costed:
             continue
         points = [(getattr(t, cost), finite(t.objective), t.number) for t in costed]
-        front = pareto_front(points, view.direction)
+        # The study's own Pareto function: the cheaper and the better; ties both stay.
+        on = pareto_front([p[:2] for p in points], (Direction.MIN, view.direction))
+        front = sorted((points[i] for i in on), key=lambda p: (p[0], p[2]))
         if cost == "params":
             params_front = front
         on_front = {p[2] for p in front}
@@ -802,54 +776,48 @@ def build_report(directory: Path) -> str:
         status += (
             " (running now, or interrupted: they run again when the search is resumed)"
         )
-    page = (
-        _environment()
-        .get_template(TEMPLATE)
-        .render(
-            name=view.name,
-            directory=str(view.directory),
-            version=__version__,
-            objective=view.objective,
-            direction=view.direction,
-            status=status,
-            finished=len(finished),
-            best=_row(view, 1, view.board[0]) if view.board else None,
-            definition=_definition(view),
-            settings=view.settings,
-            data_rows=_data_rows(view.meta.get("data_summary")),
-            figure_ids=list(figures),
-            parameter_ids=[k for k in figures if k.startswith("parameter-")],
-            parameter_count=parameter_count,
-            max_parameter_plots=MAX_PARAMETER_PLOTS,
-            cost_ids=[k for k in figures if k.startswith("cost-")],
-            pareto=[
-                {"number": n, "cost": f"{int(c):,}", "objective": objective_text(o)}
-                for c, o, n in params_front
-            ],
-            leaderboard=[
-                _row(view, rank, t) for rank, t in enumerate(view.board, start=1)
-            ],
-            show_rung=any(getattr(t, "rung", None) is not None for t in view.trials),
-            failed=[
-                {
-                    "number": t.number,
-                    "candidate_id": t.candidate_id or "(not built)",
-                    "status": t.status,
-                    "error": t.error or "",
-                }
-                for t in view.trials
-                if t.status
-                not in (
-                    TrialStatus.COMPLETE,
-                    TrialStatus.DUPLICATE,
-                    TrialStatus.RUNNING,
-                )
-            ],
-            winner=_winner(view),
-            code_css=_pygments_css(),
-            plotly_js=_inline_script(get_plotlyjs()),
-            figures_json=_figures_json(figures),
-        )
+    page = template(TEMPLATE).render(
+        name=view.name,
+        directory=str(view.directory),
+        version=__version__,
+        objective=view.objective,
+        direction=view.direction,
+        status=status,
+        finished=len(finished),
+        best=_row(view, 1, view.board[0]) if view.board else None,
+        definition=_definition(view),
+        settings=view.settings,
+        data_rows=_data_rows(view.meta.get("data_summary")),
+        figure_ids=list(figures),
+        parameter_ids=[k for k in figures if k.startswith("parameter-")],
+        parameter_count=parameter_count,
+        max_parameter_plots=MAX_PARAMETER_PLOTS,
+        cost_ids=[k for k in figures if k.startswith("cost-")],
+        pareto=[
+            {"number": n, "cost": f"{int(c):,}", "objective": objective_text(o)}
+            for c, o, n in params_front
+        ],
+        leaderboard=[_row(view, rank, t) for rank, t in enumerate(view.board, start=1)],
+        show_rung=any(getattr(t, "rung", None) is not None for t in view.trials),
+        failed=[
+            {
+                "number": t.number,
+                "candidate_id": t.candidate_id or "(not built)",
+                "status": t.status,
+                "error": t.error or "",
+            }
+            for t in view.trials
+            if t.status
+            not in (
+                TrialStatus.COMPLETE,
+                TrialStatus.DUPLICATE,
+                TrialStatus.RUNNING,
+            )
+        ],
+        winner=_winner(view),
+        code_css=_pygments_css(),
+        plotly_js=_inline_script(get_plotlyjs()),
+        figures_json=_figures_json(figures),
     )
     return page
 

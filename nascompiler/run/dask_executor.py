@@ -181,7 +181,7 @@ class ShippedSpaceFile:
 
 
 @dataclass(frozen=True)
-class Job:
+class DaskJob:
     run: str  # one executor's run: the key of the worker-side data and trial processes
     topic: str  # Dask event topic for "started" and "epoch" messages
     task: TrialTask  # with the driver's paths
@@ -272,7 +272,7 @@ def prepare_on_worker(run: str, data: Any) -> dict[str, Any]:
     return _prepare(run, data)[1]
 
 
-def _borrow(job: Job, source: ArrayFolderData) -> LocalExecutor:
+def _borrow(job: DaskJob, source: ArrayFolderData) -> LocalExecutor:
     with _LOCK:
         _LAST_USED[job.run] = time.monotonic()
         idle = _IDLE.get(job.run)
@@ -314,7 +314,7 @@ def _still_wanted(worker: Any, key: Any) -> bool:
     )
 
 
-def run_on_worker(job: Job, data: Any) -> Reply | None:
+def run_on_worker(job: DaskJob, data: Any) -> Reply | None:
     """One trial, as a Dask task. Never raises for a trial's own failure (that is a failed
     outcome); returns ``None`` if the driver cancelled it meanwhile."""
     from distributed import get_worker
@@ -672,7 +672,7 @@ class DaskExecutor(Executor):
         return max(0, self.capacity - len(self.running))
 
     def submit(self, task: TrialTask) -> None:
-        job = Job(
+        job = DaskJob(
             run=self.run,
             topic=self.topic,
             task=task,

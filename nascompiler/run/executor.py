@@ -21,6 +21,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from ..config.settings import DEFAULT_WORKERS
 from ..errors import UsageError
 from ..kinds import TrialStatus
 from .data import DataSource
@@ -138,7 +139,7 @@ class LocalExecutor(Executor):
         self,
         data: DataSource,
         settings: dict[str, Any],
-        workers: int = 1,
+        workers: int = DEFAULT_WORKERS,
         gpus: list[str] | None = None,
         log_dir: Path | None = None,
         startup_timeout: float = 600.0,

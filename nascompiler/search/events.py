@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from ..storage.store import Store, TrialRecord
 
 
-class Study(Protocol):
+class RunningStudy(Protocol):
     """What a listener may use of the running study (:class:`~.study.Study` is one). Declared
     here so that this module does not import the study, which imports it."""
 
@@ -38,22 +38,22 @@ class Study(Protocol):
 class StudyListener:
     """Override the events you need; each does nothing by default."""
 
-    def search_started(self, study: "Study") -> None:
+    def search_started(self, study: RunningStudy) -> None:
         """The workers are up, the data is checked; ``study.done`` trials are already finished."""
 
-    def trial_started(self, study: "Study", trial: TrialRecord) -> None:
+    def trial_started(self, study: RunningStudy, trial: TrialRecord) -> None:
         """A trial was sent to a worker (a rerun of an interrupted trial too)."""
 
     def epoch_finished(
-        self, study: "Study", number: int, epoch: int, logs: dict[str, float]
+        self, study: RunningStudy, number: int, epoch: int, logs: dict[str, float]
     ) -> None:
         """Trial ``number`` finished epoch ``epoch`` (1-based)."""
 
-    def trial_finished(self, study: "Study", trial: TrialRecord) -> None:
+    def trial_finished(self, study: RunningStudy, trial: TrialRecord) -> None:
         """A trial is stored as complete, failed or duplicate."""
 
-    def message(self, study: "Study", text: str) -> None:
+    def message(self, study: RunningStudy, text: str) -> None:
         """Something the user should know (the searcher ran out of candidates, ...)."""
 
-    def search_finished(self, study: "Study") -> None:
+    def search_finished(self, study: RunningStudy) -> None:
         """The search ended normally (not interrupted)."""

@@ -23,13 +23,19 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
+from ..config.settings import SchedulerConfig, flag_name
 from ..errors import UsageError
 from ..kinds import Direction, TrialStatus
 
-SCHEDULERS = ("full", "asha", "hyperband", "median")
 MEDIAN_STARTUP_TRIALS = 5
+# asha and hyperband: the lowest rung's epochs and eta, when not given.
+DEFAULT_MIN_EPOCHS = 1
+DEFAULT_REDUCTION_FACTOR = 3
+
+# How a scheduler's option is named in an error: a flag (--min-epochs) or an argument.
+Namer = Callable[[str], str]
 
 
 class RungTrial(Protocol):
@@ -78,19 +84,50 @@ class Scheduler:
     """Base: one rung at ``epochs``; no promotion, no pruning (the ``full`` scheduler)."""
 
     name = "full"
+    # Whether trials are recorded per rung (``rung`` is null under ``full`` and ``median``).
+    multi_fidelity = False
 
     def __init__(self, rungs: Sequence[int], direction: str):
         self.rungs = list(rungs)
         self.direction = Direction(direction)
 
+    @classmethod
+    def configure(
+        cls,
+        *,
+        epochs: int,
+        min_epochs: int | None = None,
+        max_epochs: int | None = None,
+        reduction_factor: int | None = None,
+        name: Namer = flag_name,
+    ) -> SchedulerConfig:
+        """This scheduler's options checked (they come from the user; ``name`` spells them in
+        errors): one rung at ``max_epochs``, else ``epochs``; no lower rungs, no eta."""
+        for key, value in (
+            ("min_epochs", min_epochs),
+            ("reduction_factor", reduction_factor),
+        ):
+            if value is not None:
+                raise UsageError(
+                    f"{name(key)} applies to {name('scheduler')} asha or hyperband, not {cls.name}"
+                )
+        top = (
+            _positive_int(name("max_epochs"), max_epochs)
+            if max_epochs is not None
+            else epochs
+        )
+        return SchedulerConfig(cls.name, (top,), None)
+
+    @classmethod
+    def from_config(
+        cls, config: SchedulerConfig, direction: str, objective: str
+    ) -> "Scheduler":
+        """The scheduler a checked :class:`SchedulerConfig` describes."""
+        return cls(config.rungs, direction)
+
     @property
     def top(self) -> int:
         return len(self.rungs) - 1
-
-    @property
-    def multi_fidelity(self) -> bool:
-        """Whether trials are recorded per rung (``rung`` is null under ``full`` and ``median``)."""
-        return False
 
     def bracket(self, number: int) -> int:
         """The rung at which new trial ``number`` starts."""
@@ -120,14 +157,51 @@ class Scheduler:
 
 class ASHAScheduler(Scheduler):
     name = "asha"
+    multi_fidelity = True
 
     def __init__(self, rungs: Sequence[int], direction: str, eta: int):
         super().__init__(rungs, direction)
         self.eta = eta
 
-    @property
-    def multi_fidelity(self) -> bool:
-        return True
+    @classmethod
+    def configure(
+        cls,
+        *,
+        epochs: int,
+        min_epochs: int | None = None,
+        max_epochs: int | None = None,
+        reduction_factor: int | None = None,
+        name: Namer = flag_name,
+    ) -> SchedulerConfig:
+        """Rungs from ``min_epochs`` to ``max_epochs`` (else ``epochs``), ``eta`` apart."""
+        top = _positive_int(
+            name("max_epochs"), max_epochs if max_epochs is not None else epochs
+        )
+        low = _positive_int(
+            name("min_epochs"),
+            min_epochs if min_epochs is not None else DEFAULT_MIN_EPOCHS,
+        )
+        eta = (
+            reduction_factor
+            if reduction_factor is not None
+            else DEFAULT_REDUCTION_FACTOR
+        )
+        if not isinstance(eta, int) or isinstance(eta, bool) or eta < 2:
+            raise UsageError(
+                f"{name('reduction_factor')} must be an integer of at least 2, got {eta!r}"
+            )
+        if low > top:
+            raise UsageError(
+                f"{name('min_epochs')} ({low}) must not exceed {name('max_epochs')} ({top})"
+            )
+        return SchedulerConfig(cls.name, tuple(rung_epochs(low, top, eta)), eta)
+
+    @classmethod
+    def from_config(
+        cls, config: SchedulerConfig, direction: str, objective: str
+    ) -> "Scheduler":
+        assert config.reduction_factor is not None  # configure() sets it
+        return cls(config.rungs, direction, config.reduction_factor)
 
     def _results(
         self, trials: Iterable[RungTrial], bracket: int, rung: int
@@ -230,6 +304,12 @@ class MedianScheduler(Scheduler):
         self.objective = objective
         self.startup_trials = startup_trials
 
+    @classmethod
+    def from_config(
+        cls, config: SchedulerConfig, direction: str, objective: str
+    ) -> "Scheduler":
+        return cls(config.rungs, direction, objective)
+
     def prune_thresholds(
         self, trials: Iterable[RungTrial]
     ) -> list[float | None] | None:
@@ -274,6 +354,42 @@ def _smooth_round_robin(weights: list[int]) -> list[int]:
     return cycle
 
 
+SCHEDULERS: dict[str, type[Scheduler]] = {
+    cls.name: cls
+    for cls in (Scheduler, ASHAScheduler, HyperbandScheduler, MedianScheduler)
+}
+
+
+def configure_scheduler(
+    scheduler: str,
+    *,
+    epochs: int,
+    min_epochs: int | None = None,
+    max_epochs: int | None = None,
+    reduction_factor: int | None = None,
+    name: Namer = flag_name,
+) -> SchedulerConfig:
+    """The scheduler ``scheduler`` with its options checked by its class."""
+    if scheduler not in SCHEDULERS:
+        raise UsageError(
+            f"unknown scheduler {scheduler!r}; the schedulers are: {', '.join(SCHEDULERS)}"
+        )
+    return SCHEDULERS[scheduler].configure(
+        epochs=epochs,
+        min_epochs=min_epochs,
+        max_epochs=max_epochs,
+        reduction_factor=reduction_factor,
+        name=name,
+    )
+
+
+def build_scheduler(
+    config: SchedulerConfig, *, direction: str, objective: str
+) -> Scheduler:
+    """The scheduler of a checked config (:func:`configure_scheduler`); checks nothing."""
+    return SCHEDULERS[config.name].from_config(config, direction, objective)
+
+
 def make_scheduler(
     name: str,
     *,
@@ -284,39 +400,12 @@ def make_scheduler(
     max_epochs: int | None = None,
     reduction_factor: int | None = None,
 ) -> Scheduler:
-    """The scheduler ``name`` with its options checked (they come from the user)."""
-    if name not in SCHEDULERS:
-        raise UsageError(
-            f"unknown scheduler {name!r}; the schedulers are: {', '.join(SCHEDULERS)}"
-        )
-    if name in ("full", "median"):
-        for flag, value in (
-            ("--min-epochs", min_epochs),
-            ("--reduction-factor", reduction_factor),
-        ):
-            if value is not None:
-                raise UsageError(
-                    f"{flag} applies to --scheduler asha or hyperband, not {name}"
-                )
-        top = (
-            _positive_int("--max-epochs", max_epochs)
-            if max_epochs is not None
-            else epochs
-        )
-        if name == "full":
-            return Scheduler([top], direction)
-        return MedianScheduler([top], direction, objective)
-    top = _positive_int(
-        "--max-epochs", max_epochs if max_epochs is not None else epochs
+    """:func:`configure_scheduler` and :func:`build_scheduler` in one step."""
+    config = configure_scheduler(
+        name,
+        epochs=epochs,
+        min_epochs=min_epochs,
+        max_epochs=max_epochs,
+        reduction_factor=reduction_factor,
     )
-    low = _positive_int("--min-epochs", min_epochs if min_epochs is not None else 1)
-    eta = reduction_factor if reduction_factor is not None else 3
-    if not isinstance(eta, int) or isinstance(eta, bool) or eta < 2:
-        raise UsageError(
-            f"--reduction-factor must be an integer of at least 2, got {eta!r}"
-        )
-    if low > top:
-        raise UsageError(f"--min-epochs ({low}) must not exceed --max-epochs ({top})")
-    rungs = rung_epochs(low, top, eta)
-    cls = ASHAScheduler if name == "asha" else HyperbandScheduler
-    return cls(rungs, direction, eta)
+    return build_scheduler(config, direction=direction, objective=objective)

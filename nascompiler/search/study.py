@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..codegen import emit
-from ..config.settings import TrainingSettings
+from ..config.settings import SearchConfig
 from ..errors import CandidateError, UsageError
 from ..fileio import write_atomic
 from ..ir import SpaceIR, specialize
@@ -35,44 +34,42 @@ from ..run.messages import TrialOutcome, TrialTask
 from ..storage.layout import WEIGHTS_SUFFIX, StudyLayout
 from ..storage.lock import StudyLock
 from ..storage.pareto import study_pareto_front
-from ..storage.store import Store, TrialRecord, rank_key
+from ..storage.store import Store, TrialRecord
 from .events import StudyListener
-from .schedulers import Scheduler, make_scheduler
-from .searchers import SEARCHERS, make_searcher
-from .searchers.base import check_objective_count
+from .schedulers import Scheduler, build_scheduler
+from .searchers import make_searcher
 
 MAX_CONSECUTIVE_DUPLICATES = 200
 
 
-@dataclass
-class StudyConfig:
-    """Everything that defines a study. ``settings``, ``searcher``, its options and ``seed``
-    are fixed when the study is created; ``max_trials`` may grow on a later run."""
+@dataclass(frozen=True, kw_only=True)
+class StudyConfig(SearchConfig):
+    """Everything that defines a study: its settings (a :class:`SearchConfig`, built and
+    checked by :func:`nascompiler.search.resolve.resolve_search`) and what it runs on. The
+    settings, searcher, its options, seed and scheduler are fixed when the study is created;
+    ``max_trials`` may grow on a later run."""
 
     directory: Path
     space: SpaceIR
     data: DataSource
-    settings: TrainingSettings
-    max_trials: int
-    searcher: str = "random"
-    searcher_options: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    workers: int = 1
-    keep_weights: int = 3
     space_file: str | None = None
-    scheduler: str = "full"
-    min_epochs: int | None = None
-    max_epochs: int | None = None
-    reduction_factor: int | None = None
-    max_params: int | None = (
-        None  # hard budgets: a candidate over them is never trained
-    )
-    max_flops: int | None = None
-    time_budget: float | None = None  # seconds of search, over all runs of the study
-    trial_timeout: float | None = None  # seconds one job may run before it is failed
     allow_new_data: bool = False  # resume although load_data() now gives other data
     # zero-cost proxies computed on each new trial's untrained model (nascompile proxies)
     proxies: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, search: SearchConfig, **inputs: Any) -> "StudyConfig":
+        """The study of ``search``'s settings on ``inputs`` (``directory``, ``space``...)."""
+        return cls(
+            **{f.name: getattr(search, f.name) for f in fields(SearchConfig)}, **inputs
+        )
+
+    @property
+    def search(self) -> SearchConfig:
+        """The settings alone, as the resolver returned them."""
+        return SearchConfig(
+            **{f.name: getattr(self, f.name) for f in fields(SearchConfig)}
+        )
 
 
 @dataclass
@@ -116,30 +113,6 @@ def format_duration(seconds: float | None) -> str:
     return "".join(parts) or "0s"
 
 
-def parse_duration(text: Any, what: str = "--time-budget") -> float:
-    """``90``, ``90s``, ``30m``, ``2h``, ``1h30m`` -> seconds; a UsageError otherwise."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        value = float(text)
-    elif isinstance(text, str) and text.strip():
-        match = re.fullmatch(
-            r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?",
-            text.strip(),
-        )
-        if match is None or not any(match.groups()):
-            raise UsageError(
-                f"{what} must be a duration such as 90s, 30m, 2h or 1h30m, got {text!r}"
-            )
-        hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
-        value = hours * 3600 + minutes * 60 + secs
-    else:
-        raise UsageError(
-            f"{what} must be a duration such as 90s, 30m, 2h or 1h30m, got {text!r}"
-        )
-    if value <= 0:
-        raise UsageError(f"{what} must be positive, got {text!r}")
-    return value
-
-
 def trial_seed(study_seed: int, number: int) -> int:
     """The seed of one trial's training, derived from the study seed and the trial number."""
     return (study_seed * 1_000_003 + number * 7919 + 17) % (2**31 - 1)
@@ -166,42 +139,13 @@ class Study:
         listeners: Iterable[StudyListener] = (),
         executor: Executor | None = None,
     ):
-        if config.max_trials < 1:
-            raise UsageError(
-                f"--max-trials must be at least 1, got {config.max_trials}"
-            )
-        if config.keep_weights < 0:
-            raise UsageError(
-                f"--keep-weights must be 0 or more, got {config.keep_weights}"
-            )
-        if config.time_budget is not None and config.time_budget <= 0:
-            raise UsageError(
-                f"--time-budget must be positive, got {config.time_budget}"
-            )
-        if config.trial_timeout is not None and config.trial_timeout <= 0:
-            raise UsageError(
-                f"--trial-timeout must be positive, got {config.trial_timeout}"
-            )
+        # The config was checked when it was resolved: nothing is checked again here.
         self.config = config
-        self.scheduler: Scheduler = make_scheduler(
+        self.scheduler: Scheduler = build_scheduler(
             config.scheduler,
-            epochs=config.settings.epochs,
             direction=config.settings.direction,
             objective=config.settings.objective,
-            min_epochs=config.min_epochs,
-            max_epochs=config.max_epochs,
-            reduction_factor=config.reduction_factor,
         )
-        if config.settings.multi_objective:
-            if self.scheduler.multi_fidelity:
-                raise UsageError(
-                    f"--scheduler {config.scheduler} promotes trials on one objective; with several "
-                    "objectives use --scheduler full"
-                )
-            if config.searcher in SEARCHERS:
-                check_objective_count(
-                    SEARCHERS[config.searcher], len(config.settings.objectives)
-                )
         self.listeners = list(listeners)
         self.layout = StudyLayout(config.directory)
         self.directory = self.layout.root
@@ -222,17 +166,13 @@ class Study:
     # ------------------------------------------------------------------ definition
     def _check_or_record_definition(self) -> None:
         c = self.config
-        definition = {
+        definition: dict[str, Any] = {
             "fingerprint": c.space.fingerprint,
             "settings": c.settings.to_json(),
             "searcher": c.searcher,
-            "searcher_options": c.searcher_options,
+            "searcher_options": dict(c.searcher_options),
             "seed": c.seed,
-            "scheduler": {
-                "name": self.scheduler.name,
-                "rungs": self.scheduler.rungs,
-                "reduction_factor": getattr(self.scheduler, "eta", None),
-            },
+            "scheduler": c.scheduler.to_json(),
         }
         stored = {key: self.store.get_meta(key) for key in definition}
         if stored["fingerprint"] is None or self.store.next_number() == 0:

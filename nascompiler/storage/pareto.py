@@ -91,5 +91,6 @@ def study_pareto_front(store: Store, settings: TrainingSettings) -> list[TrialRe
         return board[:1]
     names = settings.objective_names
     trials = [t for t in board if t.epochs == board[0].epochs]
-    points = [tuple(t.objective_values.get(n) for n in names) for t in trials]
+    # A value the trial lacks is NaN: never on the front.
+    points = [tuple(t.objective_values.get(n, math.nan) for n in names) for t in trials]
     return [trials[i] for i in pareto_front(points, settings.directions)]

@@ -1,5 +1,10 @@
 """Searchers: strategies that propose assignments of a SpaceIR and learn from the results.
 
+Each strategy is a ``Searcher`` class named ``<Name>Search`` (``RandomSearch``, ``MCTSSearch``...),
+registered under its ``name`` in :data:`SEARCHERS`. The Python API's Hypernets-style classes
+(``nascompiler.searchers.RandomSearcher``...) are not strategies but their specs: a name, a
+space function, a seed and options, which a study turns into one of these.
+
 >>> from nascompiler.ir import compile_space
 >>> from nascompiler.spaces import dnn_search_space
 >>> space = compile_space(dnn_search_space(input_shape=(4,), output_units=2, output_activation="softmax"))
@@ -16,38 +21,38 @@ from typing import Any, Sequence
 from ...errors import UsageError
 from ...ir import SpaceIR
 from .base import DIRECTIONS, Searcher, check_objective_count
-from .evolution import EvolutionSearcher
-from .grid import ContinuousParameterError, GridSearcher
-from .mcts import MCTSSearcher
-from .model_based import GPSearcher, NSGA2Searcher, OptunaSearcher, TPESearcher
-from .random import RandomSearcher
+from .evolution import EvolutionSearch
+from .grid import ContinuousParameterError, GridSearch
+from .mcts import MCTSSearch
+from .model_based import GPSearch, NSGA2Search, OptunaSearch, TPESearch
+from .random import RandomSearch
 
 __all__ = [
     "SEARCHERS",
     "make_searcher",
     "searcher_options",
     "Searcher",
-    "RandomSearcher",
-    "GridSearcher",
-    "EvolutionSearcher",
-    "MCTSSearcher",
-    "TPESearcher",
-    "GPSearcher",
-    "NSGA2Searcher",
-    "OptunaSearcher",
+    "RandomSearch",
+    "GridSearch",
+    "EvolutionSearch",
+    "MCTSSearch",
+    "TPESearch",
+    "GPSearch",
+    "NSGA2Search",
+    "OptunaSearch",
     "ContinuousParameterError",
 ]
 
 SEARCHERS: dict[str, type[Searcher]] = {
     cls.name: cls
     for cls in (
-        RandomSearcher,
-        GridSearcher,
-        EvolutionSearcher,
-        MCTSSearcher,
-        TPESearcher,
-        GPSearcher,
-        NSGA2Searcher,
+        RandomSearch,
+        GridSearch,
+        EvolutionSearch,
+        MCTSSearch,
+        TPESearch,
+        GPSearch,
+        NSGA2Search,
     )
 }
 

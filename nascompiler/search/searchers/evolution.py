@@ -22,7 +22,7 @@ from .base import Searcher, assignment_key, int_option
 _DRAWS = 10
 
 
-class EvolutionSearcher(Searcher):
+class EvolutionSearch(Searcher):
     """Options: ``population_size`` (10), the number of results kept; ``sample_size`` (3), how
     many members a tournament draws (with replacement, as in the paper)."""
 

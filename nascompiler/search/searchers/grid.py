@@ -19,7 +19,7 @@ class ContinuousParameterError(UsageError, ValueError):
     """A grid search met a continuous ``Real`` and was given no resolution to discretise it."""
 
 
-class GridSearcher(Searcher):
+class GridSearch(Searcher):
     """Odometer over the active parameters in table order, the last one turning fastest.
 
     Option ``resolution``: how many evenly spaced values (``Domain.grid``) a continuous ``Real``

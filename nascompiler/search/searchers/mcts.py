@@ -46,7 +46,7 @@ class _Node:
     exhausted: bool = False  # every complete assignment below has been proposed
 
 
-class MCTSSearcher(Searcher):
+class MCTSSearch(Searcher):
     """Options: ``exploration`` (0.5), UCB1's exploration constant; ``resolution`` (10), how many
     evenly spaced values a continuous ``Real`` is discretised into.
 

@@ -126,7 +126,7 @@ class _Codec:
         return {self.name: value}
 
 
-class OptunaSearcher(Searcher):
+class OptunaSearch(Searcher):
     """Base of the searchers that run an Optuna sampler over the parameter table."""
 
     name: ClassVar[str]
@@ -242,7 +242,7 @@ class OptunaSearcher(Searcher):
         )
 
 
-class TPESearcher(OptunaSearcher):
+class TPESearch(OptunaSearch):
     """Tree-structured Parzen estimator (Optuna's TPESampler): models good and bad results
     separately and proposes what the good model favours. Random for the first
     ``startup_trials`` results."""
@@ -267,7 +267,7 @@ class TPESearcher(OptunaSearcher):
         )
 
 
-class GPSearcher(OptunaSearcher):
+class GPSearch(OptunaSearch):
     """Gaussian-process Bayesian optimisation (Optuna's GPSampler, which runs on PyTorch).
     Random for the first ``startup_trials`` results; parameters that are active only in part
     of the space are drawn at random."""
@@ -298,7 +298,7 @@ class GPSearcher(OptunaSearcher):
         )
 
 
-class NSGA2Searcher(OptunaSearcher):
+class NSGA2Search(OptunaSearch):
     """NSGA-II (Optuna's NSGAIISampler): a genetic algorithm over generations of
     ``population_size``, ranked by Pareto dominance; for one or several objectives."""
 

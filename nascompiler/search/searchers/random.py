@@ -13,7 +13,7 @@ from ...ir import Assignment, SpaceIR
 from .base import Searcher
 
 
-class RandomSearcher(Searcher):
+class RandomSearch(Searcher):
     """Samples every active parameter from its domain's prior; ignores results."""
 
     name = "random"
