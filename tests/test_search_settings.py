@@ -171,8 +171,11 @@ def test_the_loader_reads_search(tmp_path):
     [
         ("[1]", "SEARCH must be a dict"),
         ("{'trials': 3}", "SEARCH has unknown key(s) trials; known keys are searcher,"),
-        ("{'max_trials': '2'}", "SEARCH: max_trials must be a whole number of trials"),
-        ("{'seed': True}", "SEARCH: seed must be an integer, got True (bool)"),
+        (
+            "{'max_trials': '2'}",
+            'SEARCH["max_trials"] must be a whole number of trials',
+        ),
+        ("{'seed': True}", 'SEARCH["seed"] must be an integer, got True (bool)'),
     ],
 )
 def test_the_loader_refuses_a_bad_search_in_one_line(tmp_path, search, message):

@@ -6,12 +6,19 @@ study and runs it."""
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 import typer
 
-from ..config.settings import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
+from ..config.settings import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    relabelled,
+    search_sources,
+)
 from ..errors import UsageError
 from ..storage.layout import StudyLayout
 from .common import DEFAULT_ROOT, console
@@ -154,8 +161,8 @@ def search(
             "(x_train, y_train), (x_val, y_val)"
         )
     directory = out / (check_study_name(study) if study is not None else space.stem)
-    _prepare_directory(directory, fresh)
-    stored = _stored_definition(directory)
+    _check_directory(directory, fresh)
+    stored = {} if fresh else _stored_definition(directory)
     flags = {
         "searcher": searcher,
         "max_trials": max_trials,
@@ -176,43 +183,102 @@ def search(
             {"resolution": grid_resolution} if grid_resolution is not None else None
         ),
     }
-    resolved = resolve_search(
-        flags=flags,
-        training_flags={
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "objective": objective or None,
-            "direction": direction,
-        },
-        stored=stored,
-        file_search=space.search,
-        file_training=space.training,
-        training_source=f"{space_file}: TRAINING",
-    )
-    config = _study_config(resolved, directory, ir, space_file, allow_new_data)
-    executor = _executor(resolved, config, directory, space_file, ship_data)
-    _run(config, executor, tensorboard)
+    sources = search_sources(flags, space.search, f"{space_file}: SEARCH")
+    with relabelled(sources):
+        resolved = resolve_search(
+            flags=flags,
+            training_flags={
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "objective": objective or None,
+                "direction": direction,
+            },
+            stored=stored,
+            file_search=space.search,
+            file_training=space.training,
+            training_source=f"{space_file}: TRAINING",
+        )
+        config = _study_config(resolved, directory, ir, space_file, allow_new_data)
+        _check_config(config, sources)
+        executor = _executor(resolved, config, directory, space_file, ship_data)
+        # Every setting is checked: only now may --fresh move the old study aside (a bad
+        # flag must neither move it nor leave an empty study behind).
+        if fresh:
+            _move_aside(directory)
+        _run(config, executor, tensorboard)
     if not no_report:
         _write_report(directory)
 
 
-def _prepare_directory(directory: Path, fresh: bool) -> None:
-    """Refuse a study another search is running and a folder that is not a study; with
-    ``--fresh``, move the old study aside."""
-    from ..search.study import fresh_directory
+def _check_directory(directory: Path, fresh: bool) -> None:
+    """Refuse a study another search is running, a file, and a folder that is not a study
+    (unless ``--fresh`` is to move it aside)."""
     from ..storage.lock import check_not_running
     from ..storage.store import is_study
 
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(
+            f"{directory} is a file, not a study folder; choose another --study or --out"
+        )
     check_not_running(directory)  # before --fresh moves a running study aside
-    if fresh:
-        moved = fresh_directory(directory)
-        if moved is not None:
-            console.print(f"Moved the previous study to {moved}")
-    elif directory.exists() and not is_study(directory):
+    if not fresh and directory.exists() and not is_study(directory):
         if any(directory.iterdir()):
             raise UsageError(
                 f"{directory} exists and is not a study; choose another --study or --out"
             )
+
+
+def _move_aside(directory: Path) -> None:
+    """``--fresh``: move the old study aside (never delete it)."""
+    from ..search.study import fresh_directory
+    from ..storage.lock import check_not_running
+
+    check_not_running(directory)
+    moved = fresh_directory(directory)
+    if moved is not None:
+        console.print(f"Moved the previous study to {moved}", markup=False)
+
+
+def _check_config(config: StudyConfig, sources: dict[str, str]) -> None:
+    """What the study checks when it starts (the scheduler and its rungs, the searcher and
+    its options), checked before the study folder is made or moved, so that a bad setting
+    leaves no empty study behind (it would become the most recently used one)."""
+    from ..search.schedulers import make_scheduler
+    from ..search.searchers import make_searcher
+
+    training = config.settings
+    with _named(sources.get("scheduler")):
+        make_scheduler(
+            config.scheduler,
+            epochs=training.epochs,
+            direction=training.direction,
+            objective=training.objective,
+            min_epochs=config.min_epochs,
+            max_epochs=config.max_epochs,
+            reduction_factor=config.reduction_factor,
+        )
+    options_from_file = "searcher_options" in sources and config.searcher_options
+    with _named(sources.get("searcher_options" if options_from_file else "searcher")):
+        make_searcher(
+            config.searcher,
+            config.space,
+            seed=config.seed,
+            directions=training.directions,
+            **config.searcher_options,
+        )
+
+
+@contextlib.contextmanager
+def _named(label: str | None) -> Iterator[None]:
+    """A :class:`UsageError` that names no option gets ``label`` (the ``SEARCH`` key its
+    value came from) in front."""
+    try:
+        yield
+    except UsageError as exc:
+        text = str(exc)
+        if label is None or "--" in text or "SEARCH[" in text:
+            raise
+        raise UsageError(f"{label}: {text}") from exc
 
 
 def _stored_definition(directory: Path) -> dict[str, Any]:
@@ -327,7 +393,8 @@ def _run(config: StudyConfig, executor: Executor | None, tensorboard: bool) -> N
     _print_summary(runner.store, config.settings, directory)
     if tensorboard:
         console.print(
-            f"TensorBoard logs: tensorboard --logdir {StudyLayout(directory).tensorboard}",
+            "TensorBoard logs: tensorboard --logdir "
+            + shlex.quote(str(StudyLayout(directory).tensorboard)),
             markup=False,
             soft_wrap=True,
         )
@@ -336,11 +403,12 @@ def _run(config: StudyConfig, executor: Executor | None, tensorboard: bool) -> N
 def _write_report(directory: Path) -> None:
     """The search's last step: write or refresh the HTML report. Without the ``report`` extra
     the search still succeeds; it says in one line what to install."""
+    from ..fileio import FileRefused
     from ..report import ReportUnavailable, write_report
 
     try:
         path = write_report(directory)
-    except ReportUnavailable as exc:
+    except (ReportUnavailable, FileRefused) as exc:
         console.print(f"No HTML report: {exc}", markup=False, soft_wrap=True)
         return
     console.print(f"Report: {path}", markup=False, soft_wrap=True)
@@ -386,10 +454,15 @@ def _print_summary(store: Any, settings: Any, directory: Path) -> None:
             pareto_table(front, settings.objective_names, settings.directions)
         )
         console.print(
-            f"Export the front with:  nascompile export --pareto {directory.name}_pareto "
-            f"--study {directory}"
+            "Export the front with:  nascompile export --pareto "
+            f"{shlex.quote(directory.name + '_pareto')} --study {shlex.quote(str(directory))}",
+            markup=False,
+            soft_wrap=True,
         )
     elif board:
         console.print(
-            f"Export the winner with:  nascompile export --best --study {directory}"
+            "Export the winner with:  nascompile export --best --study "
+            f"{shlex.quote(str(directory))}",
+            markup=False,
+            soft_wrap=True,
         )

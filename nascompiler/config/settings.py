@@ -5,10 +5,12 @@ command-line flags."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from ..errors import UsageError
 from ..kinds import DIRECTIONS, Direction
@@ -305,7 +307,7 @@ def check_search_values(values: Mapping[str, Any], source: str | None = None) ->
     inside the loop."""
 
     def name(key: str) -> str:
-        return f"{source}: {key}" if source else "--" + key.replace("_", "-")
+        return search_label(key, source) if source else flag_name(key)
 
     for key, value in values.items():
         if key not in _SEARCH_TYPES:
@@ -324,6 +326,55 @@ def check_search_values(values: Mapping[str, Any], source: str | None = None) ->
             "each worker is a whole TensorFlow process (about 0.7 GB), so use at most "
             f"{max_workers()}"
         )
+
+
+def flag_name(key: str) -> str:
+    """The command-line flag of a ``SEARCH`` option: ``max_trials`` -> ``--max-trials``."""
+    return "--" + key.replace("_", "-")
+
+
+def search_label(key: str, source: str) -> str:
+    """A ``SEARCH`` option as errors name it: ``space.py: SEARCH["max_trials"]``, where
+    ``source`` is ``space.py: SEARCH``."""
+    return f'{source}["{key}"]'
+
+
+def search_sources(
+    flags: Mapping[str, Any], file_search: Mapping[str, Any] | None, source: str
+) -> dict[str, str]:
+    """How errors name each ``SEARCH`` option that the space file gave and no flag overrode
+    (see :func:`relabelled`)."""
+    return {
+        key: search_label(key, source)
+        for key in (file_search or {})
+        if flags.get(key) is None
+    }
+
+
+def relabel(message: str, sources: Mapping[str, str]) -> str:
+    """``message`` with the flag of each option in ``sources`` replaced by its label: a check
+    deep inside the search names ``--time-budget``, but the value came from the space file.
+    """
+    for key, label in sources.items():
+        message = re.sub(re.escape(flag_name(key)) + r"(?![\w-])", label, message)
+    return message
+
+
+@contextlib.contextmanager
+def relabelled(sources: Mapping[str, str]) -> Iterator[None]:
+    """Within it, a :class:`UsageError` names the options that came from the space file by
+    their ``SEARCH`` key, not by the flag the user did not give."""
+    try:
+        yield
+    except UsageError as exc:
+        text = relabel(str(exc), sources)
+        if text == str(exc):
+            raise
+        try:
+            renamed = type(exc)(text)
+        except TypeError:  # a subclass with other arguments
+            renamed = UsageError(text)
+        raise renamed from exc
 
 
 # The space file's SEARCH options (and the search command's flags of the same names), with
