@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .config.settings import SEARCH_KEYS, check_search_values
+from .config.settings import SEARCH_KEYS, check_search_values, search_label
 from .errors import NascompilerError, SpaceDefinitionError, UsageError
 from .ir import SpaceIR, compile_space
 from .ir.keras_rules import check_keras_arguments
@@ -100,7 +100,7 @@ class SpaceFile:
                 f"{self.path}: SEARCH has unknown key(s) {', '.join(sorted(unknown))}; known keys are "
                 f"{', '.join(SEARCH_KEYS)}"
             )
-        check_search_values(value, lambda key: f"{self.path}: SEARCH: {key}")
+        check_search_values(value, lambda key: search_label(key, f"{self.path}: SEARCH"))
         return dict(value)
 
 

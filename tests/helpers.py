@@ -782,3 +782,13 @@ def replay(searcher, log):
 
 def active_names(space, assignment):
     return {p.name for p in space.active_parameters(assignment)}
+
+
+def add_trial(store, number: int, candidate_id: str, assignment, **result):
+    """A hand-made trial in ``store`` (nothing trained); with ``result``, finished."""
+    store.start_trial(number, candidate_id, assignment, seed=number, asked_after=0)
+    if result:
+        if result.get("status") == "complete":
+            metrics = result.get("metrics") or {}
+            result.setdefault("epochs", max(map(len, metrics.values()), default=0))
+        store.finish_trial(number, tell=(None, result.get("objective")), **result)

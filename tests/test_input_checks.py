@@ -143,13 +143,13 @@ def test_sys_exit_in_the_space_file_is_one_line(tmp_path, capsys, monkeypatch, w
 @pytest.mark.parametrize(
     "search, fragments",
     [
-        ("{'searcher_options': 5}", ["SEARCH: searcher_options must be a dict", "5"]),
-        ("{'max_trials': '2'}", ["SEARCH: max_trials must be", "'2' (str)"]),
-        ("{'seed': 'abc'}", ["SEARCH: seed must be an integer", "'abc'"]),
-        ("{'workers': '2'}", ["SEARCH: workers must be", "'2'"]),
-        ("{'keep_weights': -1}", ["SEARCH: keep_weights must be at least 0"]),
-        ("{'max_trials': True}", ["SEARCH: max_trials", "True (bool)"]),
-        ("{'workers': 100000}", ["workers=100000", "CPU cores", "at most"]),
+        ("{'searcher_options': 5}", ['SEARCH["searcher_options"] must be a dict', "5"]),
+        ("{'max_trials': '2'}", ['SEARCH["max_trials"] must be', "'2' (str)"]),
+        ("{'seed': 'abc'}", ['SEARCH["seed"] must be an integer', "'abc'"]),
+        ("{'workers': '2'}", ['SEARCH["workers"] must be', "'2'"]),
+        ("{'keep_weights': -1}", ['SEARCH["keep_weights"] must be at least 0']),
+        ("{'max_trials': True}", ['SEARCH["max_trials"]', "True (bool)"]),
+        ("{'workers': 100000}", ['SEARCH["workers"]=100000', "CPU cores", "at most"]),
     ],
 )
 def test_search_values_of_the_wrong_type(

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers import clean_env
+from helpers import add_trial, clean_env
 from nascompiler.codegen import emit
 from nascompiler.config.settings import TrainingSettings
 from nascompiler.deliver.diff import (
@@ -37,15 +37,6 @@ from nascompiler.storage.summary import FIELDS, csv_text, json_lines, trial_summ
 SPACE = Path(__file__).parent / "spaces" / "digits_tiny.py"
 NASCOMPILE = str(Path(sys.executable).parent / "nascompile")
 SETTINGS = TrainingSettings.resolve({"epochs": 2}).to_json()
-
-
-def add_trial(store: Store, number: int, candidate_id: str, assignment, **result):
-    store.start_trial(number, candidate_id, assignment, seed=number, asked_after=0)
-    if result:
-        if result.get("status") == "complete":
-            metrics = result.get("metrics") or {}
-            result.setdefault("epochs", max(map(len, metrics.values()), default=0))
-        store.finish_trial(number, tell=(None, result.get("objective")), **result)
 
 
 @pytest.fixture(scope="module")

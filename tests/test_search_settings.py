@@ -140,7 +140,7 @@ def test_durations_and_counts_are_parsed_once_here():
         resolve_search(flags={"time_budget": "soon"})
     # A value from the space file is named as the space file's.
     with pytest.raises(
-        UsageError, match="^space.py: SEARCH: max_flops must be a whole"
+        UsageError, match=r"^space.py: SEARCH\[\"max_flops\"\] must be a whole"
     ):
         resolve_search(
             file_search={"max_flops": "lots"}, search_source="space.py: SEARCH"
@@ -265,8 +265,11 @@ def test_the_loader_reads_search(tmp_path):
     [
         ("[1]", "SEARCH must be a dict"),
         ("{'trials': 3}", "SEARCH has unknown key(s) trials; known keys are searcher,"),
-        ("{'max_trials': '2'}", "SEARCH: max_trials must be a whole number of trials"),
-        ("{'seed': True}", "SEARCH: seed must be an integer, got True (bool)"),
+        (
+            "{'max_trials': '2'}",
+            'SEARCH["max_trials"] must be a whole number of trials',
+        ),
+        ("{'seed': True}", 'SEARCH["seed"] must be an integer, got True (bool)'),
     ],
 )
 def test_the_loader_refuses_a_bad_search_in_one_line(tmp_path, search, message):

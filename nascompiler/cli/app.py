@@ -63,14 +63,23 @@ def main(argv: Optional[List[str]] = None) -> None:
     except NascompilerError as exc:
         if debug:
             raise
-        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
-        raise SystemExit(2) from None
+        _error(str(exc))
     except (OSError, sqlite3.DatabaseError) as exc:
-        message = _storage_error(exc)
-        if debug or message is None:
+        if debug:
             raise
-        err_console.print(f"error: {message}", markup=False, soft_wrap=True)
-        raise SystemExit(2) from None
+        _error(_storage_error(exc))
+
+
+def one_line(message: str) -> str:
+    """A message on one line: a multi-line one (an exception from user code, say) has its
+    lines joined with " | "; ``--debug`` shows the original."""
+    lines = [line.strip() for line in str(message).splitlines()]
+    return " | ".join(line for line in lines if line) or "(no message)"
+
+
+def _error(message: str) -> None:
+    err_console.print(f"error: {one_line(message)}", markup=False, soft_wrap=True)
+    raise SystemExit(2) from None
 
 
 # What the file system or the study database says, and what the user can do about it. The
@@ -81,11 +90,16 @@ _OS_HINTS = {
     errno.EROFS: "the file system is read-only; choose another folder with --out",
     errno.EACCES: "permission denied; choose a folder you can write to with --out",
     errno.EPERM: "permission denied; choose a folder you can write to with --out",
+    errno.ENAMETOOLONG: "a name in this path is longer than the file system allows; "
+    "choose a shorter one",
+    errno.ENOTDIR: "a part of this path is a file, not a folder",
+    errno.EISDIR: "it is a folder, where a file was expected",
 }
 
 
-def _storage_error(exc: BaseException) -> Optional[str]:
-    """One line for a storage failure, or ``None`` when it is not one (a bug: traceback)."""
+def _storage_error(exc: BaseException) -> str:
+    """One line for a storage failure: the path and the cause (and, where there is one, what
+    to do)."""
     if isinstance(exc, sqlite3.DatabaseError):
         text = str(exc)
         if "full" in text:
@@ -102,7 +116,10 @@ def _storage_error(exc: BaseException) -> Optional[str]:
         else:
             hint = "the study database failed"
         return f"study.db: {text} ({hint})"
-    if isinstance(exc, OSError) and exc.errno in _OS_HINTS:
-        where = f"{exc.filename}: " if exc.filename else ""
-        return f"{where}{exc.strerror} ({_OS_HINTS[exc.errno]})"
-    return None
+    assert isinstance(exc, OSError)
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.filename2:
+        where = f"{exc.filename} -> {exc.filename2}: "
+    cause = exc.strerror or str(exc) or type(exc).__name__
+    os_hint = _OS_HINTS.get(exc.errno) if exc.errno is not None else None
+    return f"{where}{cause}" + (f" ({os_hint})" if os_hint else "")

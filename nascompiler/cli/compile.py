@@ -198,10 +198,15 @@ def compile(
     out: Optional[Path] = typer.Option(
         None, "--out", help="Folder to write to [default: generated/<space>/compiled]."
     ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Overwrite files in --out that nascompile compile did not write.",
+    ),
 ) -> None:
     """Write candidate modules of a space without training anything."""
     from ..codegen import emit
-    from ..fileio import write_atomic
+    from ..fileio import check_target
     from ..ir import specialize
     from ..spacefile import load_space_file
 
@@ -218,12 +223,13 @@ def compile(
     for warning in space.warnings:
         err_console.print(warning, markup=False, soft_wrap=True)
     folder = out or Path("generated") / space.stem / "compiled"
+    check_target(folder / INDEX_FILE, INDEX, force)  # before any module is written
     written: list[Path] = []
     graphs = []
     if pairs:
         graph = specialize(ir, parse_assignment(pairs))
         graphs.append(graph)
-        written.append(write_atomic(folder / f"{graph.id}.py", emit(graph)))
+        written.append(_write_module(folder, graph, emit, force))
     else:
         if random_count is None or random_count < 1:
             raise UsageError("--random needs a positive number of candidates")
@@ -237,7 +243,7 @@ def compile(
                 if graph.id not in seen:
                     seen.add(graph.id)
                     graphs.append(graph)
-                    written.append(write_atomic(folder / f"{graph.id}.py", emit(graph)))
+                    written.append(_write_module(folder, graph, emit, force))
             if len(written) < random_count:
                 console.print(
                     f"The space has only {len(written)} distinct candidate(s) "
@@ -245,10 +251,10 @@ def compile(
                     "wrote them all."
                 )
         else:
-            _write_random(ir, random_count, seed, folder, written, graphs)
+            _write_random(ir, random_count, seed, folder, written, graphs, force)
     for path in written:
         console.print(f"wrote {path}")
-    index = write_index(folder, graphs)
+    index = write_index(folder, graphs, force)
     console.print(
         f"{len(written)} candidate module(s) in {folder}{os.sep}; their costs in {index}"
     )
@@ -257,25 +263,58 @@ def compile(
 INDEX_FILE = "index.json"
 
 
-def write_index(folder: Path, graphs) -> Path:
+def _write_module(folder: Path, graph, emit, force: bool) -> Path:
+    from ..fileio import write_atomic
+
+    return write_atomic(folder / f"{graph.id}.py", emit(graph), CANDIDATE_MODULE, force)
+
+
+def _is_candidate_module(path: Path) -> bool:
+    from ..fileio import head
+
+    start = head(path, 1 << 16)
+    return start.startswith(b'"""Candidate ') and b"\nCANDIDATE_ID = " in start
+
+
+def _is_index(path: Path) -> bool:
+    from ..fileio import head
+
+    return head(path, 64).lstrip().startswith(b"[")
+
+
+def _products():
+    from ..fileio import Product
+
+    return (
+        Product("nascompile compile", _is_candidate_module),
+        Product("nascompile compile", _is_index),
+    )
+
+
+CANDIDATE_MODULE, INDEX = _products()
+
+
+def write_index(folder: Path, graphs, force: bool = False) -> Path:
     """``index.json`` in ``folder``: one entry per candidate module there (earlier compiles
     into the same folder included), sorted by candidate id, with its assignment and cost.
     The bytes depend only on the candidates, so a rerun rewrites the same file."""
     import json
 
-    from ..fileio import write_atomic
+    from ..fileio import check_target, write_atomic
     from ..ir.cost import candidate_cost
 
     path = folder / INDEX_FILE
     entries: dict[str, dict] = {}
-    if path.exists():
+    if check_target(path, INDEX, force):
         try:
             previous = json.loads(path.read_text(encoding="utf-8"))
             entries = {e["candidate_id"]: e for e in previous}
         except (ValueError, TypeError, KeyError):
-            raise UsageError(
-                f"{path} is not an index that nascompile compile wrote; move it away"
-            ) from None
+            if not force:  # with --force it is replaced by the index of what is there
+                raise UsageError(
+                    f"{path} is not an index that nascompile compile wrote; move it away "
+                    "or pass --force"
+                ) from None
     for graph in graphs:
         cost = candidate_cost(graph)
         entries[graph.id] = {  # keys in this order; the assignment in table order
@@ -293,7 +332,7 @@ def write_index(folder: Path, graphs) -> Path:
         if (folder / entries[cid]["file"]).exists()
     ]
     text = json.dumps(kept, indent=2, ensure_ascii=True, allow_nan=False)
-    return write_atomic(path, text + "\n")
+    return write_atomic(path, text + "\n", INDEX, force)
 
 
 STALE_DRAWS = 1000  # draws in a row without a new candidate before --random gives up
@@ -317,10 +356,9 @@ def _all_assignments_if_fewer(ir, wanted: int) -> Optional[list]:
 
 
 def _write_random(
-    ir, wanted: int, seed: int, folder: Path, written: list, graphs: list
+    ir, wanted: int, seed: int, folder: Path, written: list, graphs: list, force: bool
 ) -> None:
     from ..codegen import emit
-    from ..fileio import write_atomic
     from ..ir import specialize
 
     rng = random.Random(seed)
@@ -335,7 +373,7 @@ def _write_random(
         stale = 0
         seen.add(graph.id)
         graphs.append(graph)
-        written.append(write_atomic(folder / f"{graph.id}.py", emit(graph)))
+        written.append(_write_module(folder, graph, emit, force))
     if len(written) < wanted:
         why = (
             f", the last {STALE_DRAWS} without a new one"

@@ -68,7 +68,7 @@ def proxies(
     from ..spacefile import load_space_file
     from ..storage.ranking import PROXY_NAMES, proxy_table
     from ..storage.store import Store
-    from .search import _prepare_directory, _run, _study_config
+    from .search import _check_directory, _move_aside, _run, _study_config
 
     for name, value, least in (("--sample", sample, 3), ("--epochs", epochs, 1)):
         if value < least:
@@ -84,7 +84,7 @@ def proxies(
         )
     name = check_study_name(study) if study is not None else f"{space.stem}_proxies"
     directory = out / name
-    _prepare_directory(directory, fresh)
+    _check_directory(directory, fresh)
     # A uniform random sample trained in full: the space file's own SEARCH (its searcher,
     # scheduler, budgets) is for searching, not for measuring.
     resolved = resolve_search(
@@ -96,7 +96,7 @@ def proxies(
             "scheduler": "full",
         },
         training_flags={"epochs": epochs},
-        stored=stored_definition(directory),
+        stored={} if fresh else stored_definition(directory),
         file_search={},
         file_training=space.training,
         training_source=f"{space_file}: TRAINING",
@@ -110,6 +110,8 @@ def proxies(
         _study_config(resolved, directory, ir, space_file, allow_new_data=False),
         proxies=PROXY_NAMES,
     )
+    if fresh:  # every setting is checked: only now is the old sample moved aside
+        _move_aside(directory)
     quiet = console.quiet
     console.quiet = as_json or quiet
     try:

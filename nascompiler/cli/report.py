@@ -17,12 +17,15 @@ def report(
     out: Optional[Path] = typer.Option(
         None, "--out", help="File to write [default: <study>/report.html]."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Overwrite a file at --out that is not a report."
+    ),
 ) -> None:
     """Write a study's HTML report: one self-contained file that opens offline."""
     from ..report import write_report
 
     directory = study_directory(study)
-    path = write_report(directory, out)
+    path = write_report(directory, out, force=force)
     console.print(f"wrote {path}", markup=False, soft_wrap=True)
 
 

@@ -6,6 +6,7 @@ uses; this module reads the inputs, builds the study and runs it."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Optional
 
@@ -20,6 +21,7 @@ from ..config.settings import (
     DEFAULT_SEARCHER,
     DEFAULT_SEED,
     DEFAULT_WORKERS,
+    search_label,
 )
 from ..errors import UsageError
 from ..search.schedulers import DEFAULT_MIN_EPOCHS, DEFAULT_REDUCTION_FACTOR
@@ -171,7 +173,7 @@ def search(
             "(x_train, y_train), (x_val, y_val)"
         )
     directory = out / (check_study_name(study) if study is not None else space.stem)
-    _prepare_directory(directory, fresh)
+    _check_directory(directory, fresh)
     settings = search_config(
         space_file,
         space.search,
@@ -197,9 +199,15 @@ def search(
         grid_resolution=grid_resolution,
         cluster=cluster,
         ship_data=ship_data,
+        fresh=fresh,
     )
     config = _study_config(settings, directory, ir, space_file, allow_new_data)
+    _check_searcher(config, space_file, space.search)
     executor = _executor(config, directory)
+    # Every setting is checked: only now may --fresh move the old study aside (a bad
+    # flag must neither move it nor leave an empty study behind).
+    if fresh:
+        _move_aside(directory)
     _run(config, executor, tensorboard)
     if not no_report:
         _write_report(directory)
@@ -231,9 +239,10 @@ def search_config(
     grid_resolution: int | None = None,
     cluster: str | None = None,
     ship_data: bool = False,
+    fresh: bool = False,
 ) -> SearchConfig:
     """The search's settings from the flags (``None``: not given), the space file and the
-    study in ``directory`` it resumes, through the one resolver."""
+    study in ``directory`` it resumes (none with ``fresh``), through the one resolver."""
     from ..search.resolve import resolve_search, stored_definition
 
     return resolve_search(
@@ -263,7 +272,7 @@ def search_config(
             "objective": objective or None,
             "direction": direction,
         },
-        stored=stored_definition(directory),
+        stored={} if fresh else stored_definition(directory),
         file_search=file_search,
         file_training=file_training,
         training_source=f"{space_file}: TRAINING",
@@ -271,23 +280,57 @@ def search_config(
     )
 
 
-def _prepare_directory(directory: Path, fresh: bool) -> None:
-    """Refuse a study another search is running and a folder that is not a study; with
-    ``--fresh``, move the old study aside."""
-    from ..search.study import fresh_directory
+def _check_directory(directory: Path, fresh: bool) -> None:
+    """Refuse a study another search is running, a file, and a folder that is not a study
+    (unless ``--fresh`` is to move it aside)."""
     from ..storage.lock import check_not_running
     from ..storage.store import is_study
 
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(
+            f"{directory} is a file, not a study folder; choose another --study or --out"
+        )
     check_not_running(directory)  # before --fresh moves a running study aside
-    if fresh:
-        moved = fresh_directory(directory)
-        if moved is not None:
-            console.print(f"Moved the previous study to {moved}")
-    elif directory.exists() and not is_study(directory):
+    if not fresh and directory.exists() and not is_study(directory):
         if any(directory.iterdir()):
             raise UsageError(
                 f"{directory} exists and is not a study; choose another --study or --out"
             )
+
+
+def _move_aside(directory: Path) -> None:
+    """``--fresh``: move the old study aside (never delete it)."""
+    from ..search.study import fresh_directory
+    from ..storage.lock import check_not_running
+
+    check_not_running(directory)
+    moved = fresh_directory(directory)
+    if moved is not None:
+        console.print(f"Moved the previous study to {moved}", markup=False)
+
+
+def _check_searcher(
+    config: StudyConfig, space_file: Path, file_search: dict[str, Any] | None
+) -> None:
+    """The searcher's options, checked as the study will when it starts, but before the study
+    folder is made or moved: a bad setting must leave no empty study behind (it would become
+    the most recently used one). The resolver checked the scheduler already."""
+    from ..search.searchers import make_searcher
+
+    try:
+        make_searcher(
+            config.searcher,
+            config.space,
+            seed=config.seed,
+            directions=config.settings.directions,
+            **config.searcher_options,
+        )
+    except UsageError as exc:
+        text = str(exc)
+        key = "searcher_options" if config.searcher_options else "searcher"
+        if "--" in text or "SEARCH[" in text or key not in (file_search or {}):
+            raise
+        raise UsageError(f"{search_label(key, f'{space_file}: SEARCH')}: {text}") from exc
 
 
 def _study_config(
@@ -355,7 +398,8 @@ def _run(config: StudyConfig, executor: Executor | None, tensorboard: bool) -> N
     _print_summary(runner.store, config.settings, directory)
     if tensorboard:
         console.print(
-            f"TensorBoard logs: tensorboard --logdir {StudyLayout(directory).tensorboard}",
+            "TensorBoard logs: tensorboard --logdir "
+            + shlex.quote(str(StudyLayout(directory).tensorboard)),
             markup=False,
             soft_wrap=True,
         )
@@ -364,11 +408,12 @@ def _run(config: StudyConfig, executor: Executor | None, tensorboard: bool) -> N
 def _write_report(directory: Path) -> None:
     """The search's last step: write or refresh the HTML report. Without the ``report`` extra
     the search still succeeds; it says in one line what to install."""
+    from ..fileio import FileRefused
     from ..report import ReportUnavailable, write_report
 
     try:
         path = write_report(directory)
-    except ReportUnavailable as exc:
+    except (ReportUnavailable, FileRefused) as exc:
         console.print(f"No HTML report: {exc}", markup=False, soft_wrap=True)
         return
     console.print(f"Report: {path}", markup=False, soft_wrap=True)
@@ -414,10 +459,15 @@ def _print_summary(store: Any, settings: Any, directory: Path) -> None:
             pareto_table(front, settings.objective_names, settings.directions)
         )
         console.print(
-            f"Export the front with:  nascompile export --pareto {directory.name}_pareto "
-            f"--study {directory}"
+            "Export the front with:  nascompile export --pareto "
+            f"{shlex.quote(directory.name + '_pareto')} --study {shlex.quote(str(directory))}",
+            markup=False,
+            soft_wrap=True,
         )
     elif board:
         console.print(
-            f"Export the winner with:  nascompile export --best --study {directory}"
+            "Export the winner with:  nascompile export --best --study "
+            f"{shlex.quote(str(directory))}",
+            markup=False,
+            soft_wrap=True,
         )

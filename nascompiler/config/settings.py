@@ -385,6 +385,12 @@ def check_search_values(
         )
 
 
+def search_label(key: str, source: str) -> str:
+    """A ``SEARCH`` option as errors name it: ``space.py: SEARCH["max_trials"]``, where
+    ``source`` is ``space.py: SEARCH``."""
+    return f'{source}["{key}"]'
+
+
 # The space file's SEARCH options (and the search command's flags of the same names), with
 # their defaults; the order is the one error messages list them in. ``None``: not set (no
 # budget, no cluster; a scheduler option its scheduler fills in).

@@ -31,10 +31,9 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -42,7 +41,18 @@ from .._version import __version__
 from ..codegen import add_docstring_section
 from ..config.settings import TrainingSettings
 from ..errors import UsageError
-from ..fileio import write_atomic
+from ..fileio import (
+    FileRefused,
+    Product,
+    check_name,
+    check_target,
+    head,
+    install,
+    remove_product,
+    temporary_folder,
+    text_marker,
+    write_atomic,
+)
 from ..kinds import TrialStatus
 from ..run.data import SPLITS, ArrayFolderData, DataSource, SpaceFileData
 from ..search.console import format_objective, objective_text
@@ -99,9 +109,7 @@ def choose_trial(
     else:
         board = store.leaderboard(settings.direction)
         if not board:
-            raise UsageError(
-                f"{store.directory} has no complete trial yet; run nascompile search first"
-            )
+            raise UsageError(no_complete_trial(store))
         record = board[0]
     if record.status == TrialStatus.DUPLICATE and record.duplicate_of is not None:
         record = store.trial(record.duplicate_of) or record
@@ -114,6 +122,34 @@ def choose_trial(
             f"trial #{record.number} has not finished; resume the search to run it"
         )
     return record
+
+
+def no_complete_trial(store: Store) -> str:
+    """Why a study has nothing to export, in one line: no trial yet, or trials that all
+    failed (and where their reasons are), or trials that have not finished."""
+    import shlex
+
+    counts = store.counts()
+    where = store.directory
+    total = sum(counts.values())
+    if total == 0:
+        return f"{where} has no trial yet; run nascompile search first"
+    study = shlex.quote(str(where))
+    failed = counts.get(TrialStatus.FAILED, 0)
+    if failed == total:
+        return (
+            f"{where} has no complete trial: all {failed} of its trials failed; see why with "
+            f"nascompile trials --study {study} (and the worker logs in {store.layout.logs})"
+        )
+    parts = [
+        f"{n} {status}"
+        for status, n in sorted(counts.items())
+        if n and status != "complete"
+    ]
+    return (
+        f"{where} has no complete trial ({', '.join(parts)}); see them with nascompile trials "
+        f"--study {study}, or resume the search to run more"
+    )
 
 
 @dataclass(frozen=True)
@@ -178,7 +214,7 @@ def export_trial(
         training=folder / f"train_{stem}.py" if training else None,
         artifacts=tuple((f, folder / (stem + FORMATS[f].suffix)) for f in formats),
     )
-    stale = _check_ownership(plan, force)
+    stale, product = _check_ownership(plan, force)
     notes = []
     if test and not has_weights:
         notes.append(
@@ -186,7 +222,7 @@ def export_trial(
         )
 
     settings = TrainingSettings.from_json(store.get_meta("settings"))
-    staging = Path(tempfile.mkdtemp(prefix=f".{stem}.export-", dir=_mkdir(folder)))
+    staging = temporary_folder(folder)
     checks: list[str] = []
     try:
         staged: list[tuple[Path, Path]] = []  # (staged file, final path)
@@ -216,18 +252,17 @@ def export_trial(
             "Search result",
             _result_lines(store, record, settings, plan, checks, extra_lines),
         )
-        write_atomic(out, exported)
+        write_atomic(out, exported, EXPORTED_MODULE, force)
         for tmp, final in sorted(staged, key=lambda pair: str(pair[1])):
-            _replace(tmp, final)
+            install(tmp, final, product(final), force)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     removed = []
     for path in stale:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
-        removed.append(path)
+        if remove_product(path, product(path)) or (
+            force and remove_product(path, Product(WRITER, lambda p: True))
+        ):
+            removed.append(path)
     return Exported(
         record,
         out,
@@ -239,51 +274,128 @@ def export_trial(
     )
 
 
-def _mkdir(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+WRITER = "nascompile export"
+EXPORTED_MODULE = Product(WRITER, text_marker(EXPORT_MARKER))
+_HDF5 = b"\x89HDF\r\n\x1a\n"
+_ZIP = (b"PK\x03\x04", b"PK\x05\x06")
+_SAVEDMODEL_ENTRIES = {
+    "saved_model.pb",
+    "saved_model.pbtxt",
+    "fingerprint.pb",
+    "keras_metadata.pb",
+    "variables",
+    "assets",
+}
 
 
-def _check_ownership(plan: _Plan, force: bool) -> list[Path]:
-    """Refuse to overwrite what export did not write; return the stale files of an earlier
-    export to the same module (its own, listed in the module's files: line)."""
+def _is_savedmodel(path: Path) -> bool:
+    """A SavedModel folder: its graph file, and nothing a SavedModel does not hold."""
+    try:
+        names = {entry.name for entry in path.iterdir()}
+    except OSError:
+        return False
+    return "saved_model.pb" in names and names <= _SAVEDMODEL_ENTRIES
+
+
+def _signatures() -> dict[str, tuple[Callable[[Path], bool], bool]]:
+    """What each file of an export set looks like, by its part (see :func:`set_parts`): a
+    recogniser, and whether it is a folder."""
+    from .deploy import FORMATS
+
+    written_by = text_marker(f"written by {WRITER}.", size=1024)
+    parts: dict[str, tuple[Callable[[Path], bool], bool]] = {
+        "weights": (lambda p: head(p, 8) == _HDF5, False),
+        "golden": (lambda p: head(p, 4) in _ZIP, False),
+        "test": (written_by, False),
+        "training": (written_by, False),
+        "keras": (lambda p: head(p, 4) in _ZIP, False),
+        "tflite": (lambda p: head(p, 8)[4:8] == b"TFL3", False),
+        "onnx": (
+            lambda p: head(p, 1) == b"\x08",
+            False,
+        ),  # ModelProto's ir_version field
+        "savedmodel": (_is_savedmodel, True),
+    }
+    assert set(FORMATS) <= set(parts)
+    return parts
+
+
+def set_parts(stem: str) -> dict[str, str]:
+    """Every file name an export to ``<stem>.py`` can write beside it, with its part."""
+    from .deploy import FORMATS
+
+    names = {
+        f"{stem}.weights.h5": "weights",
+        f"test_{stem}.py": "test",
+        f"{stem}.golden.npz": "golden",
+        f"train_{stem}.py": "training",
+    }
+    names.update({stem + f.suffix: name for name, f in FORMATS.items()})
+    return names
+
+
+def _set_product(module: Path, listed: Sequence[str]) -> Callable[[Path], Product]:
+    """The product of each file beside ``module``: its own only when the earlier export's
+    files: line names it, its name is one the set has, and it looks like that part (so a
+    file or folder the user put there, or named on an edited files: line, is never taken).
+    """
+    parts = set_parts(module.stem)
+    signatures = _signatures()
+    listed = set(listed)
+
+    def product(path: Path) -> Product:
+        part = parts.get(path.name)
+        if part is None:  # not a name of the set: never the export's own
+            return Product(WRITER, lambda p: False)
+        recognise, directory = signatures[part]
+        return Product(
+            WRITER,
+            lambda p: p.parent == module.parent and p.name in listed and recognise(p),
+            directory=directory,
+        )
+
+    return product
+
+
+def _check_ownership(
+    plan: _Plan, force: bool
+) -> tuple[list[Path], Callable[[Path], Product]]:
+    """Refuse, before any work, to overwrite what export did not write and names the file
+    system cannot hold; return the stale files of an earlier export to the same module (its
+    own: see :func:`_set_product`) and the product of each file of the set."""
     out = plan.out
+    for path in [out, *plan.files]:
+        check_name(path, "--out")
     previous: list[str] = []
-    if out.exists():
-        text = out.read_text(encoding="utf-8", errors="replace")
-        if EXPORT_MARKER not in text[:8000]:
-            if not force:
-                raise UsageError(
-                    f"{out} exists and was not written by nascompile export; choose another --out or pass --force"
-                )
-        else:
-            previous = _listed_files(text)
-    folder = out.parent
-    ours = {folder / name for name in previous}
+    if check_target(out, EXPORTED_MODULE, force) and EXPORTED_MODULE.recognise(out):
+        previous = _listed_files(out.read_text(encoding="utf-8", errors="replace"))
+    product = _set_product(out, previous)
     new = plan.files
-    if not force:
-        for path in new:
-            if (path.exists() or path.is_symlink()) and path not in ours:
-                raise UsageError(
-                    f"{path} exists and was not written by nascompile export; move it away or pass --force"
-                )
-    stale = [p for p in sorted(ours) if p not in new and (p.exists() or p.is_symlink())]
+    for path in new:
+        check_target(path, product(path), force)
+    folder = out.parent
+    stale = [
+        folder / name
+        for name in sorted(previous)
+        if folder / name not in new and product(folder / name).recognise(folder / name)
+    ]
     # A weights file beside a module whose trial kept none would load into it without
     # complaint (same shapes, another candidate's values): it must not stay.
     default_weights = folder / f"{out.stem}.weights.h5"
+    # (check_target with force=True: a folder or a link there is refused all the same.)
     if (
         plan.weights is None
-        and default_weights.exists()
-        and default_weights not in ours
+        and default_weights not in stale
+        and check_target(default_weights, product(default_weights), force=True)
     ):
         if not force:
-            raise UsageError(
-                f"{default_weights} exists and was not written by nascompile export; this trial's weights "
-                "were not kept, so it would sit beside a module it does not belong to; move it away or "
-                "pass --force (which deletes it)"
+            raise FileRefused(
+                f"{default_weights} exists and was not written by nascompile export; this trial's "
+                "weights were not kept, so it would sit beside a module it does not belong to; "
+                "move it away or pass --force (which deletes it)"
             )
         stale.append(default_weights)
-    return stale
+    return stale, product
 
 
 def _listed_files(module_text: str) -> list[str]:
@@ -314,12 +426,6 @@ def _listed_files(module_text: str) -> list[str]:
             if name.endswith(".weights.h5") and "/" not in name:
                 return [name]
     return []
-
-
-def _replace(tmp: Path, final: Path) -> None:
-    if final.is_dir() and not final.is_symlink():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
 
 
 def _data_source(store: Store, data_file: Path | None) -> DataSource:
@@ -511,6 +617,7 @@ def _data_text(summary: dict | None) -> str:
 
 
 PARETO_INDEX = "pareto.json"
+PARETO_PRODUCT = Product(WRITER, text_marker('"front": [', size=1 << 20))
 _PARETO_MODULE = re.compile(r"pareto_(\d+)\.py")
 
 
@@ -543,9 +650,7 @@ def export_pareto(
         )
     front = study_pareto_front(store, settings)
     if not front:
-        raise UsageError(
-            f"{store.directory} has no complete trial yet; run nascompile search first"
-        )
+        raise UsageError(no_complete_trial(store))
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--pareto {folder}: it is a file, not a folder")
     names, directions = settings.objective_names, settings.directions
@@ -577,25 +682,20 @@ def export_pareto(
         match = _PARETO_MODULE.fullmatch(path.name)
         if not match or int(match.group(1)) <= len(front):
             continue
-        text = path.read_text(encoding="utf-8", errors="replace")
-        if EXPORT_MARKER not in text:
+        if not (path.is_file() and not path.is_symlink()):
+            continue
+        if not EXPORTED_MODULE.recognise(path):
             continue  # not written by export: left alone
-        stem = path.stem
-        for name in _listed_files(text):
-            # Only the stale module's own set: an edited files: line cannot reach the others.
-            if not (
-                name.startswith((f"{stem}.", f"{stem}_"))
-                or name.endswith(f"_{stem}.py")
-            ):
-                continue
-            listed = folder / name
-            if listed.is_dir() and not listed.is_symlink():
-                shutil.rmtree(listed)
-            elif listed.exists():
-                listed.unlink()
-            removed.append(listed)
-        path.unlink()
-        removed.append(path)
+        text = path.read_text(encoding="utf-8", errors="replace")
+        listed = _listed_files(text)
+        product = _set_product(path, listed)
+        # Only the stale module's own set (see _set_product): an edited files: line cannot
+        # reach anything else.
+        for name in listed:
+            if remove_product(folder / name, product(folder / name)):
+                removed.append(folder / name)
+        if remove_product(path, EXPORTED_MODULE):
+            removed.append(path)
     entries = [
         {
             "place": place,
@@ -612,5 +712,7 @@ def export_pareto(
         "objectives": [{"name": n, "direction": d} for n, d in zip(names, directions)],
         "front": entries,
     }
-    path = write_atomic(folder / PARETO_INDEX, json.dumps(index, indent=2) + "\n")
+    path = write_atomic(
+        folder / PARETO_INDEX, json.dumps(index, indent=2) + "\n", PARETO_PRODUCT, force
+    )
     return ParetoExport(tuple(members), path, tuple(removed))

@@ -32,6 +32,7 @@ from ..deliver.diff import (
     diff_trials,
 )
 from ..errors import UsageError
+from ..fileio import Product, check_target, head, write_atomic
 from ..kinds import Direction, TrialStatus
 from ..literals import literal_key
 from ..search.console import format_objective, format_seconds
@@ -72,12 +73,25 @@ def default_report_path(directory: Path) -> Path:
     return StudyLayout(directory).report
 
 
-def write_report(directory: Path, out: Path | None = None) -> Path:
-    """Write the report of the study in ``directory``; returns the file written."""
-    from ..fileio import write_atomic
+def write_report(directory: Path, out: Path | None = None, force: bool = False) -> Path:
+    """Write the report of the study in ``directory``; returns the file written. An existing
+    file there is replaced only when it is a report (or with ``force``), and never a folder,
+    a link or a device (see :mod:`nascompiler.fileio`)."""
+    path = Path(out) if out else default_report_path(directory)
+    check_target(path, REPORT, force)  # before the work of building the page
+    return write_atomic(path, build_report(directory), REPORT, force)
 
-    page = build_report(directory)
-    return write_atomic(Path(out) if out else default_report_path(directory), page)
+
+GENERATOR = '<meta name="generator" content="nascompiler report">'
+
+
+def _is_report(path: Path) -> bool:
+    start = head(path, 8192)
+    # The generator line; reports written before it had only their title.
+    return GENERATOR.encode() in start or b": nascompiler report</title>" in start
+
+
+REPORT = Product("nascompile report", _is_report, force_hint="pass --force")
 
 
 def _plotly():

@@ -15,13 +15,14 @@ Only tensorboard's protocol buffers and record writer are used: importing tensor
 
 from __future__ import annotations
 
-import os
+import io
 import socket
 import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..fileio import write_atomic
 from ..kinds import TrialStatus
 from ..literals import literal_key
 from ..search.events import StudyListener
@@ -63,13 +64,12 @@ def hparam_value(value: Any) -> bool | int | float | str:
 
 def _write_events(path: Path, events: list) -> None:
     event_pb2, _, _, RecordWriter = _tensorboard()
-    tmp = path.with_name(f".tmp-{path.name}")
-    with open(tmp, "wb") as handle:
-        writer = RecordWriter(handle)
-        first = event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
-        for event in [first, *events]:
-            writer.write(event.SerializeToString())
-    os.replace(tmp, path)
+    handle = io.BytesIO()
+    writer = RecordWriter(handle)
+    first = event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
+    for event in [first, *events]:
+        writer.write(event.SerializeToString())
+    write_atomic(path, handle.getvalue())
 
 
 def _event_file(folder: Path) -> Path:
@@ -118,7 +118,7 @@ def write_trial(logdir: Path, record: TrialRecord) -> Path | None:
             )
         )
     _write_events(_event_file(folder), events)
-    marker.write_text(f"{epochs}\n")
+    write_atomic(marker, f"{epochs}\n")
     return folder
 
 

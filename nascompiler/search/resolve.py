@@ -6,8 +6,8 @@ file (``SEARCH``, ``TRAINING``; the API has none), the stored study it resumes, 
 (``DEFAULT_*`` in :mod:`nascompiler.config.settings`). Then every value is checked and parsed
 once: durations to seconds, counts to integers, the scheduler's options by its class, the
 number of objectives by the searcher's class. An error names the value as its caller spells it
-(``--max-trials`` for the command line, ``max_trials`` for the API, ``space.py: SEARCH:
-max_trials`` for the space file).
+(``--max-trials`` for the command line, ``max_trials`` for the API, ``space.py:
+SEARCH["max_trials"]`` for the space file).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ..config.settings import (
     TrainingSettings,
     check_search_values,
     flag_name,
+    search_label,
     stored_training,
 )
 from ..errors import UsageError
@@ -94,7 +95,7 @@ def resolve_search(
         """``key`` as the layer its value came from spells it."""
         if key in given or key not in file_options:
             return name(key)
-        return f"{search_source}: {key}"
+        return search_label(key, search_source)
 
     overrides = {k: v for k, v in (training_flags or {}).items() if v is not None}
     if options["max_epochs"] is not None:
@@ -138,7 +139,8 @@ def resolve_search(
     searcher = options["searcher"]
     if searcher not in SEARCHERS:
         raise UsageError(
-            f"unknown searcher {searcher!r}; the searchers are: {', '.join(SEARCHERS)}"
+            f"{named('searcher')}: unknown searcher {searcher!r}; the searchers are: "
+            f"{', '.join(SEARCHERS)}"
         )
     if training.multi_objective:
         if SCHEDULERS[scheduler.name].multi_fidelity:

@@ -372,7 +372,8 @@ def configure_scheduler(
     """The scheduler ``scheduler`` with its options checked by its class."""
     if scheduler not in SCHEDULERS:
         raise UsageError(
-            f"unknown scheduler {scheduler!r}; the schedulers are: {', '.join(SCHEDULERS)}"
+            f"{name('scheduler')}: unknown scheduler {scheduler!r}; the schedulers are: "
+            f"{', '.join(SCHEDULERS)}"
         )
     return SCHEDULERS[scheduler].configure(
         epochs=epochs,
