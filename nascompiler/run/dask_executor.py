@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..config.settings import max_workers
 from ..errors import UsageError
 from ..fileio import write_atomic
 from ..kinds import TrialStatus
@@ -82,6 +83,12 @@ def parse_cluster(text: str) -> ClusterAddress:
         workers = int(local.group(1))
         if workers < 1:
             raise UsageError(f"--cluster {value}: local:N needs at least 1 worker")
+        if workers > max_workers():  # as --workers is capped
+            raise UsageError(
+                f"--cluster {value}: {workers} workers is more than this machine's "
+                f"{max_workers()} CPU cores; each trial is a whole TensorFlow process (about "
+                f"0.7 GB), so use at most local:{max_workers()}"
+            )
         return ClusterAddress(value, local_workers=workers)
     remote = re.fullmatch(
         r"(tcp|tls)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d+)", value
@@ -94,6 +101,49 @@ def parse_cluster(text: str) -> ClusterAddress:
             )
         return ClusterAddress(value, scheduler=value)
     raise UsageError(f"--cluster {value!r} is not a cluster address; {ADDRESS_FORMS}")
+
+
+PROBE_SECONDS = 5.0  # how long a --cluster address has to connect, then to greet
+
+
+def probe_scheduler(address: ClusterAddress, timeout: float = PROBE_SECONDS) -> None:
+    """Check, within about ``2 * timeout`` seconds, that a ``tcp://`` address is a Dask
+    scheduler before Dask's client talks to it: a Dask server greets a new connection at once
+    with its handshake, a message whose first 8 bytes give its (small) length. Anything else, a
+    server that waits for the client to speak (HTTP) or one that speaks first in another
+    protocol (SSH, SMTP), would otherwise hang the client for minutes or end in a traceback.
+    ``tls://`` addresses are left to Dask (there the client speaks first)."""
+    if address.scheduler is None or not address.scheduler.startswith("tcp://"):
+        return
+    host, _, port = address.scheduler[len("tcp://") :].rpartition(":")
+    host = host.strip("[]")
+    where = f"--cluster {address.text}"
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            greeting = b""
+            while len(greeting) < 8:
+                chunk = conn.recv(8 - len(greeting))
+                if not chunk:
+                    break
+                greeting += chunk
+    except socket.timeout:
+        raise UsageError(
+            f"{where}: the server there said nothing within {timeout:g} s; it is not a Dask "
+            "scheduler (which greets every connection at once)"
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"{where}: cannot reach a Dask scheduler there ({describe_exception(exc)})"
+        ) from None
+    length = int.from_bytes(greeting, "little") if len(greeting) == 8 else -1
+    if not 8 < length < 1 << 20:
+        what = (
+            "closed the connection" if not greeting else "answered in another protocol"
+        )
+        raise UsageError(
+            f"{where}: the server there {what}; it is not a Dask scheduler"
+        )
 
 
 # ---------------------------------------------------------------------------- files
@@ -507,6 +557,7 @@ class DaskExecutor(Executor):
                 self.client = distributed.Client(self.cluster, set_as_default=False)
                 self._start_local_workers(self.cluster.scheduler_address)
             else:
+                probe_scheduler(self.address)
                 self.client = distributed.Client(
                     self.address.scheduler, timeout=15, set_as_default=False
                 )

@@ -42,6 +42,7 @@ from .searchers import SEARCHERS, make_searcher
 from .searchers.base import check_objective_count
 
 MAX_CONSECUTIVE_DUPLICATES = 200
+HEARTBEAT_SECONDS = 2.0  # how often the time spent is stored while a search runs
 
 
 @dataclass
@@ -367,10 +368,26 @@ class Study:
         self._emit("search_finished")
         return self
 
+    def _spent(self) -> float | None:
+        """Seconds of search over every run of the study so far (``None`` before this run's
+        workers are up)."""
+        if not hasattr(self, "_run_started"):
+            return None
+        return self._spent_before + time.monotonic() - self._run_started
+
     def _record_time(self) -> None:
-        if hasattr(self, "_run_started"):
-            spent = self._spent_before + time.monotonic() - self._run_started
+        spent = self._spent()
+        if spent is not None:
             self.store.set_meta(search_seconds=spent)
+            self._recorded_at = time.monotonic()
+
+    def _heartbeat(self) -> None:
+        """Store the time spent every few seconds, so that a driver killed with kill -9 loses at
+        most that much of it and the next run honours ``--time-budget`` over both."""
+        if time.monotonic() - self._recorded_at >= HEARTBEAT_SECONDS:
+            self._record_time()
+
+    _recorded_at = 0.0
 
     def _check_data(self, summary: dict[str, Any]) -> None:
         stored = self.store.get_meta("data_summary")
@@ -524,6 +541,7 @@ class Study:
                 break
             # With nothing in flight and no free slot, workers are starting (a recycled or
             # replaced one): wait for them rather than ending the search.
+            self._heartbeat()
             for event in self.executor.poll(0.25):
                 if isinstance(event, EpochEvent):
                     self._emit("epoch_finished", event.number, event.epoch, event.logs)
@@ -785,7 +803,16 @@ class Study:
         """Store a result; the tell is recorded at ``told_rung`` (default: the trial's rung)."""
         told = fields.get("objective") if status in TOLD_OBJECTIVE else None
         rung = told_rung if told_rung is not None else fields.get("rung")
-        self.store.finish_trial(number, status=status, tell=(rung, told), **fields)
+        spent = self._spent()
+        self.store.finish_trial(
+            number,
+            status=status,
+            tell=(rung, told),
+            meta={"search_seconds": spent} if spent is not None else None,
+            **fields,
+        )
+        if spent is not None:
+            self._recorded_at = time.monotonic()
         self.tells += 1
         record = self.store.trial(number)
         self._tell(record, told)

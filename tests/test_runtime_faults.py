@@ -1,0 +1,219 @@
+"""Runtime reliability (issue 21): the time budget survives kill -9 and SIGTERM, cluster jobs
+honour --trial-timeout, --cluster fails fast on something that is not a Dask scheduler, a failed
+promotion keeps the trial's earlier rungs, bounded runs of rejected proposals, checkpoints
+cleaned up at the end, a worker killed while loading the data is retried once; and a seeded
+fault-injection run that kills the driver and the worker at random points and resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from test_search import NASCOMPILE, SPACE, env, trials
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def renv(**extra: str) -> dict[str, str]:
+    """The test environment with this checkout first on the path (the CLI and its workers)."""
+    return env(PYTHONPATH=str(REPO), **extra)
+
+
+def meta(study: Path, key: str):
+    try:
+        with sqlite3.connect(study / "study.db", timeout=5) as db:
+            row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return None if row is None else json.loads(row[0])
+
+
+def integrity(study: Path) -> str:
+    with sqlite3.connect(study / "study.db") as db:
+        return db.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def wait_until(condition, timeout: float, what: str, process=None) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        if process is not None:
+            assert process.poll() is None, f"the search ended before {what}"
+        time.sleep(0.1)
+
+
+# --------------------------------------------------------------------------- finding 3: the budget
+@pytest.mark.slow
+def test_the_time_budget_survives_kill_9_and_sigterm_summarises(tmp_path):
+    budget = 10.0
+    args = ["search", str(SPACE), "--max-trials", "500", "--time-budget", f"{budget:g}s",
+            "--seed", "3"]  # fmt: skip
+    study = tmp_path / "generated" / "digits_tiny"
+    slow = {"DIGITS_TINY_REPEAT": "2"}
+
+    # 1. kill -9 some seconds into the search: the time spent up to then is stored.
+    process = subprocess.Popen(
+        [NASCOMPILE, *args], cwd=tmp_path, env=renv(**slow),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_until(
+        lambda: (study / "study.db").exists() and len(trials(study)) >= 1,
+        300, "the first trial", process,
+    )  # fmt: skip
+    first_trial = time.monotonic()
+    time.sleep(4)
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    killed_after = time.monotonic() - first_trial
+    spent = meta(study, "search_seconds")
+    assert spent is not None, "nothing of the time spent was stored before kill -9"
+    # At most one heartbeat (2 s) and a little scheduling slack lost.
+    assert spent >= killed_after - 3.5, (spent, killed_after)
+    assert integrity(study) == "ok"
+
+    # 2. SIGTERM: the search stops as Ctrl-C stops it, says what it kept, exit code 130.
+    process = subprocess.Popen(
+        [NASCOMPILE, *args], cwd=tmp_path, env=renv(**slow),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    wait_until(
+        lambda: (meta(study, "search_seconds") or 0) >= spent + 2,
+        300, "the second run to search a while", process,
+    )  # fmt: skip
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, out
+    assert "Terminated (SIGTERM)." in out and "will run again" in out, out
+    assert "Traceback" not in out, out
+    spent2 = meta(study, "search_seconds")
+    assert spent2 >= spent + 2
+    assert integrity(study) == "ok"
+
+    # 3. The resumed run uses only what is left of the budget.
+    result = subprocess.run(
+        [NASCOMPILE, *args], cwd=tmp_path, env=renv(**slow), capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the time budget of 10s is spent" in result.stdout
+    rows = trials(study)
+    assert not [r for r in rows if r["status"] == "running"]
+    longest = max(r["wall_seconds"] or 0 for r in rows)
+    total = meta(study, "search_seconds")
+    assert budget <= total <= budget + longest + 2.5, (total, longest)
+    # The kill lost at most a heartbeat: what ran before it plus what followed is within
+    # budget plus one trial's slack.
+    assert killed_after + (total - spent) <= budget + longest + 4.5
+
+
+# --------------------------------------------------------------------------- finding 5: --cluster
+class _FakeServer:
+    """A TCP server on 127.0.0.1 that is not a Dask scheduler: it waits silently, or greets
+    every connection with ``greeting``."""
+
+    def __init__(self, greeting: bytes | None = None):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.greeting = greeting
+        self.held: list = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)  # never answers a request: an HTTP server waiting
+            if self.greeting is not None:
+                conn.sendall(self.greeting)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.mark.parametrize(
+    "greeting, fragment",
+    [
+        (None, "said nothing within 1 s; it is not a Dask scheduler"),
+        (b"SSH-2.0-OpenSSH_9.6\r\n", "answered in another protocol"),
+        (b"220 smtp.example ESMTP\r\n", "answered in another protocol"),
+    ],
+)
+def test_a_server_that_is_not_a_dask_scheduler_is_refused_quickly(greeting, fragment):
+    from nascompiler.errors import UsageError
+    from nascompiler.run.dask_executor import parse_cluster, probe_scheduler
+
+    server = _FakeServer(greeting)
+    try:
+        started = time.monotonic()
+        with pytest.raises(UsageError) as caught:
+            probe_scheduler(parse_cluster(f"tcp://127.0.0.1:{server.port}"), timeout=1)
+        assert time.monotonic() - started < 3
+        message = str(caught.value)
+        assert fragment in message and "\n" not in message
+        assert message.startswith(f"--cluster tcp://127.0.0.1:{server.port}: ")
+    finally:
+        server.close()
+
+
+@pytest.mark.slow
+def test_a_real_scheduler_passes_the_probe():
+    import logging
+
+    distributed = pytest.importorskip("distributed")
+    from nascompiler.run.dask_executor import parse_cluster, probe_scheduler
+
+    cluster = distributed.LocalCluster(
+        n_workers=0, host="127.0.0.1", scheduler_port=0, dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )  # fmt: skip
+    try:
+        probe_scheduler(parse_cluster(cluster.scheduler_address), timeout=5)
+    finally:
+        cluster.close()
+
+
+def test_local_clusters_are_capped_like_workers(monkeypatch):
+    from nascompiler.errors import UsageError
+    from nascompiler.run import dask_executor
+
+    monkeypatch.setattr(dask_executor, "max_workers", lambda: 4)
+    assert dask_executor.parse_cluster("local:4").local_workers == 4
+    with pytest.raises(
+        UsageError, match="more than this machine's 4 CPU cores.*local:4"
+    ):
+        dask_executor.parse_cluster("local:99")
+
+
+@pytest.mark.slow
+def test_search_against_a_silent_http_port_is_one_line_in_bounded_time(tmp_path):
+    server = _FakeServer(None)
+    try:
+        started = time.monotonic()
+        result = subprocess.run(
+            [NASCOMPILE, "search", str(SPACE), "--max-trials", "1",
+             "--cluster", f"tcp://127.0.0.1:{server.port}"],
+            cwd=tmp_path, env=renv(), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        took = time.monotonic() - started
+    finally:
+        server.close()
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "it is not a Dask scheduler" in lines[0], result.stderr
+    assert took < 30, took  # 5 s of probe and the interpreter's start (was 400+ s)
