@@ -217,3 +217,72 @@ def test_search_against_a_silent_http_port_is_one_line_in_bounded_time(tmp_path)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "it is not a Dask scheduler" in lines[0], result.stderr
     assert took < 30, took  # 5 s of probe and the interpreter's start (was 400+ s)
+
+
+# --------------------------------------------------------------------------- finding 4: Dask timeout
+class _FakeFuture:
+    def __init__(self):
+        self.cancelled = False
+
+    def done(self) -> bool:
+        return self.cancelled
+
+
+class _FakeClient:
+    def __init__(self):
+        self.jobs: list = []
+
+    def submit(self, fn, job, data, **kwargs):
+        self.jobs.append(job)
+        return _FakeFuture()
+
+    def cancel(self, futures, force=False):
+        for f in futures:
+            f.cancelled = True
+
+
+def _dask_config(tmp_path: Path, **extra):
+    from nascompiler.config.settings import TrainingSettings
+    from nascompiler.run.data import SpaceFileData
+    from nascompiler.search.study import StudyConfig
+    from nascompiler.spacefile import load_space_file
+
+    space = load_space_file(SPACE)
+    return StudyConfig(
+        directory=tmp_path / "study", space=space.compile(),
+        data=SpaceFileData(str(SPACE)), settings=TrainingSettings.resolve(space.training),
+        max_trials=2, **extra,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_cluster_jobs_carry_the_trial_timeout_and_a_silent_one_is_cancelled(tmp_path):
+    pytest.importorskip("distributed")
+    from nascompiler.run import dask_executor
+    from nascompiler.run.messages import TrialTask
+    from nascompiler.search.study import Study
+
+    config = _dask_config(tmp_path, trial_timeout=3.0)
+    executor = dask_executor.DaskExecutor(config.data, {}, "local:1")
+    assert executor.trial_timeout is None
+    Study(config, executor=executor)  # the study's --trial-timeout reaches the executor
+    assert executor.trial_timeout == 3.0
+
+    executor.client = _FakeClient()
+    executor.summary = {}
+    task = TrialTask(number=4, candidate_id="c", module_path=str(tmp_path / "m.py"),
+                     seed=1, weights_path=None, keep_if_better_than=None, epochs=1)  # fmt: skip
+    executor.submit(task)
+    assert executor.client.jobs[0].trial_timeout == 3.0  # the worker enforces it
+
+    out: list = []
+    executor._check_timeouts(out)
+    assert out == [] and 4 in executor.running
+    # A worker that cannot stop it (stopped, hung): the driver fails and cancels the job.
+    future = executor.running[4].future
+    executor.running[4].sent -= 3.0 + dask_executor.TIMEOUT_GRACE_SECONDS + 1
+    executor._check_timeouts(out)
+    assert future.cancelled and 4 not in executor.running
+    assert out[0].outcome.number == 4 and out[0].outcome.status == "failed"
+    assert "longer than --trial-timeout (3 s)" in out[0].outcome.error
+    executor.client = None

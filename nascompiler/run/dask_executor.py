@@ -239,6 +239,9 @@ class Job:
     settings: dict[str, Any]
     summary: dict[str, Any]  # the data summary the driver checked
     recycle_after: int
+    trial_timeout: float | None = (
+        None  # --trial-timeout, enforced by the trial's worker
+    )
 
 
 @dataclass
@@ -406,6 +409,8 @@ def run_on_worker(job: Job, data: Any) -> Reply | None:
             executor = _borrow(job, source)
         except UsageError as exc:
             return failed(f"the trial process did not start on {label}: {exc}")
+        # A hung or stopped trial process is killed and its trial failed, as on one machine.
+        executor.trial_timeout = job.trial_timeout
         executor.submit(task)
         outcome: TrialOutcome | None = None
         while outcome is None:
@@ -486,6 +491,15 @@ class _Running:
     # worker was lost: two addresses mean one retry).
     workers: list[str] = field(default_factory=list)
     warned: bool = False
+    sent: float = field(
+        default_factory=time.monotonic
+    )  # when it was submitted, or started
+
+
+# With --trial-timeout, the driver gives a Dask job this much longer than the timeout (the
+# trial process may have to start first) before it fails it itself: the worker enforces the
+# timeout, the driver's check is for a worker that cannot (a stopped or hung Dask worker).
+TIMEOUT_GRACE_SECONDS = 30.0
 
 
 class DaskExecutor(Executor):
@@ -508,6 +522,7 @@ class DaskExecutor(Executor):
         startup_timeout: float = 120.0,
         notify: Callable[[str], None] | None = None,
         log_dir: Path | None = None,
+        trial_timeout: float | None = None,
     ):
         self.address = (
             cluster if isinstance(cluster, ClusterAddress) else parse_cluster(cluster)
@@ -520,6 +535,7 @@ class DaskExecutor(Executor):
         self.startup_timeout = startup_timeout
         self.notify = notify or (lambda text: None)
         self.log_dir = log_dir  # output of local:N workers (dask-worker-<i>.log)
+        self.trial_timeout = trial_timeout
         self.local_workers: list[subprocess.Popen] = []
         self.run = uuid.uuid4().hex[:12]
         self.topic = f"nascompiler-{self.run}"
@@ -731,6 +747,7 @@ class DaskExecutor(Executor):
             settings=self.settings,
             summary=self.summary or {},
             recycle_after=self.recycle_after,
+            trial_timeout=self.trial_timeout,
         )
         self.submitted += 1
         future = self.client.submit(
@@ -756,6 +773,7 @@ class DaskExecutor(Executor):
             self._refresh()
             self._check_lost_workers(out)
             self._collect(out)
+            self._check_timeouts(out)
             if out or time.monotonic() >= deadline:
                 return out
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
@@ -767,6 +785,7 @@ class DaskExecutor(Executor):
             running = self.running.get(number)
             if message.get("kind") == "started" and running is not None:
                 running.workers.append(message["address"])
+                running.sent = time.monotonic()
                 self.where[number] = message["label"]
             elif message.get("kind") == "epoch" and running is not None:
                 out.append(
@@ -804,6 +823,27 @@ class DaskExecutor(Executor):
                 self.notify(
                     f"trial #{number}: Dask worker {lost[0]} died or disconnected mid-trial; running it again on another worker"
                 )
+
+    def _check_timeouts(self, out: list[Event]) -> None:
+        """Fail (and cancel) a job that ran well past ``--trial-timeout`` without its worker
+        reporting: the worker that should have stopped it is itself stopped or hung."""
+        if self.trial_timeout is None:
+            return
+        limit = self.trial_timeout + TIMEOUT_GRACE_SECONDS
+        now = time.monotonic()
+        for number, running in list(self.running.items()):
+            if running.future.done() or now - running.sent <= limit:
+                continue
+            del self.running[number]
+            with contextlib.suppress(Exception):
+                self.client.cancel([running.future], force=True)
+            out.append(
+                self._failed(
+                    number,
+                    f"the trial ran longer than --trial-timeout ({self.trial_timeout:g} s) and its "
+                    "Dask worker did not stop it (is the worker stopped or hung?); it was cancelled",
+                )
+            )
 
     def _collect(self, out: list[Event]) -> None:
         for number, running in list(self.running.items()):

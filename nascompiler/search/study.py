@@ -208,6 +208,10 @@ class Study:
         self.directory = self.layout.root
         self.store = Store(self.directory, create=True)
         self._check_or_record_definition()
+        if executor is not None and getattr(executor, "trial_timeout", 0) is None:
+            executor.trial_timeout = (
+                config.trial_timeout
+            )  # a cluster's jobs honour it too
         self.executor = executor or LocalExecutor(
             config.data,
             config.settings.to_json(),
