@@ -510,7 +510,7 @@ class _KillFirstPromotion(StudyListener):
 
 
 @pytest.mark.slow
-def test_a_trial_failing_in_a_later_rung_keeps_its_history_and_never_wins(tmp_path):
+def test_a_trial_failing_in_a_later_rung_keeps_its_last_valid_rung(tmp_path):
     config = _config(
         tmp_path / "study", 8, workers=1, scheduler="asha", min_epochs=1, max_epochs=4,
         reduction_factor=2,
@@ -518,16 +518,29 @@ def test_a_trial_failing_in_a_later_rung_keeps_its_history_and_never_wins(tmp_pa
     killer = _KillFirstPromotion()
     study = Study(config, listeners=[killer]).run()
     assert killer.killed is not None
-    failed = study.store.trial(killer.killed)
-    assert failed.status == "failed" and "the worker process died" in failed.error
-    assert failed.rungs and failed.rungs[0]["rung"] == 0  # its rung-0 result is kept
-    assert failed.checkpoint is None
+    stopped = study.store.trial(killer.killed)
+    # Its rung-0 result stays its result, marked as stopped there (issue 21): nothing valid
+    # is lost, and it is never promoted again.
+    assert stopped.status == "complete" and stopped.rung == 0
+    assert "the worker process died" in stopped.error
+    assert stopped.error.startswith("stopped at rung 0: its promotion to rung 1 failed")
+    assert [e["rung"] for e in stopped.rungs] == [0] and stopped.rungs[0]["stopped"]
+    assert stopped.objective == stopped.rungs[0]["objective"] is not None
+    assert stopped.checkpoint is None
     assert not list(
         (tmp_path / "study" / "checkpoints").glob(f"trial-{killer.killed}-*")
     )
-    assert killer.killed not in [t.number for t in study.store.leaderboard("max")]
+    assert killer.killed in [t.number for t in study.store.leaderboard("max")]
     assert study.started == 8 and study.end_reason == "all 8 trials are done"
-    assert [t.rung for t in study.store.tells() if t.number == killer.killed] == [0, 1]
+    told = [
+        (t.rung, t.objective) for t in study.store.tells() if t.number == killer.killed
+    ]
+    assert told == [(0, stopped.objective), (1, None)]
+    # A later proposal of the same candidate reuses its kept result, not "failed".
+    assert study._new_trial(dict(stopped.assignment)) is None
+    duplicate = study.store.trials()[-1]
+    assert duplicate.status == "duplicate" and duplicate.duplicate_of == killer.killed
+    assert duplicate.objective == stopped.objective and duplicate.error is None
 
 
 @pytest.mark.slow

@@ -765,6 +765,11 @@ class Study:
             ):
                 old_checkpoint.unlink(missing_ok=True)
             self._prune_weights()
+        elif record.rungs and record.objective is not None:
+            stored = self._stop_at_last_rung(record, job, outcome, totals)
+            if old_checkpoint is not None:
+                old_checkpoint.unlink(missing_ok=True)
+            self._prune_weights()
         else:
             stored = self._store_result(
                 outcome.number,
@@ -785,6 +790,36 @@ class Study:
         self._prune_checkpoints()
         return stored
 
+    def _stop_at_last_rung(
+        self,
+        record: TrialRecord,
+        job: Job,
+        outcome: TrialOutcome,
+        totals: dict[str, float],
+    ) -> TrialRecord:
+        """A promoted job failed (its worker was killed, it timed out, it diverged): the trial
+        keeps the result of its last valid rung, marked as stopped there (never promoted again),
+        and the failure is told to the searcher at the rung it failed in."""
+        rungs = [dict(entry) for entry in record.rungs]
+        rungs[-1]["stopped"] = True
+        return self._store_result(
+            record.number,
+            TrialStatus.COMPLETE,
+            told_rung=job.rung,
+            tell_objective=False,
+            rung=record.rung,
+            objective=record.objective,
+            objective_values=record.objective_values or None,
+            metrics=record.metrics,
+            params=record.params,
+            error=f"stopped at rung {record.rung}: its promotion to rung {job.rung} failed "
+            f"({outcome.error})",
+            epochs=record.epochs,
+            rungs=rungs,
+            checkpoint=None,
+            **totals,
+        )
+
     def _finish_duplicate(self, record: TrialRecord, earlier: TrialRecord) -> None:
         self._store_result(
             record.number,
@@ -802,10 +837,16 @@ class Study:
         number: int,
         status: TrialStatus,
         told_rung: int | None = None,
+        tell_objective: bool = True,
         **fields: Any,
     ) -> TrialRecord:
-        """Store a result; the tell is recorded at ``told_rung`` (default: the trial's rung)."""
-        told = fields.get("objective") if status in TOLD_OBJECTIVE else None
+        """Store a result; the tell is recorded at ``told_rung`` (default: the trial's rung),
+        with no objective when ``tell_objective`` is false (a rung that failed)."""
+        told = (
+            fields.get("objective")
+            if status in TOLD_OBJECTIVE and tell_objective
+            else None
+        )
         rung = told_rung if told_rung is not None else fields.get("rung")
         spent = self._spent()
         self.store.finish_trial(
