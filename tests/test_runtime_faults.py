@@ -286,3 +286,137 @@ def test_cluster_jobs_carry_the_trial_timeout_and_a_silent_one_is_cancelled(tmp_
     assert out[0].outcome.number == 4 and out[0].outcome.status == "failed"
     assert "longer than --trial-timeout (3 s)" in out[0].outcome.error
     executor.client = None
+
+
+# --------------------------------------------------------------------------- finding 7: rough edges
+class _InstantExecutor:
+    """An executor that 'trains' at once: each job completes with an objective derived from its
+    trial number (the loop's bookkeeping under test, not training)."""
+
+    trial_timeout = None
+
+    def __init__(self, summary):
+        self.summary, self.pending, self.jobs = summary, [], []
+
+    def start(self):
+        return self.summary
+
+    def free_slots(self):
+        return 1 - len(self.pending)
+
+    def submit(self, task):
+        self.jobs.append(task)
+        self.pending.append(task)
+
+    def poll(self, timeout):
+        from nascompiler.kinds import TrialStatus
+        from nascompiler.run.executor import ResultEvent
+        from nascompiler.run.messages import TrialOutcome
+
+        done, self.pending = self.pending, []
+        return [
+            ResultEvent(
+                TrialOutcome(
+                    number=t.number, status=TrialStatus.COMPLETE,
+                    objective=0.5 + t.number / 1000, epochs=t.epochs,
+                    metrics={"val_accuracy": [0.5 + t.number / 1000] * (t.epochs - t.initial_epoch)},
+                )
+            )
+            for t in done
+        ]  # fmt: skip
+
+    def shutdown(self):
+        pass
+
+    def describe(self):
+        return None
+
+    def worker_of(self, number):
+        return None
+
+
+@pytest.fixture(scope="module")
+def digits_summary():
+    from nascompiler.run.data import SpaceFileData
+
+    return SpaceFileData(str(SPACE)).load().summary()
+
+
+def _messages():
+    from nascompiler.search.events import StudyListener
+
+    class Messages(StudyListener):
+        def __init__(self):
+            self.lines: list[str] = []
+
+        def message(self, study, text):
+            self.lines.append(text)
+
+    return Messages()
+
+
+@pytest.mark.slow
+def test_a_zero_params_budget_stops_after_a_bounded_run_of_rejections(
+    tmp_path, digits_summary
+):
+    from nascompiler.search.study import MAX_CONSECUTIVE_REJECTED, Study
+
+    config = _dask_config(tmp_path, max_params=0)
+    config.max_trials = 500
+    listener = _messages()
+    study = Study(
+        config, listeners=[listener], executor=_InstantExecutor(digits_summary)
+    )
+    study.run()
+    rows = study.store.trials()
+    assert len(rows) <= MAX_CONSECUTIVE_REJECTED + 5  # not hundreds of rows
+    assert {r.status for r in rows} <= {"over_budget", "failed"}
+    said = [line for line in listener.lines if "stopped asking" in line]
+    assert len(said) == 1 and "\n" not in said[0]
+    assert (
+        "over the budget; the space looks to hold no new candidate within the budget"
+        in said[0]
+    )
+
+
+@pytest.mark.slow
+def test_a_two_candidate_space_stops_after_a_bounded_run_of_duplicates(
+    tmp_path, digits_summary
+):
+    from nascompiler.search.study import MAX_CONSECUTIVE_REJECTED, Study
+
+    config = _dask_config(tmp_path, searcher_options={})
+    config.max_trials = 500
+    from nascompiler.spacefile import load_space_file
+
+    config.space = load_space_file(_two_candidates(tmp_path)).compile()
+    listener = _messages()
+    study = Study(
+        config, listeners=[listener], executor=_InstantExecutor(digits_summary)
+    )
+    study.run()
+    rows = study.store.trials()
+    assert [r.status for r in rows].count("complete") == 2
+    assert len(rows) <= 2 + MAX_CONSECUTIVE_REJECTED + 2
+    said = [line for line in listener.lines if "stopped asking" in line]
+    assert len(said) == 1 and "already evaluated" in said[0], listener.lines
+
+
+def _two_candidates(tmp_path: Path) -> Path:
+    path = tmp_path / "two.py"
+    path.write_text(
+        "from nascompiler.datasets import load_digits\n"
+        "from nascompiler.layers import Dense, Flatten, Input\n"
+        "from nascompiler.space import Choice, HyperSpace\n\n\n"
+        "def search_space():\n"
+        "    space = HyperSpace()\n"
+        "    with space.as_default():\n"
+        "        x = Flatten()(Input(shape=(8, 8, 1)))\n"
+        "        x = Dense(Choice([8, 16], name='units'), activation='relu')(x)\n"
+        "        Dense(10, activation='softmax')(x)\n"
+        "    return space\n\n\n"
+        "def load_data():\n"
+        "    return load_digits(val_fraction=0.2, seed=0)\n\n\n"
+        "TRAINING = {'epochs': 1, 'batch_size': 64}\n"
+    )
+    return path

@@ -41,7 +41,9 @@ from .schedulers import Scheduler, make_scheduler
 from .searchers import SEARCHERS, make_searcher
 from .searchers.base import check_objective_count
 
-MAX_CONSECUTIVE_DUPLICATES = 200
+# Proposals in a row that train nothing (already evaluated, or over --max-params/--max-flops)
+# before the search concludes the space holds nothing new for it: each is stored as a row.
+MAX_CONSECUTIVE_REJECTED = 30
 HEARTBEAT_SECONDS = 2.0  # how often the time spent is stored while a search runs
 
 
@@ -94,6 +96,19 @@ def _output_shape(ir: SpaceIR) -> tuple | None:
     except CandidateError:
         return None
     return graph.op(graph.outputs[0]).shape if len(graph.outputs) == 1 else None
+
+
+def _rejected_text(duplicates: int, over: int) -> str:
+    """Why a search stopped asking: its last proposals were all duplicates or over budget."""
+    parts = [
+        f"{duplicates} already evaluated" if duplicates else "",
+        f"{over} over the budget" if over else "",
+    ]
+    where = " within the budget" if over else ""
+    return (
+        f"stopped asking for candidates: the searcher's last {duplicates + over} proposals were "
+        f"{' and '.join(p for p in parts if p)}; the space looks to hold no new candidate{where}"
+    )
 
 
 def _scheduler_text(stored: dict[str, Any]) -> str:
@@ -479,7 +494,7 @@ class Study:
 
     def _loop(self, reruns: list[TrialRecord]) -> None:
         announced_stop = False
-        duplicates_in_a_row = 0
+        duplicates_in_a_row = over_in_a_row = 0
         waiting: dict[str, list[int]] = (
             {}
         )  # candidate id -> duplicate trials waiting for its result
@@ -502,11 +517,9 @@ class Study:
                     continue
                 if self._exhausted or self.started >= self.config.max_trials:
                     break
-                if duplicates_in_a_row >= MAX_CONSECUTIVE_DUPLICATES:
+                if duplicates_in_a_row + over_in_a_row >= MAX_CONSECUTIVE_REJECTED:
                     self._emit(
-                        "message",
-                        f"the searcher proposed {duplicates_in_a_row} already-evaluated candidates "
-                        "in a row; the space looks exhausted",
+                        "message", _rejected_text(duplicates_in_a_row, over_in_a_row)
                     )
                     self._exhausted = True
                     break
@@ -520,17 +533,13 @@ class Study:
                     break
                 record = self._new_trial(assignment)
                 if record is None and self._rejected_in_a_row:
-                    if self._rejected_in_a_row >= MAX_CONSECUTIVE_DUPLICATES:
-                        self._emit(
-                            "message",
-                            f"the searcher proposed {self._rejected_in_a_row} candidates over the budget "
-                            "in a row; the space looks to hold no more within it",
-                        )
-                        self._exhausted = True
-                        break
+                    over_in_a_row += 1
                     continue
                 if record is None:
-                    duplicates_in_a_row += 1
+                    if self.store.trial(self.store.next_number() - 1).status == (
+                        TrialStatus.DUPLICATE
+                    ):
+                        duplicates_in_a_row += 1
                     continue
                 if any(
                     job.candidate_id == record.candidate_id
@@ -539,7 +548,7 @@ class Study:
                     waiting.setdefault(record.candidate_id, []).append(record.number)
                     duplicates_in_a_row += 1
                     continue
-                duplicates_in_a_row = 0
+                duplicates_in_a_row = over_in_a_row = 0
                 self._submit(record, self.scheduler.bracket(record.number))
             if not self.in_flight and not reruns and not self._more_work():
                 break
