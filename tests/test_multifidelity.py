@@ -131,6 +131,7 @@ def test_checkpoints_are_pruned_and_bounded(asha_study):
     left = sorted(p.name for p in (asha_study / "checkpoints").glob("*.npz"))
     recorded = sorted(Path(r["checkpoint"]).name for r in rows if r["checkpoint"])
     assert left == recorded  # no orphan files, no dangling rows
+    assert left == []  # the search is done: none is needed any more (issue 21)
     # Only trials below the top rung that could still be promoted keep one:
     # at most 30 // 3 per rung below the top.
     for r in rows:

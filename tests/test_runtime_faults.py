@@ -289,9 +289,13 @@ def test_cluster_jobs_carry_the_trial_timeout_and_a_silent_one_is_cancelled(tmp_
 
 
 # --------------------------------------------------------------------------- finding 7: rough edges
+def _score(number: int) -> float:
+    return 0.3 + (number * 37 % 17) / 100
+
+
 class _InstantExecutor:
     """An executor that 'trains' at once: each job completes with an objective derived from its
-    trial number (the loop's bookkeeping under test, not training)."""
+    trial number, in no order (the loop's bookkeeping under test, not training)."""
 
     trial_timeout = None
 
@@ -318,8 +322,8 @@ class _InstantExecutor:
             ResultEvent(
                 TrialOutcome(
                     number=t.number, status=TrialStatus.COMPLETE,
-                    objective=0.5 + t.number / 1000, epochs=t.epochs,
-                    metrics={"val_accuracy": [0.5 + t.number / 1000] * (t.epochs - t.initial_epoch)},
+                    objective=_score(t.number), epochs=t.epochs,
+                    metrics={"val_accuracy": [_score(t.number)] * (t.epochs - t.initial_epoch)},
                 )
             )
             for t in done
@@ -420,3 +424,40 @@ def _two_candidates(tmp_path: Path) -> Path:
         "TRAINING = {'epochs': 1, 'batch_size': 64}\n"
     )
     return path
+
+
+class _CheckpointingExecutor(_InstantExecutor):
+    """Writes the checkpoint a job asks for, as a worker does."""
+
+    def poll(self, timeout):
+        import dataclasses
+
+        events = super().poll(timeout)
+        for event, task in zip(events, self.jobs[-len(events) :] if events else []):
+            if task.checkpoint_path:
+                Path(task.checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
+                Path(task.checkpoint_path).write_bytes(b"checkpoint")
+        return [
+            dataclasses.replace(
+                e, outcome=dataclasses.replace(e.outcome, checkpoint_saved=True)
+            )
+            if t.checkpoint_path else e
+            for e, t in zip(events, self.jobs[-len(events) :] if events else [])
+        ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_no_checkpoint_is_left_when_a_search_ends(tmp_path, digits_summary):
+    from nascompiler.search.study import Study
+
+    config = _dask_config(
+        tmp_path, scheduler="asha", min_epochs=1, max_epochs=9, reduction_factor=3
+    )
+    config.max_trials = 20
+    executor = _CheckpointingExecutor(digits_summary)
+    study = Study(config, executor=executor).run()
+    assert any(t.checkpoint_path for t in executor.jobs)  # checkpoints were written
+    assert any(t.resume_path for t in executor.jobs)  # and promotions resumed from them
+    assert study.end_reason == "all 20 trials are done"
+    assert not [t for t in study.store.trials() if t.checkpoint]
+    assert not list((tmp_path / "study" / "checkpoints").iterdir())

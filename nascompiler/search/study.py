@@ -571,6 +571,8 @@ class Study:
         )
         if self._exhausted:
             self.store.set_meta(exhausted_after_tells=self.tells)
+        if self.stop_reason is None:
+            self._drop_checkpoints()
         rejected = self.store.counts()[TrialStatus.OVER_BUDGET]
         if rejected:
             self.end_reason += (
@@ -943,6 +945,22 @@ class Study:
                 and not path.name.startswith(".tmp-")
             ):
                 path.unlink(missing_ok=True)
+
+    def _drop_checkpoints(self) -> None:
+        """The search is done (every trial, or the space): a re-run with the same settings has
+        nothing to continue, so no checkpoint is needed any more. (A search stopped early, by
+        Ctrl-C or its time budget, keeps those of running and promotable trials for its resume;
+        a later run with a larger --max-trials trains a promoted trial again from its start.)
+        """
+        for trial in self.store.trials():
+            if trial.checkpoint is not None and trial.status != TrialStatus.RUNNING:
+                (self.directory / trial.checkpoint).unlink(missing_ok=True)
+                self.store.set_checkpoint(trial.number, None)
+        if self.layout.checkpoints.is_dir():
+            kept = {t.checkpoint for t in self.store.trials() if t.checkpoint}
+            for path in self.layout.checkpoints.iterdir():  # orphans of killed jobs too
+                if str(path.relative_to(self.directory)) not in kept and path.is_file():
+                    path.unlink(missing_ok=True)
 
     def _prune_checkpoints(self) -> None:
         """Delete the checkpoints of trials that can no longer be promoted: at most
