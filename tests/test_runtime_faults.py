@@ -461,3 +461,40 @@ def test_no_checkpoint_is_left_when_a_search_ends(tmp_path, digits_summary):
     assert study.end_reason == "all 20 trials are done"
     assert not [t for t in study.store.trials() if t.checkpoint]
     assert not list((tmp_path / "study" / "checkpoints").iterdir())
+
+
+@pytest.mark.slow
+def test_a_worker_killed_while_loading_the_data_is_started_again_once(
+    tmp_path, monkeypatch
+):
+    from nascompiler.errors import UsageError
+    from nascompiler.run.data import SpaceFileData
+    from nascompiler.run.executor import LocalExecutor
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    spawn = LocalExecutor._spawn
+    kills = {"left": 1}
+
+    def spawn_and_kill(self, index):
+        slot = spawn(self, index)
+        if kills["left"]:
+            kills["left"] -= 1
+            slot.process.send_signal(signal.SIGKILL)  # while it loads the data
+        return slot
+
+    monkeypatch.setattr(LocalExecutor, "_spawn", spawn_and_kill)
+    data = SpaceFileData(str(SPACE))
+    settings = _dask_config(tmp_path).settings.to_json()
+    executor = LocalExecutor(data, settings, 1, gpus=[])
+    try:
+        assert executor.start()  # the data summary, from the worker started again
+        assert executor.load_retries == {0: 1} and executor.free_slots() == 1
+    finally:
+        executor.shutdown()
+    # A second death is not retried: one line, the search stops.
+    kills["left"] = 2
+    executor = LocalExecutor(data, settings, 1, gpus=[])
+    with pytest.raises(
+        UsageError, match="exited while loading the data .killed by SIGKILL"
+    ):
+        executor.start()
