@@ -26,13 +26,27 @@ def renv(**extra: str) -> dict[str, str]:
     return env(PYTHONPATH=str(REPO), **extra)
 
 
+def _read_only(study: Path) -> sqlite3.Connection:
+    """The study's database, read only: never creates it before the search does."""
+    return sqlite3.connect(f"file:{study / 'study.db'}?mode=ro", uri=True, timeout=5)
+
+
 def meta(study: Path, key: str):
     try:
-        with sqlite3.connect(study / "study.db", timeout=5) as db:
+        with _read_only(study) as db:
             row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
     except sqlite3.OperationalError:
         return None
     return None if row is None else json.loads(row[0])
+
+
+def _trial_count(study: Path) -> int:
+    """Trials stored so far (0 while the study is still being created)."""
+    try:
+        with _read_only(study) as db:
+            return db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
 
 
 def integrity(study: Path) -> str:
@@ -64,7 +78,7 @@ def test_the_time_budget_survives_kill_9_and_sigterm_summarises(tmp_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     wait_until(
-        lambda: (study / "study.db").exists() and len(trials(study)) >= 1,
+        lambda: _trial_count(study) >= 1,
         300, "the first trial", process,
     )  # fmt: skip
     first_trial = time.monotonic()
@@ -498,3 +512,109 @@ def test_a_worker_killed_while_loading_the_data_is_started_again_once(
         UsageError, match="exited while loading the data .killed by SIGKILL"
     ):
         executor.start()
+
+
+# --------------------------------------------------------------------------- fault injection
+def _kill_cycle(
+    args, cwd: Path, study: Path, rng, kill_worker: bool, extra_env
+) -> None:
+    """Start the search, let it run a random while, kill -9 a worker (maybe) and the driver."""
+    from test_search import workers_in
+
+    process = subprocess.Popen(
+        [NASCOMPILE, *args], cwd=cwd, env=renv(**extra_env),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not workers_in(cwd) and process.poll() is None:
+        assert time.monotonic() < deadline, "no worker started"
+        time.sleep(0.1)
+    time.sleep(rng.uniform(1.5, 4.5))  # workers load the data, then train a while
+    if kill_worker and process.poll() is None:
+        for pid in workers_in(cwd):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(rng.uniform(0.5, 3.0))
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    deadline = time.monotonic() + 15
+    while workers_in(cwd) and time.monotonic() < deadline:  # they follow their driver
+        time.sleep(0.2)
+    assert not workers_in(cwd), "a worker outlived its killed driver"
+    assert integrity(study) == "ok"
+
+
+def _finish(args, cwd: Path, extra_env) -> str:
+    result = subprocess.run(
+        [NASCOMPILE, *args], cwd=cwd, env=renv(**extra_env), capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _told(study: Path) -> list[tuple[int, int | None]]:
+    with sqlite3.connect(study / "study.db") as db:
+        return db.execute("SELECT number, rung FROM tells ORDER BY position").fetchall()
+
+
+@pytest.mark.slow
+def test_fault_injection_kills_driver_and_workers_and_resume_keeps_the_study_whole(
+    tmp_path,
+):
+    """Seeded: kill -9 the driver (and sometimes the worker) at random points of an ASHA and a
+    full search, resume each time, and check the invariants at the end. More cycles:
+    NASCOMPILE_FAULT_CYCLES=10 (CI runs 2 per search, about a minute on 2 cores)."""
+    import random
+
+    from test_multifidelity import check_rung_histories
+
+    cycles = int(os.environ.get("NASCOMPILE_FAULT_CYCLES", "2"))
+    rng = random.Random(2121)
+    slow = {"DIGITS_TINY_REPEAT": "2"}
+
+    # Full search, driver kills only: the same results as an uninterrupted run.
+    full = ["search", str(SPACE), "--max-trials", "3", "--seed", "7"]
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "faulty").mkdir()
+    _finish(full, tmp_path / "ref", slow)
+    study = tmp_path / "faulty" / "generated" / "digits_tiny"
+    for _ in range(cycles):
+        _kill_cycle(full, tmp_path / "faulty", study, rng, False, slow)
+    _finish(full, tmp_path / "faulty", slow)
+
+    def results(s: Path):
+        return [(r["number"], r["candidate_id"], r["status"], r["objective"], r["epochs"])
+                for r in trials(s)]  # fmt: skip
+
+    assert results(study) == results(tmp_path / "ref" / "generated" / "digits_tiny")
+    told = _told(study)
+    assert len(told) == len(set(told)) == len(trials(study))
+    assert integrity(study) == "ok"
+
+    # ASHA with a time budget, driver and worker kills.
+    budget = 60.0
+    asha = ["search", str(SPACE), "--scheduler", "asha", "--min-epochs", "1",
+            "--max-epochs", "4", "--reduction-factor", "2", "--max-trials", "6",
+            "--seed", "5", "--time-budget", f"{budget:g}s"]  # fmt: skip
+    cwd = tmp_path / "asha"
+    cwd.mkdir()
+    study = cwd / "generated" / "digits_tiny"
+    for i in range(cycles):
+        _kill_cycle(asha, cwd, study, rng, rng.random() < 0.5 or i == 0, slow)
+    out = _finish(asha, cwd, slow)
+    rows = trials(study)
+    assert not [r for r in rows if r["status"] == "running"]
+    started = sum(r["status"] != "duplicate" for r in rows)
+    spent = meta(study, "search_seconds")
+    assert started == 6 or "time budget" in out, out
+    longest = max(r["wall_seconds"] or 0 for r in rows)
+    assert spent <= budget + longest + 3
+    check_rung_histories([r for r in rows if r["status"] != "failed"])
+    told = _told(study)
+    assert len(told) == len(set(told)), "a (trial, rung) was recorded twice"
+    assert integrity(study) == "ok"
+    for r in rows:  # every rung recorded was told once, and nothing else
+        if r["status"] in ("complete", "failed") and r["candidate_id"]:
+            rungs = [e["rung"] for e in json.loads(r["rungs"])]
+            assert set(rungs) <= {k for n, k in told if n == r["number"]}
