@@ -792,3 +792,22 @@ def add_trial(store, number: int, candidate_id: str, assignment, **result):
             metrics = result.get("metrics") or {}
             result.setdefault("epochs", max(map(len, metrics.values()), default=0))
         store.finish_trial(number, tell=(None, result.get("objective")), **result)
+
+
+def check_rung_histories(rows: list[dict]) -> None:
+    """Every trial's learning curve is continuous and no rung was recorded twice."""
+    for r in rows:
+        if r["status"] == "duplicate" or not r["candidate_id"]:
+            continue
+        rungs = json.loads(r["rungs"])
+        assert [e["rung"] for e in rungs] == sorted({e["rung"] for e in rungs}), r
+        if r["status"] == "complete":
+            metrics = json.loads(r["metrics"])
+            assert len(metrics["val_accuracy"]) == r["epochs"], r
+            assert rungs[-1]["epochs"] == r["epochs"]
+            assert r["objective"] == metrics["val_accuracy"][-1]
+            # The value recorded at each rung is the curve's value at that epoch.
+            for entry in rungs:
+                assert (
+                    metrics["val_accuracy"][entry["epochs"] - 1] == entry["objective"]
+                )

@@ -77,7 +77,7 @@ def result_of(row: dict) -> tuple:
 
 
 def test_cluster_addresses_parse_and_bad_ones_say_what_to_give():
-    assert parse_cluster("local:3").local_workers == 3
+    assert parse_cluster("local:2").local_workers == 2
     assert parse_cluster("tcp://10.0.0.5:8786").scheduler == "tcp://10.0.0.5:8786"
     assert parse_cluster(" tcp://scheduler-host:8786 ").scheduler == (
         "tcp://scheduler-host:8786"

@@ -17,7 +17,15 @@ import numpy as np
 import pytest
 
 import helpers
-from helpers import NASCOMPILE, SPACE, env, nascompile, trials, workers_in
+from helpers import (
+    NASCOMPILE,
+    SPACE,
+    check_rung_histories,
+    env,
+    nascompile,
+    trials,
+    workers_in,
+)
 from nascompiler.errors import UsageError
 from nascompiler.run.data import SpaceFileData
 from nascompiler.run.executor import LocalExecutor
@@ -46,25 +54,6 @@ def integrity(study: Path) -> str:
 
 def started(rows: list[dict]) -> int:
     return sum(r["status"] != "duplicate" for r in rows)
-
-
-def check_rung_histories(rows: list[dict]) -> None:
-    """Every trial's learning curve is continuous and no rung was recorded twice."""
-    for r in rows:
-        if r["status"] == "duplicate" or not r["candidate_id"]:
-            continue
-        rungs = json.loads(r["rungs"])
-        assert [e["rung"] for e in rungs] == sorted({e["rung"] for e in rungs}), r
-        if r["status"] == "complete":
-            metrics = json.loads(r["metrics"])
-            assert len(metrics["val_accuracy"]) == r["epochs"], r
-            assert rungs[-1]["epochs"] == r["epochs"]
-            assert r["objective"] == metrics["val_accuracy"][-1]
-            # The value recorded at each rung is the curve's value at that epoch.
-            for entry in rungs:
-                assert (
-                    metrics["val_accuracy"][entry["epochs"] - 1] == entry["objective"]
-                )
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +120,7 @@ def test_checkpoints_are_pruned_and_bounded(asha_study):
     left = sorted(p.name for p in (asha_study / "checkpoints").glob("*.npz"))
     recorded = sorted(Path(r["checkpoint"]).name for r in rows if r["checkpoint"])
     assert left == recorded  # no orphan files, no dangling rows
+    assert left == []  # the search is done: none is needed any more (issue 21)
     # Only trials below the top rung that could still be promoted keep one:
     # at most 30 // 3 per rung below the top.
     for r in rows:
@@ -510,7 +500,7 @@ class _KillFirstPromotion(StudyListener):
 
 
 @pytest.mark.slow
-def test_a_trial_failing_in_a_later_rung_keeps_its_history_and_never_wins(tmp_path):
+def test_a_trial_failing_in_a_later_rung_keeps_its_last_valid_rung(tmp_path):
     config = _config(
         tmp_path / "study", 8, workers=1, scheduler="asha", min_epochs=1, max_epochs=4,
         reduction_factor=2,
@@ -518,16 +508,29 @@ def test_a_trial_failing_in_a_later_rung_keeps_its_history_and_never_wins(tmp_pa
     killer = _KillFirstPromotion()
     study = Study(config, listeners=[killer]).run()
     assert killer.killed is not None
-    failed = study.store.trial(killer.killed)
-    assert failed.status == "failed" and "the worker process died" in failed.error
-    assert failed.rungs and failed.rungs[0]["rung"] == 0  # its rung-0 result is kept
-    assert failed.checkpoint is None
+    stopped = study.store.trial(killer.killed)
+    # Its rung-0 result stays its result, marked as stopped there (issue 21): nothing valid
+    # is lost, and it is never promoted again.
+    assert stopped.status == "complete" and stopped.rung == 0
+    assert "the worker process died" in stopped.error
+    assert stopped.error.startswith("stopped at rung 0: its promotion to rung 1 failed")
+    assert [e["rung"] for e in stopped.rungs] == [0] and stopped.rungs[0]["stopped"]
+    assert stopped.objective == stopped.rungs[0]["objective"] is not None
+    assert stopped.checkpoint is None
     assert not list(
         (tmp_path / "study" / "checkpoints").glob(f"trial-{killer.killed}-*")
     )
-    assert killer.killed not in [t.number for t in study.store.leaderboard("max")]
+    assert killer.killed in [t.number for t in study.store.leaderboard("max")]
     assert study.started == 8 and study.end_reason == "all 8 trials are done"
-    assert [t.rung for t in study.store.tells() if t.number == killer.killed] == [0, 1]
+    told = [
+        (t.rung, t.objective) for t in study.store.tells() if t.number == killer.killed
+    ]
+    assert told == [(0, stopped.objective), (1, None)]
+    # A later proposal of the same candidate reuses its kept result, not "failed".
+    assert study._new_trial(dict(stopped.assignment)) is None
+    duplicate = study.store.trials()[-1]
+    assert duplicate.status == "duplicate" and duplicate.duplicate_of == killer.killed
+    assert duplicate.objective == stopped.objective and duplicate.error is None
 
 
 @pytest.mark.slow

@@ -6,9 +6,11 @@ uses; this module reads the inputs, builds the study and runs it."""
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 import typer
 
@@ -384,13 +386,15 @@ def _run(config: StudyConfig, executor: Executor | None, tensorboard: bool) -> N
 
         listeners.append(TensorBoardWriter(directory))
     runner = Study(config, listeners=listeners, executor=executor)
+    terminated: list[bool] = []
     try:
-        runner.run()
+        with _sigterm_as_interrupt(terminated):
+            runner.run()
     except KeyboardInterrupt:
         reporter.stop()
         counts = runner.store.counts()
         console.print(
-            f"\nInterrupted. {StudyLayout(directory).database} keeps {counts['complete']} complete, {counts['failed']} failed "
+            f"\n{'Terminated (SIGTERM)' if terminated else 'Interrupted'}. {StudyLayout(directory).database} keeps {counts['complete']} complete, {counts['failed']} failed "
             f"and {counts['duplicate']} duplicate trial(s); {len(runner.in_flight)} running trial(s) will run again "
             f"when you re-run this command."
         )
@@ -403,6 +407,26 @@ def _run(config: StudyConfig, executor: Executor | None, tensorboard: bool) -> N
             markup=False,
             soft_wrap=True,
         )
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt(terminated: list[bool]) -> Iterator[None]:
+    """SIGTERM (``kill``, a scheduler's stop) ends the search as Ctrl-C does: no new work, the
+    time spent and the results so far stored, the summary printed, exit code 130."""
+
+    def handler(signum: int, frame: Any) -> None:
+        terminated.append(True)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (the Python API in a thread): leave it be
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _write_report(directory: Path) -> None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..config.settings import max_workers
 from ..errors import UsageError
 from ..fileio import write_atomic
 from ..kinds import TrialStatus
@@ -82,6 +83,12 @@ def parse_cluster(text: str) -> ClusterAddress:
         workers = int(local.group(1))
         if workers < 1:
             raise UsageError(f"--cluster {value}: local:N needs at least 1 worker")
+        if workers > max_workers():  # as --workers is capped
+            raise UsageError(
+                f"--cluster {value}: {workers} workers is more than this machine's "
+                f"{max_workers()} CPU cores; each trial is a whole TensorFlow process (about "
+                f"0.7 GB), so use at most local:{max_workers()}"
+            )
         return ClusterAddress(value, local_workers=workers)
     remote = re.fullmatch(
         r"(tcp|tls)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d+)", value
@@ -94,6 +101,49 @@ def parse_cluster(text: str) -> ClusterAddress:
             )
         return ClusterAddress(value, scheduler=value)
     raise UsageError(f"--cluster {value!r} is not a cluster address; {ADDRESS_FORMS}")
+
+
+PROBE_SECONDS = 5.0  # how long a --cluster address has to connect, then to greet
+
+
+def probe_scheduler(address: ClusterAddress, timeout: float = PROBE_SECONDS) -> None:
+    """Check, within about ``2 * timeout`` seconds, that a ``tcp://`` address is a Dask
+    scheduler before Dask's client talks to it: a Dask server greets a new connection at once
+    with its handshake, a message whose first 8 bytes give its (small) length. Anything else, a
+    server that waits for the client to speak (HTTP) or one that speaks first in another
+    protocol (SSH, SMTP), would otherwise hang the client for minutes or end in a traceback.
+    ``tls://`` addresses are left to Dask (there the client speaks first)."""
+    if address.scheduler is None or not address.scheduler.startswith("tcp://"):
+        return
+    host, _, port = address.scheduler[len("tcp://") :].rpartition(":")
+    host = host.strip("[]")
+    where = f"--cluster {address.text}"
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            greeting = b""
+            while len(greeting) < 8:
+                chunk = conn.recv(8 - len(greeting))
+                if not chunk:
+                    break
+                greeting += chunk
+    except socket.timeout:
+        raise UsageError(
+            f"{where}: the server there said nothing within {timeout:g} s; it is not a Dask "
+            "scheduler (which greets every connection at once)"
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"{where}: cannot reach a Dask scheduler there ({describe_exception(exc)})"
+        ) from None
+    length = int.from_bytes(greeting, "little") if len(greeting) == 8 else -1
+    if not 8 < length < 1 << 20:
+        what = (
+            "closed the connection" if not greeting else "answered in another protocol"
+        )
+        raise UsageError(
+            f"{where}: the server there {what}; it is not a Dask scheduler"
+        )
 
 
 # ---------------------------------------------------------------------------- files
@@ -189,6 +239,9 @@ class DaskJob:
     settings: dict[str, Any]
     summary: dict[str, Any]  # the data summary the driver checked
     recycle_after: int
+    trial_timeout: float | None = (
+        None  # --trial-timeout, enforced by the trial's worker
+    )
 
 
 @dataclass
@@ -356,6 +409,8 @@ def run_on_worker(job: DaskJob, data: Any) -> Reply | None:
             executor = _borrow(job, source)
         except UsageError as exc:
             return failed(f"the trial process did not start on {label}: {exc}")
+        # A hung or stopped trial process is killed and its trial failed, as on one machine.
+        executor.trial_timeout = job.trial_timeout
         executor.submit(task)
         outcome: TrialOutcome | None = None
         while outcome is None:
@@ -436,6 +491,15 @@ class _Running:
     # worker was lost: two addresses mean one retry).
     workers: list[str] = field(default_factory=list)
     warned: bool = False
+    sent: float = field(
+        default_factory=time.monotonic
+    )  # when it was submitted, or started
+
+
+# With --trial-timeout, the driver gives a Dask job this much longer than the timeout (the
+# trial process may have to start first) before it fails it itself: the worker enforces the
+# timeout, the driver's check is for a worker that cannot (a stopped or hung Dask worker).
+TIMEOUT_GRACE_SECONDS = 30.0
 
 
 class DaskExecutor(Executor):
@@ -458,6 +522,7 @@ class DaskExecutor(Executor):
         startup_timeout: float = 120.0,
         notify: Callable[[str], None] | None = None,
         log_dir: Path | None = None,
+        trial_timeout: float | None = None,
     ):
         self.address = (
             cluster if isinstance(cluster, ClusterAddress) else parse_cluster(cluster)
@@ -470,6 +535,7 @@ class DaskExecutor(Executor):
         self.startup_timeout = startup_timeout
         self.notify = notify or (lambda text: None)
         self.log_dir = log_dir  # output of local:N workers (dask-worker-<i>.log)
+        self.trial_timeout = trial_timeout
         self.local_workers: list[subprocess.Popen] = []
         self.run = uuid.uuid4().hex[:12]
         self.topic = f"nascompiler-{self.run}"
@@ -507,6 +573,7 @@ class DaskExecutor(Executor):
                 self.client = distributed.Client(self.cluster, set_as_default=False)
                 self._start_local_workers(self.cluster.scheduler_address)
             else:
+                probe_scheduler(self.address)
                 self.client = distributed.Client(
                     self.address.scheduler, timeout=15, set_as_default=False
                 )
@@ -680,6 +747,7 @@ class DaskExecutor(Executor):
             settings=self.settings,
             summary=self.summary or {},
             recycle_after=self.recycle_after,
+            trial_timeout=self.trial_timeout,
         )
         self.submitted += 1
         future = self.client.submit(
@@ -705,6 +773,7 @@ class DaskExecutor(Executor):
             self._refresh()
             self._check_lost_workers(out)
             self._collect(out)
+            self._check_timeouts(out)
             if out or time.monotonic() >= deadline:
                 return out
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
@@ -716,6 +785,7 @@ class DaskExecutor(Executor):
             running = self.running.get(number)
             if message.get("kind") == "started" and running is not None:
                 running.workers.append(message["address"])
+                running.sent = time.monotonic()
                 self.where[number] = message["label"]
             elif message.get("kind") == "epoch" and running is not None:
                 out.append(
@@ -753,6 +823,27 @@ class DaskExecutor(Executor):
                 self.notify(
                     f"trial #{number}: Dask worker {lost[0]} died or disconnected mid-trial; running it again on another worker"
                 )
+
+    def _check_timeouts(self, out: list[Event]) -> None:
+        """Fail (and cancel) a job that ran well past ``--trial-timeout`` without its worker
+        reporting: the worker that should have stopped it is itself stopped or hung."""
+        if self.trial_timeout is None:
+            return
+        limit = self.trial_timeout + TIMEOUT_GRACE_SECONDS
+        now = time.monotonic()
+        for number, running in list(self.running.items()):
+            if running.future.done() or now - running.sent <= limit:
+                continue
+            del self.running[number]
+            with contextlib.suppress(Exception):
+                self.client.cancel([running.future], force=True)
+            out.append(
+                self._failed(
+                    number,
+                    f"the trial ran longer than --trial-timeout ({self.trial_timeout:g} s) and its "
+                    "Dask worker did not stop it (is the worker stopped or hung?); it was cancelled",
+                )
+            )
 
     def _collect(self, out: list[Event]) -> None:
         for number, running in list(self.running.items()):

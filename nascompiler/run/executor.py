@@ -158,6 +158,9 @@ class LocalExecutor(Executor):
         self.trial_timeout = trial_timeout
         self.slots: list[_Slot] = []
         self.summary: dict[str, Any] | None = None
+        self.load_retries: dict[int, int] = (
+            {}
+        )  # slot index -> workers restarted while loading
 
     def device_of(self, index: int) -> str | None:
         return self.gpus[index % len(self.gpus)] if self.gpus else None
@@ -173,12 +176,9 @@ class LocalExecutor(Executor):
                     f"workers did not start within {self.startup_timeout:.0f} s (loading the data?)"
                 )
             self._receive(0.2, [])
-            for slot in self.slots:
+            for i, slot in enumerate(self.slots):
                 if not slot.ready and slot.process.poll() is not None:
-                    self.shutdown()
-                    raise UsageError(
-                        f"a worker process exited while loading the data ({_exit_text(slot)})"
-                    )
+                    self._respawn_loading(i)
         assert self.summary is not None
         return self.summary
 
@@ -302,11 +302,8 @@ class LocalExecutor(Executor):
                 continue
             self._drain(slot, out)  # anything it sent before it died
             if not slot.ready:
-                # A replacement that dies while loading the data would die again: stop here.
-                self.shutdown()
-                raise UsageError(
-                    f"a worker process exited while loading the data ({_exit_text(slot)})"
-                )
+                self._respawn_loading(i)
+                continue
             if slot.task is not None:
                 out.append(
                     ResultEvent(
@@ -321,6 +318,24 @@ class LocalExecutor(Executor):
             slot.events.close()
             self.slots[i] = self._spawn(slot.index)
         return out
+
+    def _respawn_loading(self, i: int) -> None:
+        """A worker died while it loaded the data. Killed by a signal (the out-of-memory killer
+        at a bad moment, someone's kill), it is started again, once per slot; one that exits on
+        its own would only do so again, and neither may a second death: the search stops.
+        """
+        slot = self.slots[i]
+        signalled = (slot.process.returncode or 0) < 0
+        if signalled and self.load_retries.get(slot.index, 0) < 1:
+            self.load_retries[slot.index] = self.load_retries.get(slot.index, 0) + 1
+            slot.tasks.close()
+            slot.events.close()
+            self.slots[i] = self._spawn(slot.index)
+            return
+        self.shutdown()
+        raise UsageError(
+            f"a worker process exited while loading the data ({_exit_text(slot)})"
+        )
 
     def _stop(self, slot: _Slot) -> None:
         """Let an idle worker exit (it is replaced by a fresh one)."""

@@ -209,7 +209,11 @@ class ASHAScheduler(Scheduler):
         """Trials of ``bracket`` with a result at ``rung``, best first (ties: earlier trial)."""
         found = []
         for trial in trials:
-            if (trial.bracket or 0) != bracket or trial.status == TrialStatus.FAILED:
+            if (
+                (trial.bracket or 0) != bracket
+                or trial.status == TrialStatus.FAILED
+                or stopped(trial)
+            ):
                 continue
             for entry in trial.rungs:
                 if entry["rung"] == rung and entry.get("objective") is not None:
@@ -249,7 +253,7 @@ class ASHAScheduler(Scheduler):
     def promotable(
         self, trial: RungTrial, trials: Sequence[RungTrial], max_trials: int
     ) -> bool:
-        if trial.status != TrialStatus.COMPLETE or not trial.rungs:
+        if trial.status != TrialStatus.COMPLETE or not trial.rungs or stopped(trial):
             return False
         rung = _top_rung(trial)
         if rung >= self.top:
@@ -334,6 +338,12 @@ class MedianScheduler(Scheduler):
 
     def describe(self) -> str:
         return f"{self.rungs[-1]} epoch(s) each, median pruning after {self.startup_trials} complete trials"
+
+
+def stopped(trial: RungTrial) -> bool:
+    """Whether a trial's promotion failed: it keeps its last valid rung and is never promoted
+    again (nor counted at that rung against the others, as a failed trial is not)."""
+    return bool(trial.rungs) and bool(trial.rungs[-1].get("stopped"))
 
 
 def _top_rung(trial: RungTrial) -> int:

@@ -39,7 +39,10 @@ from .events import StudyListener
 from .schedulers import Scheduler, build_scheduler
 from .searchers import make_searcher
 
-MAX_CONSECUTIVE_DUPLICATES = 200
+# Proposals in a row that train nothing (already evaluated, or over --max-params/--max-flops)
+# before the search concludes the space holds nothing new for it: each is stored as a row.
+MAX_CONSECUTIVE_REJECTED = 30
+HEARTBEAT_SECONDS = 2.0  # how often the time spent is stored while a search runs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +93,19 @@ def _output_shape(ir: SpaceIR) -> tuple | None:
     except CandidateError:
         return None
     return graph.op(graph.outputs[0]).shape if len(graph.outputs) == 1 else None
+
+
+def _rejected_text(duplicates: int, over: int) -> str:
+    """Why a search stopped asking: its last proposals were all duplicates or over budget."""
+    parts = [
+        f"{duplicates} already evaluated" if duplicates else "",
+        f"{over} over the budget" if over else "",
+    ]
+    where = " within the budget" if over else ""
+    return (
+        f"stopped asking for candidates: the searcher's last {duplicates + over} proposals were "
+        f"{' and '.join(p for p in parts if p)}; the space looks to hold no new candidate{where}"
+    )
 
 
 def _scheduler_text(stored: dict[str, Any]) -> str:
@@ -151,6 +167,10 @@ class Study:
         self.directory = self.layout.root
         self.store = Store(self.directory, create=True)
         self._check_or_record_definition()
+        if executor is not None and getattr(executor, "trial_timeout", 0) is None:
+            executor.trial_timeout = (
+                config.trial_timeout
+            )  # a cluster's jobs honour it too
         self.executor = executor or LocalExecutor(
             config.data,
             config.settings.to_json(),
@@ -307,10 +327,26 @@ class Study:
         self._emit("search_finished")
         return self
 
+    def _spent(self) -> float | None:
+        """Seconds of search over every run of the study so far (``None`` before this run's
+        workers are up)."""
+        if not hasattr(self, "_run_started"):
+            return None
+        return self._spent_before + time.monotonic() - self._run_started
+
     def _record_time(self) -> None:
-        if hasattr(self, "_run_started"):
-            spent = self._spent_before + time.monotonic() - self._run_started
+        spent = self._spent()
+        if spent is not None:
             self.store.set_meta(search_seconds=spent)
+            self._recorded_at = time.monotonic()
+
+    def _heartbeat(self) -> None:
+        """Store the time spent every few seconds, so that a driver killed with kill -9 loses at
+        most that much of it and the next run honours ``--time-budget`` over both."""
+        if time.monotonic() - self._recorded_at >= HEARTBEAT_SECONDS:
+            self._record_time()
+
+    _recorded_at = 0.0
 
     def _check_data(self, summary: dict[str, Any]) -> None:
         stored = self.store.get_meta("data_summary")
@@ -398,7 +434,7 @@ class Study:
 
     def _loop(self, reruns: list[TrialRecord]) -> None:
         announced_stop = False
-        duplicates_in_a_row = 0
+        duplicates_in_a_row = over_in_a_row = 0
         waiting: dict[str, list[int]] = (
             {}
         )  # candidate id -> duplicate trials waiting for its result
@@ -421,11 +457,9 @@ class Study:
                     continue
                 if self._exhausted or self.started >= self.config.max_trials:
                     break
-                if duplicates_in_a_row >= MAX_CONSECUTIVE_DUPLICATES:
+                if duplicates_in_a_row + over_in_a_row >= MAX_CONSECUTIVE_REJECTED:
                     self._emit(
-                        "message",
-                        f"the searcher proposed {duplicates_in_a_row} already-evaluated candidates "
-                        "in a row; the space looks exhausted",
+                        "message", _rejected_text(duplicates_in_a_row, over_in_a_row)
                     )
                     self._exhausted = True
                     break
@@ -439,17 +473,13 @@ class Study:
                     break
                 record = self._new_trial(assignment)
                 if record is None and self._rejected_in_a_row:
-                    if self._rejected_in_a_row >= MAX_CONSECUTIVE_DUPLICATES:
-                        self._emit(
-                            "message",
-                            f"the searcher proposed {self._rejected_in_a_row} candidates over the budget "
-                            "in a row; the space looks to hold no more within it",
-                        )
-                        self._exhausted = True
-                        break
+                    over_in_a_row += 1
                     continue
                 if record is None:
-                    duplicates_in_a_row += 1
+                    if self.store.trial(self.store.next_number() - 1).status == (
+                        TrialStatus.DUPLICATE
+                    ):
+                        duplicates_in_a_row += 1
                     continue
                 if any(
                     job.candidate_id == record.candidate_id
@@ -458,12 +488,13 @@ class Study:
                     waiting.setdefault(record.candidate_id, []).append(record.number)
                     duplicates_in_a_row += 1
                     continue
-                duplicates_in_a_row = 0
+                duplicates_in_a_row = over_in_a_row = 0
                 self._submit(record, self.scheduler.bracket(record.number))
             if not self.in_flight and not reruns and not self._more_work():
                 break
             # With nothing in flight and no free slot, workers are starting (a recycled or
             # replaced one): wait for them rather than ending the search.
+            self._heartbeat()
             for event in self.executor.poll(0.25):
                 if isinstance(event, EpochEvent):
                     self._emit("epoch_finished", event.number, event.epoch, event.logs)
@@ -480,6 +511,8 @@ class Study:
         )
         if self._exhausted:
             self.store.set_meta(exhausted_after_tells=self.tells)
+        if self.stop_reason is None:
+            self._drop_checkpoints()
         rejected = self.store.counts()[TrialStatus.OVER_BUDGET]
         if rejected:
             self.end_reason += (
@@ -683,6 +716,11 @@ class Study:
             ):
                 old_checkpoint.unlink(missing_ok=True)
             self._prune_weights()
+        elif record.rungs and record.objective is not None:
+            stored = self._stop_at_last_rung(record, job, outcome, totals)
+            if old_checkpoint is not None:
+                old_checkpoint.unlink(missing_ok=True)
+            self._prune_weights()
         else:
             stored = self._store_result(
                 outcome.number,
@@ -703,6 +741,36 @@ class Study:
         self._prune_checkpoints()
         return stored
 
+    def _stop_at_last_rung(
+        self,
+        record: TrialRecord,
+        job: Job,
+        outcome: TrialOutcome,
+        totals: dict[str, float],
+    ) -> TrialRecord:
+        """A promoted job failed (its worker was killed, it timed out, it diverged): the trial
+        keeps the result of its last valid rung, marked as stopped there (never promoted again),
+        and the failure is told to the searcher at the rung it failed in."""
+        rungs = [dict(entry) for entry in record.rungs]
+        rungs[-1]["stopped"] = True
+        return self._store_result(
+            record.number,
+            TrialStatus.COMPLETE,
+            told_rung=job.rung,
+            tell_objective=False,
+            rung=record.rung,
+            objective=record.objective,
+            objective_values=record.objective_values or None,
+            metrics=record.metrics,
+            params=record.params,
+            error=f"stopped at rung {record.rung}: its promotion to rung {job.rung} failed "
+            f"({outcome.error})",
+            epochs=record.epochs,
+            rungs=rungs,
+            checkpoint=None,
+            **totals,
+        )
+
     def _finish_duplicate(self, record: TrialRecord, earlier: TrialRecord) -> None:
         self._store_result(
             record.number,
@@ -720,12 +788,27 @@ class Study:
         number: int,
         status: TrialStatus,
         told_rung: int | None = None,
+        tell_objective: bool = True,
         **fields: Any,
     ) -> TrialRecord:
-        """Store a result; the tell is recorded at ``told_rung`` (default: the trial's rung)."""
-        told = fields.get("objective") if status in TOLD_OBJECTIVE else None
+        """Store a result; the tell is recorded at ``told_rung`` (default: the trial's rung),
+        with no objective when ``tell_objective`` is false (a rung that failed)."""
+        told = (
+            fields.get("objective")
+            if status in TOLD_OBJECTIVE and tell_objective
+            else None
+        )
         rung = told_rung if told_rung is not None else fields.get("rung")
-        self.store.finish_trial(number, status=status, tell=(rung, told), **fields)
+        spent = self._spent()
+        self.store.finish_trial(
+            number,
+            status=status,
+            tell=(rung, told),
+            meta={"search_seconds": spent} if spent is not None else None,
+            **fields,
+        )
+        if spent is not None:
+            self._recorded_at = time.monotonic()
         self.tells += 1
         record = self.store.trial(number)
         self._tell(record, told)
@@ -802,6 +885,22 @@ class Study:
                 and not path.name.startswith(".tmp-")
             ):
                 path.unlink(missing_ok=True)
+
+    def _drop_checkpoints(self) -> None:
+        """The search is done (every trial, or the space): a re-run with the same settings has
+        nothing to continue, so no checkpoint is needed any more. (A search stopped early, by
+        Ctrl-C or its time budget, keeps those of running and promotable trials for its resume;
+        a later run with a larger --max-trials trains a promoted trial again from its start.)
+        """
+        for trial in self.store.trials():
+            if trial.checkpoint is not None and trial.status != TrialStatus.RUNNING:
+                (self.directory / trial.checkpoint).unlink(missing_ok=True)
+                self.store.set_checkpoint(trial.number, None)
+        if self.layout.checkpoints.is_dir():
+            kept = {t.checkpoint for t in self.store.trials() if t.checkpoint}
+            for path in self.layout.checkpoints.iterdir():  # orphans of killed jobs too
+                if str(path.relative_to(self.directory)) not in kept and path.is_file():
+                    path.unlink(missing_ok=True)
 
     def _prune_checkpoints(self) -> None:
         """Delete the checkpoints of trials that can no longer be promoted: at most

@@ -453,9 +453,12 @@ class Store:
         rungs: list[dict[str, Any]] | None = None,
         checkpoint: str | None = None,
         objective_values: dict[str, float] | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> None:
         """Store a trial's result (of its last rung) and, in the same transaction, the
-        ``(rung, objective)`` told to the searcher about it."""
+        ``(rung, objective)`` told to the searcher about it and the ``meta`` values given (the
+        search time spent so far, so that a kill -9 loses none of it up to this result).
+        """
         if status not in STATUSES or status == TrialStatus.RUNNING:
             raise ValueError(f"cannot finish a trial with status {status!r}")
         with self._transaction() as db:
@@ -490,6 +493,11 @@ class Store:
                 "INSERT OR REPLACE INTO meta VALUES ('last_used', ?)",
                 (json.dumps(time.time()),),
             )
+            for key, value in (meta or {}).items():
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                    (key, json.dumps(value)),
+                )
 
     def set_checkpoint(self, number: int, checkpoint: str | None) -> None:
         with self._transaction() as db:
