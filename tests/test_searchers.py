@@ -187,6 +187,8 @@ def test_bad_direction_is_a_usage_error(dnn):
         ("evolution", {"population_size": 0}, "population_size"),
         ("evolution", {"population_size": 4, "sample_size": 5}, "sample_size"),
         ("evolution", {"sample_size": 2.5}, "sample_size"),
+        ("evolution", {"population_size": 4, "startup_trials": 5}, "startup_trials"),
+        ("evolution", {"startup_trials": 0}, "startup_trials"),
         ("grid", {"resolution": 1}, "resolution"),
         ("mcts", {"resolution": True}, "resolution"),
         ("mcts", {"exploration": -1.0}, "exploration"),
@@ -201,11 +203,12 @@ def test_options_and_defaults_are_read_from_the_classes():
     assert searcher_options(SEARCHERS["random"]) == {}
     assert searcher_options(SEARCHERS["grid"]) == {"resolution": None}
     assert searcher_options(SEARCHERS["evolution"]) == {
-        "population_size": 10,
-        "sample_size": 3,
+        "population_size": 20,
+        "sample_size": None,
+        "startup_trials": None,
     }
-    assert searcher_options(SEARCHERS["mcts"]) == {"exploration": 0.5, "resolution": 10}
-    assert searcher_options(SEARCHERS["tpe"]) == {"startup_trials": 10}
+    assert searcher_options(SEARCHERS["mcts"]) == {"exploration": 0.1, "resolution": 10}
+    assert searcher_options(SEARCHERS["tpe"]) == {"startup_trials": 5}
     assert searcher_options(SEARCHERS["gp"]) == {"startup_trials": 10}
     assert searcher_options(SEARCHERS["nsga2"]) == {"population_size": 20}
 
@@ -437,9 +440,11 @@ def test_evolution_samples_at_random_while_the_population_fills_even_without_res
 
 
 def test_evolution_counts_trials_in_flight_towards_the_first_population(dnn):
-    """population_size random samples in all, however many workers run them; a failed trial
+    """startup_trials random samples in all, however many workers run them; a failed trial
     frees its place for another random sample."""
-    searcher = make_searcher("evolution", dnn, seed=0, population_size=4)
+    searcher = make_searcher(
+        "evolution", dnn, seed=0, population_size=4, startup_trials=4
+    )
     first = [searcher.ask() for _ in range(4)]
     searcher.tell(
         first[0], 1.0

@@ -36,7 +36,8 @@ def search(
     searcher: Optional[str] = typer.Option(
         None,
         "--searcher",
-        help="random, grid, evolution, mcts, tpe, gp or nsga2 [random].",
+        help="random, grid, evolution (recommended: best on NAS-Bench-201, see README), mcts "
+        "(not recommended), tpe, gp or nsga2 [random].",
     ),
     max_trials: Optional[int] = typer.Option(
         None, "--max-trials", help="Trials to run, duplicates not counted [10]."
