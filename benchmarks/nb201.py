@@ -82,7 +82,8 @@ MO_OBJECTIVES = ("latency", "model_size")
 
 
 def _edge_op(prefix: str, kind: str, filters: int):
-    """One NB201 operation as DSL modules (the first module of a chain is returned)."""
+    """One NB201 operation as DSL modules (the last module of a chain: the edge's
+    ``ModuleChoice`` feeds its input to the chain's first)."""
     if kind == "none":  # the zero operation: a frozen all-zero 1x1 convolution
         return Conv2D(
             filters=filters,
@@ -106,8 +107,7 @@ def _edge_op(prefix: str, kind: str, filters: int):
         use_bias=False,
         name=f"{prefix}conv",
     )(relu)
-    BatchNormalization(name=f"{prefix}bn")(conv)
-    return relu
+    return BatchNormalization(name=f"{prefix}bn")(conv)
 
 
 def nb201_space(filters: int = 16, classes: int = 10) -> SpaceIR:

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from nascompiler.codegen import emit
+from nascompiler.ir import specialize
+
 RUNS = range(20)
 QUERIES = 50
 
@@ -58,6 +61,10 @@ def test_the_space_is_nas_bench_201(nb201, space, cifar10):
     ]
     assert space.count() == 15625 == len(cifar10.mean)
     assert round(cifar10.best, 2) == 91.61
+    # a cell compiles to a Keras module: none (a frozen zero conv) on 0->1, skip on 0->2, ...
+    code = emit(specialize(space, nb201.assignment_of((0, 1, 2, 3, 4, 3))))
+    assert 'kernel_initializer="zeros"' in code and "trainable=False" in code
+    assert 'layers.Add(name="node3")' in code and "e12_nor_conv_1x1_conv" in code
 
 
 def test_evolution_beats_random_at_50_queries(nb201, cifar10, space, random_median):
