@@ -457,6 +457,18 @@ def test_evolution_counts_trials_in_flight_towards_the_first_population(dnn):
     assert sum(fresh[k] != first[0][k] for k in fresh) > 1
 
 
+def test_evolution_mutates_after_half_a_population_by_default(dnn):
+    """startup_trials defaults to half the population: the fourth ask of a population of 6
+    is a child (one parameter away from a member), not another random sample."""
+    searcher = make_searcher("evolution", dnn, seed=0, population_size=6)
+    assert (searcher.sample_size, searcher.startup_trials) == (6, 3)
+    first = [searcher.ask() for _ in range(3)]
+    for a in first:
+        searcher.tell(a, objective(dnn, a))
+    child = searcher.ask()
+    assert min(sum(child[k] != m[k] for k in child) for m in first) == 1
+
+
 def test_evolution_ages_out_the_oldest_and_keeps_failures_out(dnn):
     searcher = make_searcher("evolution", dnn, seed=0, population_size=4)
     told = []
