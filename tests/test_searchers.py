@@ -124,6 +124,8 @@ def test_bad_direction_is_a_usage_error(dnn):
         ("evolution", {"population_size": 0}, "population_size"),
         ("evolution", {"population_size": 4, "sample_size": 5}, "sample_size"),
         ("evolution", {"sample_size": 2.5}, "sample_size"),
+        ("evolution", {"population_size": 4, "startup_trials": 5}, "startup_trials"),
+        ("evolution", {"startup_trials": 0}, "startup_trials"),
         ("grid", {"resolution": 1}, "resolution"),
         ("mcts", {"resolution": True}, "resolution"),
         ("mcts", {"exploration": -1.0}, "exploration"),
@@ -138,11 +140,12 @@ def test_options_and_defaults_are_read_from_the_classes():
     assert searcher_options(SEARCHERS["random"]) == {}
     assert searcher_options(SEARCHERS["grid"]) == {"resolution": None}
     assert searcher_options(SEARCHERS["evolution"]) == {
-        "population_size": 10,
-        "sample_size": 3,
+        "population_size": 20,
+        "sample_size": None,
+        "startup_trials": None,
     }
-    assert searcher_options(SEARCHERS["mcts"]) == {"exploration": 0.5, "resolution": 10}
-    assert searcher_options(SEARCHERS["tpe"]) == {"startup_trials": 10}
+    assert searcher_options(SEARCHERS["mcts"]) == {"exploration": 0.1, "resolution": 10}
+    assert searcher_options(SEARCHERS["tpe"]) == {"startup_trials": 5}
     assert searcher_options(SEARCHERS["gp"]) == {"startup_trials": 10}
     assert searcher_options(SEARCHERS["nsga2"]) == {"population_size": 20}
 
@@ -374,9 +377,11 @@ def test_evolution_samples_at_random_while_the_population_fills_even_without_res
 
 
 def test_evolution_counts_trials_in_flight_towards_the_first_population(dnn):
-    """population_size random samples in all, however many workers run them; a failed trial
+    """startup_trials random samples in all, however many workers run them; a failed trial
     frees its place for another random sample."""
-    searcher = make_searcher("evolution", dnn, seed=0, population_size=4)
+    searcher = make_searcher(
+        "evolution", dnn, seed=0, population_size=4, startup_trials=4
+    )
     first = [searcher.ask() for _ in range(4)]
     searcher.tell(
         first[0], 1.0
@@ -387,6 +392,18 @@ def test_evolution_counts_trials_in_flight_towards_the_first_population(dnn):
     searcher.tell(child, None)  # one member, two in flight: room for a random sample
     fresh = searcher.ask()
     assert sum(fresh[k] != first[0][k] for k in fresh) > 1
+
+
+def test_evolution_mutates_after_half_a_population_by_default(dnn):
+    """startup_trials defaults to half the population: the fourth ask of a population of 6
+    is a child (one parameter away from a member), not another random sample."""
+    searcher = make_searcher("evolution", dnn, seed=0, population_size=6)
+    assert (searcher.sample_size, searcher.startup_trials) == (6, 3)
+    first = [searcher.ask() for _ in range(3)]
+    for a in first:
+        searcher.tell(a, objective(dnn, a))
+    child = searcher.ask()
+    assert min(sum(child[k] != m[k] for k in child) for m in first) == 1
 
 
 def test_evolution_ages_out_the_oldest_and_keeps_failures_out(dnn):

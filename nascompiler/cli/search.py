@@ -50,7 +50,8 @@ def search(
     searcher: Optional[str] = typer.Option(
         None,
         "--searcher",
-        help=f"random, grid, evolution, mcts, tpe, gp or nsga2 [{DEFAULT_SEARCHER}].",
+        help="random, grid, evolution (recommended: best on NAS-Bench-201, see README), mcts "
+        f"(not recommended), tpe, gp or nsga2 [{DEFAULT_SEARCHER}].",
     ),
     max_trials: Optional[int] = typer.Option(
         None,

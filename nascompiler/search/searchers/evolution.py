@@ -5,6 +5,13 @@ A population of the most recent results; each new candidate mutates one paramete
 of a few randomly drawn members (a tournament). The oldest member dies, not the worst: a lucky
 evaluation cannot dominate forever, which the paper found regularises the search against noisy
 objectives.
+
+The defaults make it a mutation-based local search with aging: a population of 20, tournaments
+as large as the population (drawn with replacement, so the best member is the parent about
+64 % of the time, the runners-up otherwise), and mutation from the 11th result on instead of
+after a whole random population. On NAS-Bench-201 (``benchmarks/nb201.py``, 50 runs) this beat
+the paper's population 10 / tournament 3 at every budget from 25 to 200 queries on all three
+tables (CIFAR-10, CIFAR-100, ImageNet16-120), and matched or beat Optuna's TPE on CIFAR-10.
 """
 
 from __future__ import annotations
@@ -23,8 +30,11 @@ _DRAWS = 10
 
 
 class EvolutionSearch(Searcher):
-    """Options: ``population_size`` (10), the number of results kept; ``sample_size`` (3), how
-    many members a tournament draws (with replacement, as in the paper)."""
+    """Options: ``population_size`` (20), the number of results kept; ``sample_size`` (``None``:
+    the population size), how many members a tournament draws (with replacement, as in the
+    paper; Real et al. used 10 and 3 on their budgets of thousands); ``startup_trials``
+    (``None``: half the population), how many random samples come before the first mutation
+    (trials still running count)."""
 
     name = "evolution"
 
@@ -35,15 +45,29 @@ class EvolutionSearch(Searcher):
         seed: int = 0,
         direction: str = "max",
         directions: Sequence[str] | None = None,
-        population_size: int = 10,
-        sample_size: int = 3,
+        population_size: int = 20,
+        sample_size: int | None = None,
+        startup_trials: int | None = None,
     ):
         super().__init__(space, seed=seed, direction=direction, directions=directions)
         self.population_size = int_option("population_size", population_size, 1)
-        self.sample_size = int_option("sample_size", sample_size, 1)
-        if sample_size > population_size:
+        self.sample_size = (
+            population_size
+            if sample_size is None
+            else int_option("sample_size", sample_size, 1)
+        )
+        if self.sample_size > population_size:
             raise UsageError(
                 f"option sample_size ({sample_size}) cannot exceed population_size ({population_size})"
+            )
+        self.startup_trials = (
+            max(1, population_size // 2)
+            if startup_trials is None
+            else int_option("startup_trials", startup_trials, 1)
+        )
+        if self.startup_trials > population_size:
+            raise UsageError(
+                f"option startup_trials ({startup_trials}) cannot exceed population_size ({population_size})"
             )
         self._rng = random.Random(seed)
         self._population: deque[tuple[Assignment, float]] = deque(
@@ -61,17 +85,17 @@ class EvolutionSearch(Searcher):
 
     def ask(self) -> Assignment:
         # Trials still running will join the population, so they count towards it: the first
-        # population is population_size random samples however many workers ask, and a failed
+        # startup_trials proposals are random samples however many workers ask, and a failed
         # one is replaced by another random sample. Until some result is in, there is no parent.
         in_flight = sum(self._in_flight.values())
         if (
             not self._population
-            or len(self._population) + in_flight < self.population_size
+            or len(self._population) + in_flight < self.startup_trials
         ):
-            child = self._fresh(lambda: self.space.sample(self._rng))
+            child = self._fresh(lambda: self.space.sample(self._rng), None)
         else:
             parent = self._tournament()
-            child = self._fresh(lambda: self._mutate(parent))
+            child = self._fresh(lambda: self._mutate(parent), self._mutate)
         key = assignment_key(child)
         self._asked.add(key)
         self._in_flight[key] = self._in_flight.get(key, 0) + 1
@@ -127,10 +151,23 @@ class EvolutionSearch(Searcher):
         child[target.name] = target.domain.mutate(parent[target.name], self._rng)
         return self.space.sample(self._rng, keep=child)
 
-    def _fresh(self, propose: Callable[[], Assignment]) -> Assignment:
-        """A proposal not asked before, if one of a few draws gives one; else the last draw."""
-        for _ in range(_DRAWS - 1):
-            candidate = propose()
+    def _fresh(
+        self,
+        propose: Callable[[], Assignment],
+        walk: Callable[[Assignment], Assignment] | None,
+    ) -> Assignment:
+        """A proposal not asked before, if one of a few draws gives one; else the last draw.
+
+        With ``walk``, the second half of the draws walks on from the last repeated proposal,
+        one more mutation each: once the neighbourhoods of the best members have all been
+        asked, the search moves further out instead of repeating itself.
+        """
+        candidate = propose()
+        for draw in range(1, _DRAWS):
             if assignment_key(candidate) not in self._asked:
                 return candidate
-        return propose()
+            if walk is not None and draw >= _DRAWS // 2:
+                candidate = walk(candidate)
+            else:
+                candidate = propose()
+        return candidate

@@ -256,7 +256,7 @@ class TPESearch(OptunaSearch):
         seed: int = 0,
         direction: str = "max",
         directions: Sequence[str] | None = None,
-        startup_trials: int = 10,
+        startup_trials: int = 5,
     ):
         self.startup_trials = int_option("startup_trials", startup_trials, 1)
         super().__init__(space, seed=seed, direction=direction, directions=directions)
