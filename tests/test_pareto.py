@@ -376,4 +376,6 @@ def test_a_version_2_study_is_migrated_and_resumed(tmp_path):
         assert {k: new[k] for k in old} == old
     with sqlite3.connect(study / "study.db") as db:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    assert meta["schema_version"] == str(SCHEMA_VERSION) and meta["migrated_from"] == "2"
+    assert (
+        meta["schema_version"] == str(SCHEMA_VERSION) and meta["migrated_from"] == "2"
+    )

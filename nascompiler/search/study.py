@@ -333,6 +333,8 @@ class Study:
             directions=self.config.settings.directions,
             **self.config.searcher_options,
         )
+        if self.scheduler.multi_fidelity:
+            self.searcher.set_rungs(len(self.scheduler.rungs))
         reruns = self._replay()
         # A study whose searcher ran out of candidates stays exhausted until it learns something
         # new; re-running it must not ask (and store) hundreds of duplicates again.
@@ -408,7 +410,7 @@ class Study:
         for trial in trials:
             while position < len(tells) and position < trial.asked_after:
                 told = tells[position]
-                self._tell(by_number[told.number], told.objective)
+                self._tell(by_number[told.number], told.objective, told.rung)
                 position += 1
             proposal = self.searcher.ask()
             if proposal is not None and proposal != trial.assignment:
@@ -418,26 +420,36 @@ class Study:
                     "the study continues with its new proposals",
                 )
         for told in tells[position:]:
-            self._tell(by_number[told.number], told.objective)
+            self._tell(by_number[told.number], told.objective, told.rung)
         self.tells = len(tells)
         return [t for t in trials if t.status == TrialStatus.RUNNING]
 
-    def _tell(self, record: TrialRecord, objective: float | None) -> None:
+    def _tell(
+        self, record: TrialRecord, objective: float | None, rung: int | None = None
+    ) -> None:
         """The searcher learns from a trial's first result; later rungs' results update it.
+        Under a multi-fidelity scheduler each result is told with its rung (``tell_rung``).
         A multi-objective searcher is told every objective's value, in order."""
         if objective is not None and self.config.settings.multi_objective:
             objective = tuple(
                 record.objective_values.get(name)
                 for name in self.config.settings.objective_names
             )
+        per_rung = rung is not None and self.scheduler.multi_fidelity
         if record.number in self._told:
-            self.searcher.update(record.assignment, objective)
+            if per_rung:
+                self.searcher.tell_rung(record.assignment, objective, rung, first=False)
+            else:
+                self.searcher.update(record.assignment, objective)
         elif record.status == TrialStatus.OVER_BUDGET:
             self._told.add(record.number)
             self.searcher.tell_infeasible(record.assignment, self._violation(record))
         else:
             self._told.add(record.number)
-            self.searcher.tell(record.assignment, objective)
+            if per_rung:
+                self.searcher.tell_rung(record.assignment, objective, rung, first=True)
+            else:
+                self.searcher.tell(record.assignment, objective)
 
     def _out_of_time(self) -> bool:
         if self.deadline is not None and time.monotonic() >= self.deadline:
@@ -788,7 +800,7 @@ class Study:
         self.store.finish_trial(number, status=status, tell=(rung, told), **fields)
         self.tells += 1
         record = self.store.trial(number)
-        self._tell(record, told)
+        self._tell(record, told, rung)
         self._emit("trial_finished", record)
         return record
 
