@@ -121,6 +121,7 @@ class HyperKeras:
         max_params: int | str | None = None,
         max_flops: int | str | None = None,
         objectives: Iterable[str] | None = None,
+        score: str | None = None,
         **unused: Any,
     ) -> "HyperKeras":
         """Run the search (or resume it, for a named study) until ``max_trials`` trials are done.
@@ -130,7 +131,9 @@ class HyperKeras:
         ``1/reduction_factor`` of each rung) or ``"median"``; ``time_budget`` (seconds, or text
         such as ``"30m"``) stops starting work when it is spent. ``objectives`` (e.g.
         ``["val_accuracy:max", "params:min"]``, with an ``NSGA2Searcher`` or a
-        ``RandomSearcher``) makes it a Pareto search: see :meth:`pareto_front`."""
+        ``RandomSearcher``) makes it a Pareto search: see :meth:`pareto_front`. ``score`` is
+        ``"best"`` (a trial scores its best epoch and keeps that epoch's weights; the default
+        for one objective) or ``"last"``."""
         if unused:
             raise UsageError(
                 f"search() got unsupported argument(s): {', '.join(sorted(unused))}"
@@ -160,6 +163,7 @@ class HyperKeras:
             batch_size=batch_size,
             objective=objective,
             direction=direction,
+            score=score,
         )
         name = self.study_name or time.strftime("hyperkeras-%Y%m%d-%H%M%S")
         directory = self.out / name

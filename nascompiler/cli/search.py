@@ -56,6 +56,12 @@ def search(
     direction: Optional[str] = typer.Option(
         None, "--direction", help="max or min [from the objective]."
     ),
+    score: Optional[str] = typer.Option(
+        None,
+        "--score",
+        help="A trial's score: its best epoch so far, whose weights are kept, or its last "
+        "(best or last) [best].",
+    ),
     seed: Optional[int] = typer.Option(
         None, "--seed", help="Seed of the searcher and of every trial [0]."
     ),
@@ -183,6 +189,7 @@ def search(
             "batch_size": batch_size,
             "objective": objective or None,
             "direction": direction,
+            "score": score,
         },
         stored=stored,
         file_search=space.search,

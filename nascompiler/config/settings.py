@@ -26,7 +26,12 @@ KEYS = (
     "direction",
     "epochs",
     "batch_size",
+    "score",
 )
+# How a trial's objective is read off its learning curve: its best epoch so far (whose weights
+# are the ones kept), or its last epoch (how studies before nascompiler 0.5 scored).
+SCORES = ("best", "last")
+DEFAULT_SCORE = "best"
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,8 @@ class TrainingSettings:
     """How every candidate of a study is trained and judged.
 
     ``objective`` names a value of Keras' training history (``val_accuracy``, ``val_loss``...);
-    the last epoch's value is the trial's score. By default it is ``val_<first metric>``, or
+    ``score`` says which epoch's value is the trial's score: ``"best"`` (the best epoch so far,
+    whose weights are kept and exported) or ``"last"`` (a multi-objective study's only choice). By default it is ``val_<first metric>``, or
     ``val_loss`` without metrics, and ``direction`` is ``min`` for losses and errors, else ``max``.
 
     ``objectives`` is empty for a single-objective study. A multi-objective study lists every
@@ -50,6 +56,7 @@ class TrainingSettings:
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
     objectives: tuple[str, ...] = ()
+    score: str = DEFAULT_SCORE
 
     @property
     def objective_names(self) -> tuple[str, ...]:
@@ -110,6 +117,16 @@ class TrainingSettings:
                     f"{source}: {name} must be a name or a Keras config dict (it is recorded in the study and "
                     f"sent to worker processes), got {value!r}"
                 ) from None
+        score = values.get("score")
+        if score is not None and score not in SCORES:
+            raise UsageError(f"{source}: score must be 'best' or 'last', got {score!r}")
+        if len(objectives) > 1:
+            if score == "best":
+                raise UsageError(
+                    "score 'best' picks one epoch by one objective; a study of several "
+                    "objectives scores each trial's last epoch (leave score out or give 'last')"
+                )
+            score = "last"
         return cls(
             optimizer=values.get("optimizer", "adam"),
             loss=values.get("loss", "sparse_categorical_crossentropy"),
@@ -121,6 +138,7 @@ class TrainingSettings:
             objectives=(
                 tuple(f"{n}:{d}" for n, d in objectives) if len(objectives) > 1 else ()
             ),
+            score=score or DEFAULT_SCORE,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -130,6 +148,8 @@ class TrainingSettings:
             data["objectives"] = list(self.objectives)
         else:  # single-objective studies are recorded as before objectives existed
             del data["objectives"]
+        if self.score == "last":  # as studies were recorded before scores existed
+            del data["score"]
         return data
 
     @classmethod
@@ -139,6 +159,7 @@ class TrainingSettings:
                 **data,
                 "metrics": tuple(data["metrics"]),
                 "objectives": tuple(data.get("objectives", ())),
+                "score": data.get("score", "last"),
             }
         )
 
@@ -151,7 +172,7 @@ class TrainingSettings:
         loss = self.loss if isinstance(self.loss, str) else json.dumps(self.loss)
         return (
             f"optimizer={optimizer}, loss={loss}, metrics={list(self.metrics)}, epochs={self.epochs}, "
-            f"batch_size={self.batch_size}"
+            f"batch_size={self.batch_size}, score={self.score}"
         )
 
 
@@ -160,6 +181,8 @@ def stored_training(recorded: Mapping[str, Any] | None) -> dict[str, Any]:
     overridden by the space file's and the flags' settings: several objectives become the one
     ``objective`` list."""
     training = dict(recorded or {})
+    if recorded:  # a study recorded without a score scored each trial's last epoch
+        training.setdefault("score", "last")
     objectives = training.pop("objectives", None)
     if objectives:
         training["objective"] = list(objectives)

@@ -726,6 +726,8 @@ class Study:
                 "rung": job.rung,
                 "epochs": outcome.epochs,
                 "objective": outcome.objective,
+                # the epoch whose value the objective is (its best so far, or its last)
+                "epoch": outcome.best_epoch or outcome.epochs,
             }
             if outcome.pruned:
                 entry["pruned"] = True
