@@ -59,12 +59,13 @@ def check_rung_histories(rows: list[dict]) -> None:
             metrics = json.loads(r["metrics"])
             assert len(metrics["val_accuracy"]) == r["epochs"], r
             assert rungs[-1]["epochs"] == r["epochs"]
-            assert r["objective"] == metrics["val_accuracy"][-1]
-            # The value recorded at each rung is the curve's value at that epoch.
+            # Scores are the best epoch so far (--score best, the default): at each rung,
+            # the best of the curve up to it, and the epoch it came from.
+            assert r["objective"] == max(metrics["val_accuracy"])
             for entry in rungs:
-                assert (
-                    metrics["val_accuracy"][entry["epochs"] - 1] == entry["objective"]
-                )
+                reached = metrics["val_accuracy"][: entry["epochs"]]
+                assert entry["objective"] == max(reached)
+                assert entry["epoch"] == reached.index(max(reached)) + 1
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +153,7 @@ def test_export_best_gives_the_top_rung_winner_with_its_last_weights(
     )
     assert result.returncode == 0, result.stderr
     assert f"trial #{best['number']}," in out.read_text()
-    # The weights beside it are those after its last rung: they score what the study recorded.
+    # The weights beside it are those of its best epoch: they score what the study recorded.
     spec = importlib.util.spec_from_file_location("winner", out)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -485,7 +486,7 @@ def test_the_python_api_takes_the_scheduler_options(tmp_path):
     assert len([t for t in rows if t.status != "duplicate"]) == 6
     records = hk.study.store.trials()
     assert {r.epochs for r in records if r.status == "complete"} >= {1, 3}
-    assert hk.get_best_trial().metrics["val_accuracy"][-1] == hk.get_best_trial().reward
+    assert max(hk.get_best_trial().metrics["val_accuracy"]) == hk.get_best_trial().reward
     with pytest.raises(UsageError, match="unknown scheduler"):
         HyperKeras(
             RandomSearcher(space.module.search_space), out=tmp_path, study="bad"
