@@ -159,3 +159,36 @@ def test_bohb_with_best_epoch_scores_end_to_end(tmp_path):
         sys.modules.pop("digits_tiny", None)
     assert accuracy == pytest.approx(max(curve), abs=1e-6)
     assert accuracy != pytest.approx(curve[-1], abs=1e-6)
+
+
+def test_resuming_an_old_study_with_another_score_names_both(tmp_path):
+    import numpy as np
+
+    from nascompiler.run.data import Dataset, save_arrays
+    from nascompiler.search.study import Study, StudyConfig
+    from nascompiler.storage.store import Store
+    from test_searchers import dense_space
+
+    space = dense_space([4, 8])
+    old = TrainingSettings.resolve({"epochs": 1}, score="last")
+    assert "score" not in old.to_json()  # recorded as studies were before scores
+    with Store(tmp_path / "study", create=True) as store:
+        store.set_meta(
+            fingerprint=space.fingerprint,
+            settings=old.to_json(),
+            searcher="random",
+            searcher_options={},
+            seed=0,
+            scheduler={"name": "full", "rungs": [1], "reduction_factor": None},
+        )
+        store.start_trial(0, "c", {"d0.units": 4}, 0, 0)
+    x = np.zeros((4, 4), "float32")
+    data = save_arrays(tmp_path / "data", Dataset.from_arrays(x, x[:, 0], x, x[:, 0]))
+
+    def config(settings):
+        return StudyConfig(tmp_path / "study", space, data, settings, max_trials=1)
+
+    with pytest.raises(UsageError, match="was trained with score='last', not 'best'"):
+        Study(config(TrainingSettings.resolve({"epochs": 1})))
+    resumed = resolve_search(stored={"settings": old.to_json()}).training
+    Study(config(resumed)).store.close()  # the command line resumes it as it was

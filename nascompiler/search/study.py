@@ -264,11 +264,14 @@ class Study:
                     f"{self.directory} was searched with {key}={stored[key]!r}, not {definition[key]!r}; "
                     "resume with the same setting, or use --fresh to start over"
                 )
-        for key in sorted(set(definition["settings"]) | set(stored["settings"])):
-            value = definition["settings"].get(key)
-            if stored["settings"].get(key) != value:
+        # A setting recorded without a score scored the last epoch (TrainingSettings.to_json).
+        was = {"score": "last", **stored["settings"]}
+        now = {"score": "last", **definition["settings"]}
+        for key in sorted(set(now) | set(was)):
+            value = now.get(key)
+            if was.get(key) != value:
                 raise UsageError(
-                    f"{self.directory} was trained with {key}={stored['settings'].get(key)!r}, not {value!r}; resume "
+                    f"{self.directory} was trained with {key}={was.get(key)!r}, not {value!r}; resume "
                     "with the same setting, or use --fresh to start over"
                 )
         if stored["scheduler"] != definition["scheduler"]:
