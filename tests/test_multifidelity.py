@@ -486,7 +486,9 @@ def test_the_python_api_takes_the_scheduler_options(tmp_path):
     assert len([t for t in rows if t.status != "duplicate"]) == 6
     records = hk.study.store.trials()
     assert {r.epochs for r in records if r.status == "complete"} >= {1, 3}
-    assert max(hk.get_best_trial().metrics["val_accuracy"]) == hk.get_best_trial().reward
+    assert (
+        max(hk.get_best_trial().metrics["val_accuracy"]) == hk.get_best_trial().reward
+    )
     with pytest.raises(UsageError, match="unknown scheduler"):
         HyperKeras(
             RandomSearcher(space.module.search_space), out=tmp_path, study="bad"
