@@ -29,6 +29,8 @@ def test_score_defaults_to_best_and_is_checked():
     assert TrainingSettings.resolve({}, score="last").score == "last"  # the flag wins
     with pytest.raises(UsageError, match="TRAINING: score must be 'best' or 'last'"):
         TrainingSettings.resolve({"score": "first"})
+    with pytest.raises(UsageError, match="^--score must be 'best' or 'last'"):
+        TrainingSettings.resolve({}, score="first")
 
 
 def test_several_objectives_score_the_last_epoch():

@@ -119,7 +119,10 @@ class TrainingSettings:
                 ) from None
         score = values.get("score")
         if score is not None and score not in SCORES:
-            raise UsageError(f"{source}: score must be 'best' or 'last', got {score!r}")
+            where = (
+                "--score" if overrides.get("score") is not None else f"{source}: score"
+            )
+            raise UsageError(f"{where} must be 'best' or 'last', got {score!r}")
         if len(objectives) > 1:
             if score == "best":
                 raise UsageError(
