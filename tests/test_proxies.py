@@ -126,6 +126,9 @@ def test_rank_correlations_and_precision():
     swapped = rank_correlations([0.1, 0.5, 0.3, 0.7, 0.9], actual)
     assert swapped["kendall"] == pytest.approx(0.8)
     assert swapped["spearman"] == pytest.approx(0.9)
+    # -inf (NASWOT's singular kernel) ranks last; NaN (a failed proxy) is left out
+    assert rank_correlations([-math.inf, -math.inf, 2, 3], [0, 0, 1, 2])["kendall"] == 1
+    assert precision_at_top([-math.inf, 1, math.nan], [1, 3, 2], k=1) == 1.0
     nan_pairs = rank_correlations([math.nan, 1, 2], [1, 2, 3])
     assert nan_pairs["n"] == 2 and math.isnan(nan_pairs["spearman"])
     assert precision_at_top([5, 4, 3, 2, 1], [5, 4, 0, 0, 9], k=2) == 0.5
@@ -189,3 +192,100 @@ def test_a_schema_3_study_gains_the_proxies_table(tmp_path):
         assert store.get_meta("schema_version") == SCHEMA_VERSION == 4
         assert store.get_meta("migrated_from") == 3
         assert len(store.trials()) == 4
+
+
+PROXY_SPACE = """
+from nascompiler.datasets import load_digits
+from nascompiler.layers import Dense, Flatten, Input
+from nascompiler.ops import Repeat
+from nascompiler.space import Choice, HyperSpace
+
+
+def search_space():
+    space = HyperSpace()
+    with space.as_default():
+        units = Choice([4, 8, 16, 32, 64], name="units")
+        x = Flatten()(Input(shape=(8, 8, 1)))
+        x = Repeat(lambda step: Dense(units, activation="relu"), repeat_times=[1, 2, 3])(x)
+        Dense(10, activation="softmax")(x)
+    return space
+
+
+def load_data():
+    return load_digits(val_fraction=0.2, seed=0)
+
+
+TRAINING = {"batch_size": 64}
+SEARCH = {"searcher": "evolution", "scheduler": "asha", "max_trials": 99}
+"""
+
+
+def _nascompile(*args, cwd):
+    import subprocess
+
+    from helpers import BIN, clean_env
+
+    return subprocess.run(
+        [str(BIN / "nascompile"), *args],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_nascompile_proxies_measures_every_proxy_and_resumes(tmp_path):
+    import json
+
+    (tmp_path / "space.py").write_text(PROXY_SPACE)
+    run = _nascompile(
+        "proxies", "space.py", "--sample", "5", "--epochs", "1", "--json", cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    rows = {r["proxy"]: r for r in json.loads(run.stdout)}
+    assert list(rows) == [
+        "grad_norm",
+        "jacob_cov",
+        "naswot",
+        "synflow",
+        "params",
+        "flops",
+    ]
+    for name, row in rows.items():
+        assert row["n"] == 5, name
+        assert -1 <= row["spearman"] <= 1 and -1 <= row["kendall"] <= 1, name
+        assert 0 <= row["precision_at_5"] <= 1
+        assert (row["median_seconds"] is None) == (name in ("params", "flops"))
+
+    def stored():
+        listing = _nascompile(
+            "trials", "--study", "generated/space_proxies", "--json", cwd=tmp_path
+        )
+        assert listing.returncode == 0, listing.stderr
+        rows = [json.loads(line) for line in listing.stdout.splitlines()]
+        return [row for row in rows if row["status"] != "duplicate"]
+
+    first = stored()
+    assert len(first) == 5 and all(
+        t["epochs"] == 1 for t in first
+    )  # SEARCH's asha ignored
+    assert all(
+        set(t["proxies"]) == {"synflow", "naswot", "grad_norm", "jacob_cov"}
+        for t in first
+    )
+    # The sample is a study: a larger --sample trains more, and the first ones keep their scores.
+    again = _nascompile(
+        "proxies", "space.py", "--sample", "6", "--epochs", "1", cwd=tmp_path
+    )
+    assert again.returncode == 0, again.stderr
+    assert "Spearman" in again.stdout and "ranks best" in again.stdout
+    second = stored()
+    assert len(second) == 6 and second[:5] == first
+    assert set(second[5]["proxies"]) == set(first[0]["proxies"])
+    bad = _nascompile("proxies", "space.py", "--sample", "1", cwd=tmp_path)
+    assert (
+        bad.returncode == 2
+        and bad.stderr.strip() == "error: --sample must be at least 3, got 1"
+    )

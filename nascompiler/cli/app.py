@@ -15,6 +15,7 @@ import typer
 
 from ..errors import NascompilerError
 from . import compile as compile_commands
+from . import proxies as proxies_commands
 from . import report as report_commands
 from . import results as results_commands
 from . import search as search_commands
@@ -46,6 +47,7 @@ app.command(
 app.command()(search_commands.search)
 app.command()(results_commands.export)
 app.command()(results_commands.trials)
+app.command()(proxies_commands.proxies)
 app.command()(report_commands.report)
 app.command()(report_commands.diff)
 

@@ -164,7 +164,10 @@ def trials(
                 else store.trials()
             )
             # Plain stdout, not rich: the output is data for other tools, never wrapped.
-            sys.stdout.write(json_lines(records) if as_json else csv_text(records))
+            proxies = store.proxies()
+            sys.stdout.write(
+                json_lines(records, proxies) if as_json else csv_text(records, proxies)
+            )
             sys.stdout.flush()
             return
         settings = TrainingSettings.from_json(store.get_meta("settings"))

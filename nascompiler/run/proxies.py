@@ -29,8 +29,7 @@ from typing import Any
 import keras
 import numpy as np
 
-PROXIES = ("synflow", "naswot", "grad_norm", "jacob_cov")
-"""The proxies computed on a model, in the order they are reported."""
+from ..storage.ranking import PROXY_NAMES as PROXIES
 
 
 def value_and_grad(

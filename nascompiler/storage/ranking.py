@@ -14,6 +14,9 @@ import numpy as np
 
 from ..kinds import Direction, TrialStatus
 
+PROXY_NAMES = ("synflow", "naswot", "grad_norm", "jacob_cov")
+"""The zero-cost proxies a worker computes on an untrained model (``run/proxies.py``)."""
+
 STATIC_PROXIES = ("params", "flops")
 """Scores the compiler's cost model gives before any model is built (bigger: predicted better,
 as in NAS-Bench-Suite-Zero)."""
@@ -23,11 +26,13 @@ def rank_correlations(
     predicted: Sequence[float], actual: Sequence[float]
 ) -> dict[str, float]:
     """Spearman's rho and Kendall's tau (tau-b) between a proxy and the trained scores, over
-    the pairs where both are finite; NaN with fewer than 3 such pairs."""
+    the pairs where neither is NaN (an infinite proxy score, NASWOT's ``-inf`` for a network
+    that cannot tell the samples apart, ranks last or first); NaN with fewer than 3 pairs.
+    """
     pairs = [
         (p, a)
         for p, a in zip(predicted, actual)
-        if math.isfinite(p) and math.isfinite(a)
+        if not math.isnan(p) and not math.isnan(a)
     ]
     if len(pairs) < 3:
         return {"spearman": math.nan, "kendall": math.nan, "n": len(pairs)}
@@ -55,6 +60,7 @@ def _spearman(p: np.ndarray, a: np.ndarray) -> float:
 
 
 def _kendall(p: np.ndarray, a: np.ndarray) -> float:
+    p, a = _ranks(p), _ranks(a)  # ranks: two infinite scores tie instead of giving NaN
     concordant = discordant = ties_p = ties_a = 0
     for i in range(len(p)):
         for j in range(i + 1, len(p)):
@@ -85,8 +91,8 @@ def precision_at_top(
         keyed = sorted(
             range(len(values)),
             key=lambda i: (
-                not math.isfinite(values[i]),
-                -values[i] if math.isfinite(values[i]) else 0,
+                math.isnan(values[i]),
+                0.0 if math.isnan(values[i]) else -values[i],
                 i,
             ),
         )
@@ -135,4 +141,5 @@ def proxy_table(store: Any, direction: str, k: int = 5) -> list[dict[str, Any]]:
 
 
 def _finite(value: Any) -> float:
-    return float(value) if value is not None and math.isfinite(value) else math.nan
+    """A stored score as a float; a missing one is NaN (infinities are kept: they rank)."""
+    return math.nan if value is None else float(value)

@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import math
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from .store import TrialRecord
 
@@ -40,6 +40,7 @@ FIELDS = (
     "finished_at",
     "error",
     "duplicate_of",
+    "proxies",
     "assignment",
 )
 
@@ -60,8 +61,12 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def trial_summary(record: TrialRecord) -> dict[str, Any]:
-    """The trial as a dict of JSON values, keys in :data:`FIELDS` order."""
+def trial_summary(
+    record: TrialRecord, proxies: Mapping[int, Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The trial as a dict of JSON values, keys in :data:`FIELDS` order. ``proxies`` is
+    :meth:`Store.proxies`: the zero-cost proxy scores of the trials that computed them.
+    """
     values = {
         "number": record.number,
         "candidate_id": record.candidate_id or None,
@@ -84,16 +89,26 @@ def trial_summary(record: TrialRecord) -> dict[str, Any]:
         "finished_at": record.finished_at,
         "error": record.error,
         "duplicate_of": record.duplicate_of,
+        "proxies": {
+            name: value
+            for name, (value, _seconds) in (proxies or {})
+            .get(record.number, {})
+            .items()
+        },
         "assignment": {k: _json_value(v) for k, v in record.assignment.items()},
     }
     return {name: values[name] for name in FIELDS}
 
 
-def json_lines(records: Iterable[TrialRecord]) -> str:
+def json_lines(
+    records: Iterable[TrialRecord],
+    proxies: Mapping[int, Mapping[str, Any]] | None = None,
+) -> str:
     """One JSON object per line per trial (JSON Lines); NaN/inf are written as null."""
     lines = []
     for record in records:
-        summary = {k: _finite(v) for k, v in trial_summary(record).items()}
+        summary = {k: _finite(v) for k, v in trial_summary(record, proxies).items()}
+        summary["proxies"] = {k: _finite(v) for k, v in summary["proxies"].items()}
         lines.append(json.dumps(summary, allow_nan=False))
     return "".join(line + "\n" for line in lines)
 
@@ -105,17 +120,20 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def csv_text(records: Iterable[TrialRecord]) -> str:
+def csv_text(
+    records: Iterable[TrialRecord],
+    proxies: Mapping[int, Mapping[str, Any]] | None = None,
+) -> str:
     """A CSV table with a header row; the assignment is one column holding a JSON object."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(FIELDS)
     for record in records:
-        summary = trial_summary(record)
+        summary = trial_summary(record, proxies)
         row = []
         for name in FIELDS:
             value = summary[name]
-            if name in ("assignment", "rungs", "objective_values"):
+            if name in ("assignment", "rungs", "objective_values", "proxies"):
                 row.append(json.dumps(value))
             else:
                 row.append("" if value is None else value)
