@@ -122,6 +122,7 @@ class HyperKeras:
         max_params: int | str | None = None,
         max_flops: int | str | None = None,
         objectives: Iterable[str] | None = None,
+        score: str | None = None,
         **unused: Any,
     ) -> "HyperKeras":
         """Run the search (or resume it, for a named study) until ``max_trials`` trials are
@@ -132,7 +133,9 @@ class HyperKeras:
         of them, or the same number) or ``"median"``; ``time_budget`` (seconds, or text such as
         ``"30m"``) stops starting work when it is spent. ``objectives`` (e.g.
         ``["val_accuracy:max", "params:min"]``, with an ``NSGA2Searcher`` or a
-        ``RandomSearcher``) makes it a Pareto search: see :meth:`pareto_front`."""
+        ``RandomSearcher``) makes it a Pareto search: see :meth:`pareto_front`. ``score`` is
+        ``"best"`` (a trial scores its best epoch and keeps that epoch's weights; the default
+        for one objective) or ``"last"``."""
         if unused:
             raise UsageError(
                 f"search() got unsupported argument(s): {', '.join(sorted(unused))}"
@@ -153,6 +156,7 @@ class HyperKeras:
             max_params=max_params,
             max_flops=max_flops,
             objectives=objectives,
+            score=score,
         )
         space = self.searcher.compile()
         data = save_arrays(
@@ -188,6 +192,7 @@ class HyperKeras:
         max_params: int | str | None = None,
         max_flops: int | str | None = None,
         objectives: Iterable[str] | None = None,
+        score: str | None = None,
     ) -> SearchConfig:
         """The settings :meth:`search` runs the study in ``directory`` with: these arguments
         and the constructor's over what the study stored (if it exists) over the defaults,
@@ -236,6 +241,7 @@ class HyperKeras:
                 "batch_size": batch_size,
                 "objective": objective,
                 "direction": direction,
+                "score": score,
             },
             stored=stored_definition(Path(directory)),
             training_source="HyperKeras",

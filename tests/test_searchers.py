@@ -145,8 +145,9 @@ def test_options_and_defaults_are_read_from_the_classes():
         "startup_trials": None,
     }
     assert searcher_options(SEARCHERS["mcts"]) == {"exploration": 0.1, "resolution": 10}
-    assert searcher_options(SEARCHERS["tpe"]) == {"startup_trials": 5}
-    assert searcher_options(SEARCHERS["gp"]) == {"startup_trials": 10}
+    bohb = {"random_fraction": None, "min_rung_results": None}
+    assert searcher_options(SEARCHERS["tpe"]) == {"startup_trials": 5, **bohb}
+    assert searcher_options(SEARCHERS["gp"]) == {"startup_trials": 10, **bohb}
     assert searcher_options(SEARCHERS["nsga2"]) == {"population_size": 20}
 
 

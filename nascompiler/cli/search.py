@@ -73,6 +73,12 @@ def search(
     direction: Optional[str] = typer.Option(
         None, "--direction", help="max or min [from the objective]."
     ),
+    score: Optional[str] = typer.Option(
+        None,
+        "--score",
+        help="A trial's score: its best epoch so far, whose weights are kept, or its last "
+        "(best or last) [best].",
+    ),
     seed: Optional[int] = typer.Option(
         None,
         "--seed",
@@ -188,6 +194,7 @@ def search(
         batch_size=batch_size,
         objective=objective,
         direction=direction,
+        score=score,
         seed=seed,
         workers=workers,
         keep_weights=keep_weights,
@@ -228,6 +235,7 @@ def search_config(
     batch_size: int | None = None,
     objective: list[str] | None = None,
     direction: str | None = None,
+    score: str | None = None,
     seed: int | None = None,
     workers: int | None = None,
     keep_weights: int | None = None,
@@ -274,6 +282,7 @@ def search_config(
             "batch_size": batch_size,
             "objective": objective or None,
             "direction": direction,
+            "score": score,
         },
         stored={} if fresh else stored_definition(directory),
         file_search=file_search,

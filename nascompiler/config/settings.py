@@ -45,7 +45,12 @@ KEYS = (
     "direction",
     "epochs",
     "batch_size",
+    "score",
 )
+# How a trial's objective is read off its learning curve: its best epoch so far (whose weights
+# are the ones kept), or its last epoch (how studies before nascompiler 0.5 scored).
+SCORES = ("best", "last")
+DEFAULT_SCORE = "best"
 
 
 @dataclass(frozen=True)
@@ -74,10 +79,12 @@ class TrainingSettings:
     """How every candidate of a study is trained and judged.
 
     ``objectives`` lists what the search optimises, at least one. The first names a value of
-    Keras' training history (``val_accuracy``, ``val_loss``...): the last epoch's value is the
-    trial's score, which ranks the leaderboard. By default it is ``val_<first metric>``, or
-    ``val_loss`` without metrics, maximised unless it is a loss or an error. A multi-objective
-    study lists more; those may also be costs (:data:`COST_OBJECTIVES`).
+    Keras' training history (``val_accuracy``, ``val_loss``...): its value at one epoch is the
+    trial's score, which ranks the leaderboard, and ``score`` says which epoch: ``"best"`` (the
+    best so far, whose weights are kept and exported) or ``"last"`` (a multi-objective study's
+    only choice). By default it is ``val_<first metric>``, or ``val_loss`` without metrics,
+    maximised unless it is a loss or an error. A multi-objective study lists more; those may
+    also be costs (:data:`COST_OBJECTIVES`).
     """
 
     optimizer: Any = DEFAULT_OPTIMIZER
@@ -88,6 +95,7 @@ class TrainingSettings:
     )
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
+    score: str = DEFAULT_SCORE
 
     @property
     def objective(self) -> str:
@@ -156,6 +164,19 @@ class TrainingSettings:
                     f"{source}: {name} must be a name or a Keras config dict (it is recorded in the study and "
                     f"sent to worker processes), got {value!r}"
                 ) from None
+        score = values.get("score")
+        if score is not None and score not in SCORES:
+            where = (
+                "--score" if overrides.get("score") is not None else f"{source}: score"
+            )
+            raise UsageError(f"{where} must be 'best' or 'last', got {score!r}")
+        if len(objectives) > 1:
+            if score == "best":
+                raise UsageError(
+                    "score 'best' picks one epoch by one objective; a study of several "
+                    "objectives scores each trial's last epoch (leave score out or give 'last')"
+                )
+            score = "last"
         return cls(
             optimizer=values.get("optimizer", DEFAULT_OPTIMIZER),
             loss=values.get("loss", DEFAULT_LOSS),
@@ -163,13 +184,14 @@ class TrainingSettings:
             objectives=tuple(objectives),
             epochs=epochs,
             batch_size=batch_size,
+            score=score or DEFAULT_SCORE,
         )
 
     def to_json(self) -> dict[str, Any]:
         """The settings as the study records them (and the workers receive them): the first
         objective as ``objective`` and ``direction``, and, for several, every one as
         ``"name:direction"`` in ``objectives`` (single-objective studies are recorded as before
-        objectives existed)."""
+        objectives existed; so is a ``last`` score)."""
         data: dict[str, Any] = {
             "optimizer": self.optimizer,
             "loss": self.loss,
@@ -181,6 +203,8 @@ class TrainingSettings:
         }
         if self.multi_objective:
             data["objectives"] = [str(o) for o in self.objectives]
+        if self.score != "last":  # a study recorded without a score scored its last epochs
+            data["score"] = self.score
         return data
 
     @classmethod
@@ -193,6 +217,7 @@ class TrainingSettings:
             objectives=tuple(Objective.from_text(spec) for spec in specs),
             epochs=data["epochs"],
             batch_size=data["batch_size"],
+            score=data.get("score", "last"),
         )
 
     def describe(self) -> str:
@@ -204,7 +229,7 @@ class TrainingSettings:
         loss = self.loss if isinstance(self.loss, str) else json.dumps(self.loss)
         return (
             f"optimizer={optimizer}, loss={loss}, metrics={list(self.metrics)}, epochs={self.epochs}, "
-            f"batch_size={self.batch_size}"
+            f"batch_size={self.batch_size}, score={self.score}"
         )
 
 
@@ -213,6 +238,8 @@ def stored_training(recorded: Mapping[str, Any] | None) -> dict[str, Any]:
     overridden by the space file's and the flags' settings: several objectives become the one
     ``objective`` list."""
     training = dict(recorded or {})
+    if recorded:  # a study recorded without a score scored each trial's last epoch
+        training.setdefault("score", "last")
     objectives = training.pop("objectives", None)
     if objectives:
         training["objective"] = list(objectives)

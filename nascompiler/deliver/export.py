@@ -4,7 +4,9 @@ The set, for ``--out best_model.py``:
 
 - ``best_model.py``: the file the trial trained, byte for byte, with one more docstring section
   saying what it scored, on what data, with which settings, when, and which files belong to it;
-- ``best_model.weights.h5``: the trial's weights, when the search kept them;
+- ``best_model.weights.h5``: the trial's weights, when the search kept them: those of the epoch
+  its objective is from (its best epoch under ``score best``, the default; its last under
+  ``score last``), which the docstring's ``objective:`` line names;
 - ``test_best_model.py`` + ``best_model.golden.npz``: a golden test (keras, numpy and pytest
   only) of the trained model's outputs on a few validation samples, its shapes and its
   parameter count (not with ``--no-test``, and only when there are weights to test);
@@ -555,6 +557,15 @@ def _training_script(
     )
 
 
+def _epoch_text(record: TrialRecord, settings: TrainingSettings) -> str:
+    """Which epoch the objective (and so the kept weights) is from, for the docstring."""
+    epoch, trained = record.objective_epoch, record.epochs
+    if epoch is None or not trained:
+        return ""
+    which = "its best" if settings.score == "best" else "its last"
+    return f", at epoch {epoch} of {trained} ({which}; the weights are that epoch's)"
+
+
 def _result_lines(
     store: Store,
     record: TrialRecord,
@@ -572,7 +583,8 @@ def _result_lines(
         f"trial #{record.number}, candidate {record.candidate_id}"
         + (f", rank {rank} of {len(board)} complete trials" if rank else ""),
         *extra_lines,
-        f"objective: {settings.objective} = {format_objective(record.objective)} ({settings.direction})",
+        f"objective: {settings.objective} = {format_objective(record.objective)} ({settings.direction})"
+        + _epoch_text(record, settings),
         f"last epoch: {last}" if last else "last epoch: (no metrics recorded)",
         (
             f"parameters: {record.params:,}"

@@ -713,6 +713,7 @@ def _row(view: StudyView, rank: int, t: TrialRecord) -> dict[str, Any]:
         "number": t.number,
         "candidate_id": t.candidate_id,
         "objective": objective_text(finite(t.objective)),
+        "objective_epoch": getattr(t, "objective_epoch", None),
         "params": f"{t.params:,}" if t.params is not None else "-",
         "epochs": epochs_trained(t),
         "rung": getattr(t, "rung", None),

@@ -75,6 +75,7 @@ class TrialOutcome:
     weights_saved: bool = False
     error: str | None = None
     epochs: int = 0  # trained in total, including the epochs before initial_epoch
+    best_epoch: int | None = None  # the epoch (from 1) whose value is ``objective``
     pruned: bool = False  # stopped early by prune_below
     checkpoint_saved: bool = False
     latency_ms: float | None = (

@@ -46,12 +46,18 @@ def run_trial(
             loss=settings.loss,
             metrics=list(settings.metrics),
         )
+        earlier_best = None
         if task.initial_epoch:
             if not task.resume_path:
                 raise ValueError("a continued job needs a checkpoint to resume from")
-            load_checkpoint(model, task.resume_path)
+            earlier_best = load_checkpoint(model, task.resume_path)
         watcher = _EpochWatcher(
-            on_epoch, settings.objective, settings.direction, task.prune_below
+            on_epoch,
+            settings.objective,
+            settings.direction,
+            task.prune_below,
+            keep_best=settings.score == "best",
+            earlier_best=earlier_best,
         )
         fit_started = time.perf_counter()
         history = model.fit(
@@ -97,7 +103,9 @@ def run_trial(
                     f"{name} is {metrics[name][-1]}",
                     metrics,
                 )
-        objective = metrics[settings.objective][-1]
+        objective, best_epoch = metrics[settings.objective][-1], trained
+        if settings.score == "best" and watcher.best_epoch is not None:
+            objective, best_epoch = watcher.best_value, watcher.best_epoch
         broken = _non_finite_weights(model)
         if broken:
             return _failed(
@@ -109,12 +117,16 @@ def run_trial(
             )
         checkpoint_saved = False
         if task.checkpoint_path and not watcher.pruned:
-            save_checkpoint(model, task.checkpoint_path)
+            save_checkpoint(model, task.checkpoint_path, watcher.best_state())
             checkpoint_saved = True
         saved = False
         if task.weights_path and _worth_keeping(
             objective, task.keep_if_better_than, settings.direction
         ):
+            if watcher.best_weights is not None and best_epoch != trained:
+                model.set_weights(
+                    watcher.best_weights
+                )  # the kept weights: the best epoch's
             _save_weights(model, task.weights_path)
             saved = True
         outcome = TrialOutcome(
@@ -126,6 +138,7 @@ def run_trial(
             fit_seconds=fit_seconds,
             weights_saved=saved,
             epochs=trained,
+            best_epoch=best_epoch,
             pruned=watcher.pruned,
             checkpoint_saved=checkpoint_saved,
             latency_ms=(
@@ -147,7 +160,12 @@ def run_trial(
 class _EpochWatcher(keras.callbacks.Callback):
     """Reports each epoch's logs, stops training when the loss turns NaN, and prunes: after
     epoch ``e`` it stops when the best objective so far is worse than ``prune_below[e - 1]``
-    (Optuna's MedianPruner compares the same way)."""
+    (Optuna's MedianPruner compares the same way).
+
+    It also follows the trial's best epoch so far (``best_value``, ``best_epoch``, counted from
+    1 over the whole trial, ``earlier_best`` carrying a continued job's earlier epochs) and, with
+    ``keep_best``, a copy of that epoch's weights (``best_weights``): the weights kept.
+    """
 
     def __init__(
         self,
@@ -155,13 +173,22 @@ class _EpochWatcher(keras.callbacks.Callback):
         objective: str = "",
         direction: str = "max",
         prune_below: tuple[float | None, ...] | None = None,
+        keep_best: bool = False,
+        earlier_best: "BestEpoch | None" = None,
     ):
         super().__init__()
         self.on_epoch = on_epoch
         self.objective = objective
         self.sign = Direction(direction).sign
         self.prune_below = prune_below
-        self.best: float | None = None
+        self.keep_best = keep_best
+        self.best: float | None = None  # oriented: higher is better
+        self.best_value: float | None = None
+        self.best_epoch: int | None = None
+        self.best_weights: list[Any] | None = None
+        if earlier_best is not None:
+            self.best_value, self.best_epoch, self.best_weights = earlier_best
+            self.best = self.sign * self.best_value
         self.epoch = 0
         self.nan_at: int | None = None
         self.pruned = False
@@ -181,13 +208,26 @@ class _EpochWatcher(keras.callbacks.Callback):
         if value is None or not math.isfinite(float(value)):
             return
         score = self.sign * float(value)
-        self.best = score if self.best is None else max(self.best, score)
+        if self.best is None or score > self.best:  # ties: the earlier epoch
+            self.best, self.best_value, self.best_epoch = score, float(value), epoch + 1
+            if self.keep_best:
+                self.best_weights = self.model.get_weights()  # numpy copies
         limits = self.prune_below or ()
         last = epoch + 1 >= self.params.get("epochs", 0)
         if epoch < len(limits) and limits[epoch] is not None and not last:
             if self.best < limits[epoch]:
                 self.pruned = True
                 self.model.stop_training = True
+
+    def best_state(self) -> "BestEpoch | None":
+        """What a checkpoint keeps of the best epoch so a continued job goes on from it."""
+        if not self.keep_best or self.best_epoch is None or self.best_weights is None:
+            return None
+        return (self.best_value, self.best_epoch, self.best_weights)
+
+
+# The best epoch so far of a trial: its objective value, its number (from 1) and its weights.
+BestEpoch = tuple[float, int, list[Any]]
 
 
 def _proxies(
@@ -248,12 +288,18 @@ def _worth_keeping(objective: float, threshold: float | None, direction: str) ->
     return Direction(direction).better(objective, threshold)
 
 
-def save_checkpoint(model: Any, path: str) -> None:
+def save_checkpoint(model: Any, path: str, best: BestEpoch | None = None) -> None:
     """Weights and optimizer state (its step count and moments) in one ``.npz``, written
-    atomically: a promoted trial continues exactly where it stopped."""
+    atomically: a promoted trial continues exactly where it stopped. ``best`` (scores by the
+    best epoch) adds that epoch's value, number and weights."""
     arrays = {f"weight_{i:05d}": w for i, w in enumerate(model.get_weights())}
     for i, variable in enumerate(model.optimizer.variables):
         arrays[f"optimizer_{i:05d}"] = keras.ops.convert_to_numpy(variable)
+    if best is not None:
+        value, epoch, weights = best
+        arrays["best_value"] = np.float64(value)
+        arrays["best_epoch"] = np.int64(epoch)
+        arrays.update({f"best_{i:05d}": w for i, w in enumerate(weights)})
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
@@ -262,11 +308,19 @@ def save_checkpoint(model: Any, path: str) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(model: Any, path: str) -> None:
-    """Restore what :func:`save_checkpoint` wrote into a freshly built, compiled model."""
+def load_checkpoint(model: Any, path: str) -> BestEpoch | None:
+    """Restore what :func:`save_checkpoint` wrote into a freshly built, compiled model; returns
+    the best epoch it holds, if any."""
     with np.load(path) as data:
         weights = [data[k] for k in sorted(data.files) if k.startswith("weight_")]
         state = [data[k] for k in sorted(data.files) if k.startswith("optimizer_")]
+        best = None
+        if "best_epoch" in data.files:
+            best = (
+                float(data["best_value"]),
+                int(data["best_epoch"]),
+                [data[k] for k in sorted(data.files) if k.startswith("best_0")],
+            )
     model.set_weights(weights)
     model.optimizer.build(model.trainable_variables)
     variables = model.optimizer.variables
@@ -277,6 +331,7 @@ def load_checkpoint(model: Any, path: str) -> None:
         )
     for variable, value in zip(variables, state):
         variable.assign(value)
+    return best
 
 
 def _non_finite_weights(model: Any) -> str | None:

@@ -224,11 +224,14 @@ class Study:
                     f"{self.directory} was searched with {key}={stored[key]!r}, not {definition[key]!r}; "
                     "resume with the same setting, or use --fresh to start over"
                 )
-        for key in sorted(set(definition["settings"]) | set(stored["settings"])):
-            value = definition["settings"].get(key)
-            if stored["settings"].get(key) != value:
+        # A setting recorded without a score scored the last epoch (TrainingSettings.to_json).
+        was = {"score": "last", **stored["settings"]}
+        now = {"score": "last", **definition["settings"]}
+        for key in sorted(set(now) | set(was)):
+            value = now.get(key)
+            if was.get(key) != value:
                 raise UsageError(
-                    f"{self.directory} was trained with {key}={stored['settings'].get(key)!r}, not {value!r}; resume "
+                    f"{self.directory} was trained with {key}={was.get(key)!r}, not {value!r}; resume "
                     "with the same setting, or use --fresh to start over"
                 )
         if stored["scheduler"] != definition["scheduler"]:
@@ -293,6 +296,8 @@ class Study:
             directions=self.config.settings.directions,
             **self.config.searcher_options,
         )
+        if self.scheduler.multi_fidelity:
+            self.searcher.set_rungs(len(self.scheduler.rungs))
         reruns = self._replay()
         # A study whose searcher ran out of candidates stays exhausted until it learns something
         # new; re-running it must not ask (and store) hundreds of duplicates again.
@@ -384,7 +389,7 @@ class Study:
         for trial in trials:
             while position < len(tells) and position < trial.asked_after:
                 told = tells[position]
-                self._tell(by_number[told.number], told.objective)
+                self._tell(by_number[told.number], told.objective, told.rung)
                 position += 1
             proposal = self.searcher.ask()
             if proposal is not None and proposal != trial.assignment:
@@ -394,26 +399,36 @@ class Study:
                     "the study continues with its new proposals",
                 )
         for told in tells[position:]:
-            self._tell(by_number[told.number], told.objective)
+            self._tell(by_number[told.number], told.objective, told.rung)
         self.tells = len(tells)
         return [t for t in trials if t.status == TrialStatus.RUNNING]
 
-    def _tell(self, record: TrialRecord, objective: float | None) -> None:
+    def _tell(
+        self, record: TrialRecord, objective: float | None, rung: int | None = None
+    ) -> None:
         """The searcher learns from a trial's first result; later rungs' results update it.
+        Under a multi-fidelity scheduler each result is told with its rung (``tell_rung``).
         A multi-objective searcher is told every objective's value, in order."""
         if objective is not None and self.config.settings.multi_objective:
             objective = tuple(
                 record.objective_values.get(name)
                 for name in self.config.settings.objective_names
             )
+        per_rung = rung is not None and self.scheduler.multi_fidelity
         if record.number in self._told:
-            self.searcher.update(record.assignment, objective)
+            if per_rung:
+                self.searcher.tell_rung(record.assignment, objective, rung, first=False)
+            else:
+                self.searcher.update(record.assignment, objective)
         elif record.status == TrialStatus.OVER_BUDGET:
             self._told.add(record.number)
             self.searcher.tell_infeasible(record.assignment, self._violation(record))
         else:
             self._told.add(record.number)
-            self.searcher.tell(record.assignment, objective)
+            if per_rung:
+                self.searcher.tell_rung(record.assignment, objective, rung, first=True)
+            else:
+                self.searcher.tell(record.assignment, objective)
 
     def _out_of_time(self) -> bool:
         if self.deadline is not None and time.monotonic() >= self.deadline:
@@ -687,6 +702,8 @@ class Study:
                 "rung": job.rung,
                 "epochs": outcome.epochs,
                 "objective": outcome.objective,
+                # the epoch whose value the objective is (its best so far, or its last)
+                "epoch": outcome.best_epoch or outcome.epochs,
             }
             if outcome.pruned:
                 entry["pruned"] = True
@@ -811,7 +828,7 @@ class Study:
             self._recorded_at = time.monotonic()
         self.tells += 1
         record = self.store.trial(number)
-        self._tell(record, told)
+        self._tell(record, told, rung)
         self._emit("trial_finished", record)
         return record
 

@@ -125,6 +125,16 @@ class TrialRecord:
     objective_values: dict[str, float] = field(default_factory=dict)
 
     @property
+    def objective_epoch(self) -> int | None:
+        """The epoch (from 1) whose value is the trial's objective: its best epoch so far when
+        the study scores the best epoch, else its last (``None`` without a result). Kept in
+        the last rung entry (``"epoch"``); older records scored their last epoch."""
+        if self.objective is None or not self.rungs:
+            return None
+        entry = self.rungs[-1]
+        return entry.get("epoch", entry.get("epochs"))
+
+    @property
     def pruned(self) -> bool:
         """Stopped by median pruning before its last epoch."""
         return any(entry.get("pruned") for entry in self.rungs)

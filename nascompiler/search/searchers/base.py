@@ -102,6 +102,28 @@ class Searcher(ABC):
         """
         self.tell(assignment, None)
 
+    # How many rungs the study trains trials in (a multi-fidelity scheduler sets more than one
+    # with set_rungs, before the first ask).
+    rungs: int = 1
+
+    def set_rungs(self, count: int) -> None:
+        """The study trains each trial in up to ``count`` rungs of growing epochs and tells its
+        results per rung (:meth:`tell_rung`). Called once, before the first :meth:`ask`.
+        """
+        self.rungs = int_option("rungs", count, 1)
+
+    def tell_rung(
+        self, assignment: Assignment, objective: float | None, rung: int, first: bool
+    ) -> None:
+        """Under a multi-fidelity scheduler: ``assignment``'s result at rung ``rung`` (0 is the
+        fewest epochs); ``first`` when it is the trial's first result (a Hyperband bracket may
+        start a trial above rung 0). By default the first result is told and later ones update
+        it; searchers that model each rung (BOHB) override this."""
+        if first:
+            self.tell(assignment, objective)
+        else:
+            self.update(assignment, objective)
+
     def update(self, assignment: Assignment, objective: float | None) -> None:
         """A later result of an assignment already told: under a multi-fidelity scheduler a
         promoted trial reports again after each rung (``None``: it failed in that rung).
@@ -119,3 +141,18 @@ class Searcher(ABC):
         if objective is None or math.isnan(objective):
             return None
         return self.direction.oriented(float(objective))
+
+
+def model_rung(counts: Mapping[int, int], least: int) -> int | None:
+    """The rung whose results a model-based searcher learns from (BOHB, Falkner et al. 2018):
+    the highest rung with at least ``least`` results; before any has that many, the rung with
+    the most (ties: the higher one); ``None`` with no result at all.
+
+    >>> model_rung({0: 12, 1: 4, 2: 1}, 10), model_rung({0: 12, 1: 10}, 10), model_rung({0: 3, 2: 3}, 10)
+    (0, 1, 2)
+    """
+    ready = [rung for rung, n in counts.items() if n >= least]
+    if ready:
+        return max(ready)
+    seen = [(n, rung) for rung, n in counts.items() if n > 0]
+    return max(seen)[1] if seen else None

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 from ...errors import UsageError
 from ...ir import Assignment, SpaceIR
-from .base import Searcher, assignment_key, int_option
+from .base import Searcher, assignment_key, int_option, model_rung
 
 # How often a proposal that repeats an earlier one is drawn again before it is accepted
 # anyway: in a small or nearly exhausted space repeats are unavoidable.
@@ -34,7 +34,8 @@ class EvolutionSearch(Searcher):
     the population size), how many members a tournament draws (with replacement, as in the
     paper; Real et al. used 10 and 3 on their budgets of thousands); ``startup_trials``
     (``None``: half the population), how many random samples come before the first mutation
-    (trials still running count)."""
+    (trials still running count). Under a multi-fidelity scheduler a tournament compares
+    members at the highest rung that ``sample_size`` members reached (see :meth:`_fitness`)."""
 
     name = "evolution"
 
@@ -74,9 +75,10 @@ class EvolutionSearch(Searcher):
             maxlen=population_size
         )
         self._asked: set[str] = set()
-        self._in_flight: dict[str, int] = (
-            {}
-        )  # asked, not yet told: key -> how many times
+        # Under a multi-fidelity scheduler: each member's results by rung (tell_rung).
+        self._rung_scores: dict[str, dict[int, float]] = {}
+        # Asked, not yet told: key -> how many times.
+        self._in_flight: dict[str, int] = {}
 
     @property
     def population(self) -> tuple[Assignment, ...]:
@@ -126,15 +128,48 @@ class EvolutionSearch(Searcher):
                     self._population[i] = (member, score)
                 return
 
+    def tell_rung(
+        self, assignment: Assignment, objective: float | None, rung: int, first: bool
+    ) -> None:
+        """As tell/update, and the member's result at ``rung`` is kept for parent choice."""
+        super().tell_rung(assignment, objective, rung, first)
+        score = self.score(objective)
+        if score is not None:
+            key = assignment_key(self.space.validate(assignment))
+            self._rung_scores.setdefault(key, {})[rung] = score
+
+    def _fitness(self, member: tuple[Assignment, float], rung: int | None) -> tuple:
+        """How a member ranks in a tournament. Without rungs: its score. With rungs (BOHB's
+        rule): compared at rung ``rung``, the highest rung that at least ``sample_size``
+        members of the population reached; a member that stopped below it ranks by the
+        highest rung it reached, then by its score there (a member that started above it, by
+        its first result)."""
+        scores = self._rung_scores.get(assignment_key(member[0]))
+        if rung is None or not scores:
+            return (0, member[1])
+        below = [r for r in scores if r <= rung]
+        level = max(below) if below else min(scores)
+        return (min(level, rung), scores[level])
+
+    def _parent_rung(self) -> int | None:
+        if self.rungs <= 1 or not self._rung_scores:
+            return None
+        counts: dict[int, int] = {}
+        for member, _ in self._population:
+            for rung in self._rung_scores.get(assignment_key(member), {}):
+                counts[rung] = counts.get(rung, 0) + 1
+        return model_rung(counts, self.sample_size)
+
     def _tournament(self) -> Assignment:
         """The best of ``sample_size`` members drawn uniformly; the first drawn wins ties."""
         drawn = [
             self._population[self._rng.randrange(len(self._population))]
             for _ in range(self.sample_size)
         ]
+        rung = self._parent_rung()
         best = drawn[0]
         for member in drawn[1:]:
-            if member[1] > best[1]:
+            if self._fitness(member, rung) > self._fitness(best, rung):
                 best = member
         return best[0]
 
