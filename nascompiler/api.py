@@ -121,6 +121,8 @@ class HyperKeras:
         max_params: int | str | None = None,
         max_flops: int | str | None = None,
         objectives: Iterable[str] | None = None,
+        backend: str | None = None,
+        resident: int = 2,
         **unused: Any,
     ) -> "HyperKeras":
         """Run the search (or resume it, for a named study) until ``max_trials`` trials are done.
@@ -130,7 +132,10 @@ class HyperKeras:
         ``1/reduction_factor`` of each rung) or ``"median"``; ``time_budget`` (seconds, or text
         such as ``"30m"``) stops starting work when it is spent. ``objectives`` (e.g.
         ``["val_accuracy:max", "params:min"]``, with an ``NSGA2Searcher`` or a
-        ``RandomSearcher``) makes it a Pareto search: see :meth:`pareto_front`."""
+        ``RandomSearcher``) makes it a Pareto search: see :meth:`pareto_front`. ``backend``
+        (``"tensorflow"``, ``"jax"`` or ``"torch"``) is the Keras backend the workers train on
+        (default: ``KERAS_BACKEND`` if set, else the package's default); ``resident`` is how many
+        trained models each worker keeps in memory for their promotions (0: none)."""
         if unused:
             raise UsageError(
                 f"search() got unsupported argument(s): {', '.join(sorted(unused))}"
@@ -160,6 +165,7 @@ class HyperKeras:
             batch_size=batch_size,
             objective=objective,
             direction=direction,
+            backend=backend,
         )
         name = self.study_name or time.strftime("hyperkeras-%Y%m%d-%H%M%S")
         directory = self.out / name
@@ -197,6 +203,7 @@ class HyperKeras:
             max_flops=(
                 parse_count(max_flops, "max_flops") if max_flops is not None else None
             ),
+            resident=resident,
         )
         executor = None
         if self.cluster is not None:

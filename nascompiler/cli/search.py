@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 
-from ..config.settings import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
+from ..config.settings import DEFAULT_BACKEND, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
 from ..errors import UsageError
 from ..storage.layout import StudyLayout
 from .common import DEFAULT_ROOT, console
@@ -82,6 +82,18 @@ def search(
         None,
         "--reduction-factor",
         help="asha/hyperband: eta; the top 1/eta of a rung go up [3].",
+    ),
+    resident: Optional[int] = typer.Option(
+        None,
+        "--resident",
+        help="asha/hyperband: trained models each worker keeps in memory so that their "
+        "promotions skip the rebuild and checkpoint reload (0: none) [2].",
+    ),
+    backend: Optional[str] = typer.Option(
+        None,
+        "--backend",
+        help="Keras backend the workers train on: tensorflow, jax or torch "
+        f"[KERAS_BACKEND if set, else {DEFAULT_BACKEND}].",
     ),
     time_budget: Optional[str] = typer.Option(
         None,
@@ -166,6 +178,7 @@ def search(
         "min_epochs": min_epochs,
         "max_epochs": max_epochs,
         "reduction_factor": reduction_factor,
+        "resident": resident,
         "time_budget": time_budget,
         "trial_timeout": trial_timeout,
         "max_params": max_params,
@@ -183,6 +196,7 @@ def search(
             "batch_size": batch_size,
             "objective": objective or None,
             "direction": direction,
+            "backend": backend,
         },
         stored=stored,
         file_search=space.search,
@@ -262,6 +276,7 @@ def _study_config(
         min_epochs=chosen["min_epochs"],
         max_epochs=chosen["max_epochs"],
         reduction_factor=chosen["reduction_factor"],
+        resident=chosen["resident"],
         time_budget=parsed("time_budget", parse_duration),
         trial_timeout=parsed("trial_timeout", parse_duration, "--trial-timeout"),
         allow_new_data=allow_new_data,

@@ -5,6 +5,7 @@ command-line flags."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -18,6 +19,13 @@ from ..kinds import DIRECTIONS, Direction
 DEFAULT_EPOCHS = 3
 DEFAULT_BATCH_SIZE = 32
 
+# The Keras backends a search's workers may run (KERAS_BACKEND), with the module each needs.
+BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+# Chosen by measurement (benchmarks/backends.py; README, "Backends").
+DEFAULT_BACKEND = "jax"
+# What a study recorded before the backend was a setting was trained with.
+LEGACY_BACKEND = "tensorflow"
+
 KEYS = (
     "optimizer",
     "loss",
@@ -26,6 +34,7 @@ KEYS = (
     "direction",
     "epochs",
     "batch_size",
+    "backend",
 )
 
 
@@ -50,6 +59,7 @@ class TrainingSettings:
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
     objectives: tuple[str, ...] = ()
+    backend: str = LEGACY_BACKEND  # the workers' KERAS_BACKEND
 
     @property
     def objective_names(self) -> tuple[str, ...]:
@@ -110,6 +120,7 @@ class TrainingSettings:
                     f"{source}: {name} must be a name or a Keras config dict (it is recorded in the study and "
                     f"sent to worker processes), got {value!r}"
                 ) from None
+        backend = check_backend(values.get("backend", default_backend()), source)
         return cls(
             optimizer=values.get("optimizer", "adam"),
             loss=values.get("loss", "sparse_categorical_crossentropy"),
@@ -121,6 +132,7 @@ class TrainingSettings:
             objectives=(
                 tuple(f"{n}:{d}" for n, d in objectives) if len(objectives) > 1 else ()
             ),
+            backend=backend,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -151,8 +163,31 @@ class TrainingSettings:
         loss = self.loss if isinstance(self.loss, str) else json.dumps(self.loss)
         return (
             f"optimizer={optimizer}, loss={loss}, metrics={list(self.metrics)}, epochs={self.epochs}, "
-            f"batch_size={self.batch_size}"
+            f"batch_size={self.batch_size}, backend={self.backend}"
         )
+
+
+def default_backend() -> str:
+    """The backend of a new study that names none: ``KERAS_BACKEND`` when it is set to one of
+    :data:`BACKENDS`, else :data:`DEFAULT_BACKEND`."""
+    env = os.environ.get("KERAS_BACKEND")
+    return env if env in BACKENDS else DEFAULT_BACKEND
+
+
+def check_backend(backend: Any, source: str = "TRAINING") -> str:
+    """``backend`` if it is a Keras backend whose library is installed, else a one-line
+    :class:`UsageError` (without importing it: the driver never loads a backend)."""
+    if backend not in BACKENDS:
+        raise UsageError(
+            f"{source}: backend must be one of {', '.join(BACKENDS)}, got {backend!r}"
+        )
+    if importlib.util.find_spec(BACKENDS[backend]) is None:
+        extra = {"torch": "torch", "jax": "jax[cpu]", "tensorflow": "tensorflow"}
+        raise UsageError(
+            f"backend {backend!r}: {BACKENDS[backend]} is not installed here "
+            f"(pip install {extra[backend]}), so the workers cannot run Keras on it"
+        )
+    return backend
 
 
 def stored_training(recorded: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -160,6 +195,8 @@ def stored_training(recorded: Mapping[str, Any] | None) -> dict[str, Any]:
     overridden by the space file's and the flags' settings: several objectives become the one
     ``objective`` list."""
     training = dict(recorded or {})
+    if recorded:  # a study from before the backend was a setting ran TensorFlow
+        training.setdefault("backend", LEGACY_BACKEND)
     objectives = training.pop("objectives", None)
     if objectives:
         training["objective"] = list(objectives)
@@ -296,6 +333,7 @@ _SEARCH_TYPES: dict[str, tuple[type, int | None, str]] = {
     "min_epochs": (int, 1, "a whole number of epochs"),
     "max_epochs": (int, 1, "a whole number of epochs"),
     "reduction_factor": (int, 2, "a whole number (eta, e.g. 3)"),
+    "resident": (int, 0, "a whole number of models per worker"),
 }
 
 
@@ -339,6 +377,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "min_epochs": None,
     "max_epochs": None,
     "reduction_factor": None,
+    "resident": 2,
     "time_budget": None,
     "trial_timeout": None,
     "max_params": None,
