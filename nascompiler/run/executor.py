@@ -32,13 +32,13 @@ from ..kinds import TrialStatus
 from .data import DataSource
 from .messages import (
     EpochReport,
+    Evict,
     Ready,
     Result,
     TrialOutcome,
     TrialTask,
     WorkerError,
     WorkerInit,
-    Evict,
     WorkerReply,
 )
 
