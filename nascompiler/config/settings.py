@@ -22,7 +22,7 @@ DEFAULT_BATCH_SIZE = 32
 # The Keras backends a search's workers may run (KERAS_BACKEND), with the module each needs.
 BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 # Chosen by measurement (benchmarks/backends.py; README, "Backends").
-DEFAULT_BACKEND = "jax"
+DEFAULT_BACKEND = "tensorflow"
 # What a study recorded before the backend was a setting was trained with.
 LEGACY_BACKEND = "tensorflow"
 
