@@ -123,6 +123,8 @@ class HyperKeras:
         max_flops: int | str | None = None,
         objectives: Iterable[str] | None = None,
         score: str | None = None,
+        backend: str | None = None,
+        resident: int | None = None,
         **unused: Any,
     ) -> "HyperKeras":
         """Run the search (or resume it, for a named study) until ``max_trials`` trials are
@@ -135,7 +137,10 @@ class HyperKeras:
         ``["val_accuracy:max", "params:min"]``, with an ``NSGA2Searcher`` or a
         ``RandomSearcher``) makes it a Pareto search: see :meth:`pareto_front`. ``score`` is
         ``"best"`` (a trial scores its best epoch and keeps that epoch's weights; the default
-        for one objective) or ``"last"``."""
+        for one objective) or ``"last"``. ``backend`` (``"tensorflow"``, ``"jax"`` or
+        ``"torch"``) is the Keras backend the workers train on (default: ``KERAS_BACKEND`` if
+        set, else the package's default); ``resident`` is how many trained models each worker
+        keeps in memory for their promotions (default 2; 0: none)."""
         if unused:
             raise UsageError(
                 f"search() got unsupported argument(s): {', '.join(sorted(unused))}"
@@ -157,6 +162,8 @@ class HyperKeras:
             max_flops=max_flops,
             objectives=objectives,
             score=score,
+            backend=backend,
+            resident=resident,
         )
         space = self.searcher.compile()
         data = save_arrays(
@@ -193,6 +200,8 @@ class HyperKeras:
         max_flops: int | str | None = None,
         objectives: Iterable[str] | None = None,
         score: str | None = None,
+        backend: str | None = None,
+        resident: int | None = None,
     ) -> SearchConfig:
         """The settings :meth:`search` runs the study in ``directory`` with: these arguments
         and the constructor's over what the study stored (if it exists) over the defaults,
@@ -227,6 +236,7 @@ class HyperKeras:
                 "min_epochs": min_epochs,
                 "max_epochs": max_epochs,
                 "reduction_factor": reduction_factor,
+                "resident": resident,
                 "time_budget": time_budget,
                 "trial_timeout": trial_timeout,
                 "max_params": max_params,
@@ -242,6 +252,7 @@ class HyperKeras:
                 "objective": objective,
                 "direction": direction,
                 "score": score,
+                "backend": backend,
             },
             stored=stored_definition(Path(directory)),
             training_source="HyperKeras",

@@ -18,6 +18,10 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+# The suite trains on TensorFlow unless a test names another backend (--backend jax): a search
+# that names none takes KERAS_BACKEND before nascompiler's default backend, and the tests' figures
+# and timings were made on TensorFlow. Subprocesses inherit it.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import helpers  # noqa: E402
 from nascompiler.codegen import emit  # noqa: E402

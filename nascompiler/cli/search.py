@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 import typer
 
 from ..config.settings import (
+    DEFAULT_BACKEND,
     DEFAULT_BATCH_SIZE,
     DEFAULT_EPOCHS,
     DEFAULT_KEEP_WEIGHTS,
     DEFAULT_MAX_TRIALS,
+    DEFAULT_RESIDENT,
     DEFAULT_SCHEDULER,
     DEFAULT_SEARCHER,
     DEFAULT_SEED,
@@ -115,6 +117,18 @@ def search(
         "--reduction-factor",
         help=f"asha/hyperband: eta; the top 1/eta of a rung go up [{DEFAULT_REDUCTION_FACTOR}].",
     ),
+    resident: Optional[int] = typer.Option(
+        None,
+        "--resident",
+        help="asha/hyperband: trained models each worker keeps in memory so that their "
+        f"promotions skip the rebuild and checkpoint reload (0: none) [{DEFAULT_RESIDENT}].",
+    ),
+    backend: Optional[str] = typer.Option(
+        None,
+        "--backend",
+        help="Keras backend the workers train on: tensorflow, jax or torch "
+        f"[KERAS_BACKEND if set, else {DEFAULT_BACKEND}].",
+    ),
     time_budget: Optional[str] = typer.Option(
         None,
         "--time-budget",
@@ -202,6 +216,8 @@ def search(
         min_epochs=min_epochs,
         max_epochs=max_epochs,
         reduction_factor=reduction_factor,
+        resident=resident,
+        backend=backend,
         time_budget=time_budget,
         trial_timeout=trial_timeout,
         max_params=max_params,
@@ -243,6 +259,8 @@ def search_config(
     min_epochs: int | None = None,
     max_epochs: int | None = None,
     reduction_factor: int | None = None,
+    resident: int | None = None,
+    backend: str | None = None,
     time_budget: str | None = None,
     trial_timeout: str | None = None,
     max_params: str | None = None,
@@ -267,6 +285,7 @@ def search_config(
             "min_epochs": min_epochs,
             "max_epochs": max_epochs,
             "reduction_factor": reduction_factor,
+            "resident": resident,
             "time_budget": time_budget,
             "trial_timeout": trial_timeout,
             "max_params": max_params,
@@ -283,6 +302,7 @@ def search_config(
             "objective": objective or None,
             "direction": direction,
             "score": score,
+            "backend": backend,
         },
         stored={} if fresh else stored_definition(directory),
         file_search=file_search,

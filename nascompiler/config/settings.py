@@ -9,6 +9,7 @@ searcher classes to check their own options."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from dataclasses import dataclass, field
@@ -36,6 +37,14 @@ DEFAULT_SEED = 0
 DEFAULT_WORKERS = 1
 DEFAULT_KEEP_WEIGHTS = 3
 DEFAULT_SCHEDULER = "full"
+DEFAULT_RESIDENT = 2
+
+# The Keras backends a search's workers may run (KERAS_BACKEND), with the module each needs.
+BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+# Chosen by measurement (benchmarks/backends.py; README, "Backends").
+DEFAULT_BACKEND = "tensorflow"
+# What a study recorded before the backend was a setting was trained with.
+LEGACY_BACKEND = "tensorflow"
 
 KEYS = (
     "optimizer",
@@ -46,6 +55,7 @@ KEYS = (
     "epochs",
     "batch_size",
     "score",
+    "backend",
 )
 # How a trial's objective is read off its learning curve: its best epoch so far (whose weights
 # are the ones kept), or its last epoch (how studies before nascompiler 0.5 scored).
@@ -96,6 +106,7 @@ class TrainingSettings:
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
     score: str = DEFAULT_SCORE
+    backend: str = LEGACY_BACKEND  # the workers' KERAS_BACKEND
 
     @property
     def objective(self) -> str:
@@ -177,6 +188,7 @@ class TrainingSettings:
                     "objectives scores each trial's last epoch (leave score out or give 'last')"
                 )
             score = "last"
+        backend = check_backend(values.get("backend", default_backend()), source)
         return cls(
             optimizer=values.get("optimizer", DEFAULT_OPTIMIZER),
             loss=values.get("loss", DEFAULT_LOSS),
@@ -185,6 +197,7 @@ class TrainingSettings:
             epochs=epochs,
             batch_size=batch_size,
             score=score or DEFAULT_SCORE,
+            backend=backend,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -200,6 +213,7 @@ class TrainingSettings:
             "direction": self.direction.value,
             "epochs": self.epochs,
             "batch_size": self.batch_size,
+            "backend": self.backend,
         }
         if self.multi_objective:
             data["objectives"] = [str(o) for o in self.objectives]
@@ -218,6 +232,7 @@ class TrainingSettings:
             epochs=data["epochs"],
             batch_size=data["batch_size"],
             score=data.get("score", "last"),
+            backend=data.get("backend", LEGACY_BACKEND),
         )
 
     def describe(self) -> str:
@@ -229,8 +244,31 @@ class TrainingSettings:
         loss = self.loss if isinstance(self.loss, str) else json.dumps(self.loss)
         return (
             f"optimizer={optimizer}, loss={loss}, metrics={list(self.metrics)}, epochs={self.epochs}, "
-            f"batch_size={self.batch_size}, score={self.score}"
+            f"batch_size={self.batch_size}, score={self.score}, backend={self.backend}"
         )
+
+
+def default_backend() -> str:
+    """The backend of a new study that names none: ``KERAS_BACKEND`` when it is set to one of
+    :data:`BACKENDS`, else :data:`DEFAULT_BACKEND`."""
+    env = os.environ.get("KERAS_BACKEND")
+    return env if env in BACKENDS else DEFAULT_BACKEND
+
+
+def check_backend(backend: Any, source: str = "TRAINING") -> str:
+    """``backend`` if it is a Keras backend whose library is installed, else a one-line
+    :class:`UsageError` (without importing it: the driver never loads a backend)."""
+    if backend not in BACKENDS:
+        raise UsageError(
+            f"{source}: backend must be one of {', '.join(BACKENDS)}, got {backend!r}"
+        )
+    if importlib.util.find_spec(BACKENDS[backend]) is None:
+        extra = {"torch": "torch", "jax": "jax[cpu]", "tensorflow": "tensorflow"}
+        raise UsageError(
+            f"backend {backend!r}: {BACKENDS[backend]} is not installed here "
+            f"(pip install {extra[backend]}), so the workers cannot run Keras on it"
+        )
+    return backend
 
 
 def stored_training(recorded: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -240,6 +278,8 @@ def stored_training(recorded: Mapping[str, Any] | None) -> dict[str, Any]:
     training = dict(recorded or {})
     if recorded:  # a study recorded without a score scored each trial's last epoch
         training.setdefault("score", "last")
+    if recorded:  # a study from before the backend was a setting ran TensorFlow
+        training.setdefault("backend", LEGACY_BACKEND)
     objectives = training.pop("objectives", None)
     if objectives:
         training["objective"] = list(objectives)
@@ -374,6 +414,7 @@ _SEARCH_TYPES: dict[str, tuple[type, Any, str]] = {
     "searcher_options": (dict, None, "a dict of the searcher's options"),
     "scheduler": (str, None, "a scheduler name such as 'asha'"),
     # min_epochs, max_epochs and reduction_factor are checked by their scheduler's class.
+    "resident": (int, 0, "a whole number of models per worker"),
 }
 
 
@@ -432,6 +473,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "min_epochs": None,
     "max_epochs": None,
     "reduction_factor": None,
+    "resident": DEFAULT_RESIDENT,
     "time_budget": None,
     "trial_timeout": None,
     "max_params": None,
@@ -490,6 +532,8 @@ class SearchConfig:
     max_flops: int | None = None
     cluster: str | None = None  # a Dask address (tcp://HOST:PORT or local:N)
     ship_data: bool = False
+    # trained models each worker may keep in memory for their promotions (0: reload each time)
+    resident: int = DEFAULT_RESIDENT
 
     def __post_init__(self) -> None:
         # A read-only view of a copy: the caller's dict cannot change the config afterwards.

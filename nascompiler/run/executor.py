@@ -4,6 +4,12 @@ The study talks to an executor through :class:`Executor` only: ``start`` (bring 
 returns the data summary they report), ``free_slots``, ``submit``, ``poll`` and ``shutdown``.
 :class:`LocalExecutor` runs worker processes on this machine, one per slot, each pinned to one
 GPU when there are GPUs. A cluster executor (Dask, say) implements the same five methods.
+
+Resident promotion (``run/resident.py``) is optional: an executor that keeps models in its
+workers says which worker holds which trial (``resident``), sends a promotion back to it
+(``submit``'s ``worker``) and drops models on request (``evict``). :class:`LocalExecutor` does;
+the Dask executor does not (its trial processes are not addressed one by one), so there every
+promotion reloads its checkpoint.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import subprocess
 import sys
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -27,6 +33,7 @@ from ..kinds import TrialStatus
 from .data import DataSource
 from .messages import (
     EpochReport,
+    Evict,
     Ready,
     Result,
     TrialOutcome,
@@ -69,6 +76,13 @@ class Executor(ABC):
     @abstractmethod
     def submit(self, task: TrialTask) -> None:
         """Start a trial (there must be a free slot)."""
+
+    def resident(self) -> dict[int, int]:
+        """Trial number -> the worker holding its trained model in memory (none by default)."""
+        return {}
+
+    def evict(self, numbers: list[int]) -> None:
+        """Drop these trials' resident models (they will not be promoted)."""
 
     @abstractmethod
     def poll(self, timeout: float) -> list[Event]:
@@ -122,6 +136,8 @@ class _Slot:
     task: TrialTask | None = None
     trials_done: int = 0
     task_started: float = 0.0
+    held: list[int] = field(default_factory=list)  # trials resident in this worker
+    evicting: set[int] = field(default_factory=set)  # evicted while it ran its task
 
 
 class LocalExecutor(Executor):
@@ -133,6 +149,10 @@ class LocalExecutor(Executor):
     trials: TensorFlow keeps some 15 MB of traced graphs per trained model however the session
     is cleared, which would otherwise grow without bound over a long search (and slow every
     garbage collection down).
+
+    With ``resident_keep`` > 0 each worker keeps up to that many trained models for their
+    promotions (see run/resident.py); ``submit`` sends a promotion to the worker that holds
+    it when that worker is free.
     """
 
     def __init__(
@@ -145,6 +165,7 @@ class LocalExecutor(Executor):
         startup_timeout: float = 600.0,
         recycle_after: int = 25,
         trial_timeout: float | None = None,
+        resident_keep: int = 0,
     ):
         if workers < 1:
             raise UsageError(f"--workers must be at least 1, got {workers}")
@@ -156,6 +177,7 @@ class LocalExecutor(Executor):
         self.startup_timeout = startup_timeout
         self.recycle_after = recycle_after
         self.trial_timeout = trial_timeout
+        self.resident_keep = resident_keep
         self.slots: list[_Slot] = []
         self.summary: dict[str, Any] | None = None
         self.load_retries: dict[int, int] = (
@@ -224,7 +246,14 @@ class LocalExecutor(Executor):
             log,
         )
         slot.tasks.send(
-            WorkerInit(index, self.data, self.settings, device, os.getpid())
+            WorkerInit(
+                index,
+                self.data,
+                self.settings,
+                device,
+                os.getpid(),
+                resident_keep=self.resident_keep,
+            )
         )
         return slot
 
@@ -248,16 +277,53 @@ class LocalExecutor(Executor):
 
     # ------------------------------------------------------------------ trials
     def free_slots(self) -> int:
-        return sum(1 for s in self.slots if s.ready and s.task is None)
+        return len(self._free())
 
-    def submit(self, task: TrialTask) -> None:
+    def _free(self) -> list[_Slot]:
+        """Workers ready for a task (one that died is not: poll() replaces it)."""
+        return [
+            s
+            for s in self.slots
+            if s.ready and s.task is None and s.process.poll() is None
+        ]
+
+    def resident(self) -> dict[int, int]:
+        return {number: slot.index for slot in self.slots for number in slot.held}
+
+    def evict(self, numbers: list[int]) -> None:
         for slot in self.slots:
-            if slot.ready and slot.task is None:
-                slot.task = task
-                slot.task_started = time.monotonic()
-                slot.tasks.send(task)
-                return
-        raise RuntimeError("submit() without a free slot")
+            for number in numbers:
+                if number in slot.held:
+                    self.evict_from(slot, number)
+
+    def submit(self, task: TrialTask, worker: int | None = None) -> None:
+        """Start ``task`` on a free worker: ``worker`` (an index) if given and free, else the
+        free worker that holds the trial's model, else the first free one. A copy of the
+        trial's model held by another worker is stale afterwards and is evicted."""
+        free = self._free()
+        if not free:
+            raise RuntimeError("submit() without a free slot")
+        chosen = next((s for s in free if s.index == worker), None)
+        chosen = chosen or next((s for s in free if task.number in s.held), free[0])
+        for slot in self.slots:
+            if slot is not chosen and task.number in slot.held:
+                self.evict_from(slot, task.number)
+        chosen.held = [n for n in chosen.held if n != task.number]
+        chosen.task = task
+        chosen.task_started = time.monotonic()
+        try:
+            chosen.tasks.send(task)
+        except OSError:
+            pass  # the worker died just now: poll() reports its trial as failed
+
+    def evict_from(self, slot: _Slot, number: int) -> None:
+        """The worker drops the model before its next task; a busy worker's coming result
+        still lists it, so it is remembered until then."""
+        slot.held = [n for n in slot.held if n != number]
+        if slot.task is not None:
+            slot.evicting.add(number)
+        with contextlib.suppress(OSError):  # a dead worker holds nothing anyway
+            slot.tasks.send(Evict((number,)))
 
     def poll(self, timeout: float) -> list[Event]:
         """Events since the last poll. Workers are replaced here, in the background of the
@@ -380,6 +446,8 @@ class LocalExecutor(Executor):
             if slot.task is not None and slot.task.number == outcome.number:
                 slot.task = None
                 slot.trials_done += 1
+                slot.held = [n for n in outcome.held if n not in slot.evicting]
+                slot.evicting.clear()
             out.append(ResultEvent(outcome))
 
 

@@ -1,6 +1,7 @@
 """The plain-data messages between the study (driver) and its worker processes.
 
-Driver -> worker: a :class:`WorkerInit`, then :class:`TrialTask` s (``None`` to stop).
+Driver -> worker: a :class:`WorkerInit`, then :class:`TrialTask` s and :class:`Evict` s
+(``None`` to stop).
 Worker -> driver: a :class:`WorkerReply`, one of :class:`Ready` or :class:`WorkerError` once
 at start, then per trial :class:`EpochReport` s and a :class:`Result`. All are pickled over
 the worker's pipes; driver and worker run the same nascompiler, so the classes match.
@@ -27,6 +28,17 @@ class WorkerInit:
         str | None
     )  # value for CUDA_VISIBLE_DEVICES, or None to leave the environment alone
     parent_pid: int
+    # how many trained models (compiled, with their optimizer state) the worker may keep in
+    # memory for promotions (resident promotion; 0: none)
+    resident_keep: int = 0
+
+
+@dataclass(frozen=True)
+class Evict:
+    """Drop these trials' resident models: they can no longer be promoted (or were promoted
+    on another worker)."""
+
+    numbers: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,12 @@ class TrialTask:
     )
     # zero-cost proxies to compute on the freshly built model before training (run/proxies.py)
     proxies: tuple[str, ...] = ()
+    # keep the trained model in this worker's memory afterwards: a promotion of this trial sent
+    # back here continues it without rebuilding, re-tracing or reading the checkpoint
+    keep_resident: bool = False
+    # the trials the driver wants resident models of kept (likely to be promoted): a full
+    # worker drops the others first
+    resident_wanted: tuple[int, ...] = ()
 
 
 @dataclass
@@ -83,6 +101,10 @@ class TrialOutcome:
     )
     proxies: dict[str, float] | None = None  # the task's proxies, before training
     proxy_seconds: dict[str, float] | None = None
+    resident: bool = False  # continued a model this worker held in memory (no rebuild)
+    held: tuple[
+        int, ...
+    ] = ()  # the trials whose models the worker holds after this job
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import numpy as np
 from ..config.settings import COST_OBJECTIVES, TrainingSettings
 from ..kinds import Direction, TrialStatus
 from .messages import TrialOutcome, TrialTask, describe_exception
+from .resident import ResidentModels
 
 PROXY_BATCH = 64  # training samples the zero-cost proxies look at
 LATENCY_CALLS = (
@@ -27,30 +28,46 @@ LATENCY_CALLS = (
 
 
 def run_trial(
-    task: TrialTask, dataset: Any, settings: TrainingSettings, on_epoch: Any
+    task: TrialTask,
+    dataset: Any,
+    settings: TrainingSettings,
+    on_epoch: Any,
+    resident: ResidentModels | None = None,
 ) -> TrialOutcome:
-    """Train one candidate module; never raises (a failure is a failed outcome)."""
+    """Train one candidate module; never raises (a failure is a failed outcome). With
+    ``resident``, a continued job takes the model held there when it can (no rebuild, no
+    re-trace, no checkpoint read), and a job with ``keep_resident`` leaves its model there.
+    """
     started = time.perf_counter()
     fit_seconds = 0.0
     epochs = task.epochs or settings.epochs
     try:
         # A continued job gets its own seed: re-running the same job repeats it exactly.
         keras.utils.set_random_seed(task.seed + task.initial_epoch)
-        module = _import_candidate(task.module_path, task.candidate_id)
-        model = module.build_model()
+        held = resident.take(task) if resident is not None else None
+        reused = held is not None
         proxies = proxy_seconds = None
-        if task.proxies and not task.initial_epoch:
-            proxies, proxy_seconds = _proxies(model, dataset, settings, task)
-        model.compile(
-            optimizer=_optimizer(settings.optimizer),
-            loss=settings.loss,
-            metrics=list(settings.metrics),
-        )
         earlier_best = None
-        if task.initial_epoch:
-            if not task.resume_path:
-                raise ValueError("a continued job needs a checkpoint to resume from")
-            earlier_best = load_checkpoint(model, task.resume_path)
+        if held is None:
+            module = _import_candidate(task.module_path, task.candidate_id)
+            model = module.build_model()
+            if task.proxies and not task.initial_epoch:
+                proxies, proxy_seconds = _proxies(model, dataset, settings, task)
+            model.compile(
+                optimizer=_optimizer(settings.optimizer),
+                loss=settings.loss,
+                metrics=list(settings.metrics),
+            )
+            if task.initial_epoch:
+                if not task.resume_path:
+                    raise ValueError(
+                        "a continued job needs a checkpoint to resume from"
+                    )
+                earlier_best = load_checkpoint(model, task.resume_path)
+        else:  # continues where it stopped, with the best epoch its checkpoint holds
+            model = held.model
+            _as_if_rebuilt(model, task, dataset.x_train)
+            earlier_best = held.best
         watcher = _EpochWatcher(
             on_epoch,
             settings.objective,
@@ -119,6 +136,15 @@ def run_trial(
         if task.checkpoint_path and not watcher.pruned:
             save_checkpoint(model, task.checkpoint_path, watcher.best_state())
             checkpoint_saved = True
+            if resident is not None and task.keep_resident:
+                resident.keep(
+                    task.number,
+                    task.candidate_id,
+                    trained,
+                    model,
+                    task.resident_wanted,
+                    best=watcher.best_state(),
+                )
         saved = False
         if task.weights_path and _worth_keeping(
             objective, task.keep_if_better_than, settings.direction
@@ -148,6 +174,7 @@ def run_trial(
             ),
             proxies=proxies,
             proxy_seconds=proxy_seconds,
+            resident=reused,
         )
     except Exception as exc:
         return _failed(task, started, fit_seconds, describe_exception(exc))
@@ -265,6 +292,31 @@ def predict_latency_ms(model: Any, x: Any, calls: int = LATENCY_CALLS) -> float:
         model.predict(one, verbose=0)
         times.append((time.perf_counter() - started) * 1000.0)
     return float(np.median(times))
+
+
+def _as_if_rebuilt(model: Any, task: TrialTask, x_train: Any) -> None:
+    """Leave the random state as a rebuild and checkpoint reload would have left it, so that
+    a resident continuation trains exactly as a reloaded one: build a throwaway model (which
+    draws what the rebuild draws), give the held model its fresh dropout seed states, and on
+    JAX draw the data permutation Keras draws when it first fits a fresh model. Costs one
+    model build, none of the compile, trace or checkpoint read."""
+    fresh = _import_candidate(task.module_path, task.candidate_id).build_model()
+    held = [v for v in model.variables if "seed_generator_state" in v.path]
+    new = [v for v in fresh.variables if "seed_generator_state" in v.path]
+    if len(held) == len(new):
+        for variable, value in zip(held, new):
+            variable.assign(value.value)
+    del fresh
+    if keras.backend.backend() == "jax":
+        np.random.permutation(_num_samples(x_train))
+
+
+def _num_samples(x: Any) -> int:
+    if isinstance(x, dict):
+        x = next(iter(x.values()))
+    elif isinstance(x, (list, tuple)):
+        x = x[0]
+    return len(x)
 
 
 def _import_candidate(path: str, candidate_id: str) -> Any:

@@ -21,16 +21,21 @@ from multiprocessing.connection import Connection
 from ..config.settings import TrainingSettings, check_training
 from .messages import (
     EpochReport,
+    Evict,
     Ready,
     Result,
     WorkerError,
     WorkerInit,
     describe_exception,
 )
+from .resident import ResidentModels
 
 
-def configure_environment(device: str | None) -> None:
-    """Before Keras is imported: pin the GPU, grow memory on demand, keep logs quiet."""
+def configure_environment(device: str | None, backend: str | None = None) -> None:
+    """Before Keras is imported: choose its backend (the study's ``backend`` setting), pin the
+    GPU, grow memory on demand, keep logs quiet."""
+    if backend is not None:
+        os.environ["KERAS_BACKEND"] = backend
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
@@ -45,12 +50,17 @@ def worker_main(tasks: Connection, events: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     init: WorkerInit = tasks.recv()
     _exit_with_parent(init.parent_pid)
-    configure_environment(init.device)
+    configure_environment(init.device, init.settings.get("backend"))
     wid = init.worker_id
     try:
         dataset = init.data.load()
         summary = dataset.summary()
         from .trainer import run_trial  # imports Keras, now that the environment is set
+
+        _check_backend(init.settings.get("backend"))
+        import keras
+
+        _log(f"Keras {keras.__version__} on {keras.backend.backend()}")
     except (
         Exception
     ) as exc:  # reported to the driver, which stops the search with this message
@@ -67,6 +77,7 @@ def worker_main(tasks: Connection, events: Connection) -> None:
     gc.freeze()
     events.send(Ready(wid, summary))
     settings = TrainingSettings.from_json(init.settings)
+    resident = ResidentModels(init.resident_keep)
     while True:
         try:
             task = tasks.recv()
@@ -74,14 +85,53 @@ def worker_main(tasks: Connection, events: Connection) -> None:
             return
         if task is None:
             return
+        if isinstance(task, Evict):
+            dropped = resident.evict(task.numbers)
+            if dropped:
+                _log(f"evicted the resident model(s) of trial(s) {_numbers(dropped)}")
+            continue
         number = task.number
+        before = resident.numbers()
         outcome = run_trial(
             task,
             dataset,
             settings,
             lambda epoch, logs: events.send(EpochReport(wid, number, epoch, logs)),
+            resident,
         )
+        outcome.held = resident.numbers()
+        if outcome.resident:
+            _log(
+                f"trial #{number}: continued its resident model from epoch "
+                f"{task.initial_epoch} (no rebuild, no checkpoint read)"
+            )
+        if number in outcome.held:
+            _log(f"trial #{number}: keeps its model resident at epoch {outcome.epochs}")
+        dropped = [n for n in before if n not in outcome.held and n != number]
+        if dropped:
+            _log(
+                f"dropped the resident model(s) of trial(s) {_numbers(dropped)} (full)"
+            )
         events.send(Result(wid, outcome))
+
+
+def _check_backend(backend: str | None) -> None:
+    import keras
+
+    if backend is not None and keras.backend.backend() != backend:
+        raise RuntimeError(
+            f"Keras runs on {keras.backend.backend()}, not the study's backend {backend!r} "
+            "(was Keras imported before the worker set KERAS_BACKEND?)"
+        )
+
+
+def _log(line: str) -> None:
+    """A line in the worker's log (``logs/worker-<n>.log``)."""
+    print(f"[nascompile worker] {line}", flush=True)
+
+
+def _numbers(numbers: list[int] | tuple[int, ...]) -> str:
+    return ", ".join(f"#{n}" for n in numbers)
 
 
 def _exit_with_parent(parent_pid: int) -> None:

@@ -160,6 +160,7 @@ def resolve_search(
         scheduler=scheduler,
         cluster=options["cluster"],
         ship_data=options["ship_data"],
+        resident=options["resident"],
         **parsed,
     )
 

@@ -151,6 +151,11 @@ class Scheduler:
         ``max_trials`` trials: its checkpoint is worth keeping only while this holds."""
         return False
 
+    def likely_promoted(self, trial: RungTrial, trials: Sequence[RungTrial]) -> bool:
+        """Whether ``trial`` is now among those a promotion would pick (its worker keeps its
+        model in memory while this holds: resident promotion)."""
+        return False
+
     def describe(self) -> str:
         return f"{self.rungs[-1]} epoch(s) each"
 
@@ -263,6 +268,22 @@ class ASHAScheduler(Scheduler):
         results = self._results(trials, trial.bracket or 0, rung)
         rank = next(i for i, (_, n, _) in enumerate(results) if n == trial.number)
         return rank < max_trials // self.eta
+
+    def likely_promoted(self, trial: RungTrial, trials: Sequence[RungTrial]) -> bool:
+        """Complete below the top rung and in the top ``1/eta`` (rounded up) of its bracket's
+        results at its rung: promoted now, or as soon as a few more results arrive."""
+        if (
+            trial.status != TrialStatus.COMPLETE
+            or not trial.rungs
+            or any(entry.get("pruned") for entry in trial.rungs)
+        ):
+            return False
+        rung = _top_rung(trial)
+        if rung >= self.top:
+            return False
+        results = self._results(trials, trial.bracket or 0, rung)
+        rank = next(i for i, (_, n, _) in enumerate(results) if n == trial.number)
+        return rank < math.ceil(len(results) / self.eta)
 
     def describe(self) -> str:
         return f"ASHA over rungs of {', '.join(map(str, self.rungs))} epochs (eta={self.eta})"

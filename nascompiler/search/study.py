@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..codegen import emit
-from ..config.settings import SearchConfig
+from ..config.settings import LEGACY_BACKEND, SearchConfig
 from ..errors import CandidateError, UsageError
 from ..fileio import write_atomic
 from ..ir import SpaceIR, specialize
@@ -177,6 +177,7 @@ class Study:
             config.workers,
             log_dir=self.layout.logs,
             trial_timeout=config.trial_timeout,
+            resident_keep=config.resident,
         )
         self.stop_reason: str | None = None
         self.end_reason: str | None = None  # why the last run ended, in words
@@ -224,9 +225,12 @@ class Study:
                     f"{self.directory} was searched with {key}={stored[key]!r}, not {definition[key]!r}; "
                     "resume with the same setting, or use --fresh to start over"
                 )
-        # A setting recorded without a score scored the last epoch (TrainingSettings.to_json).
-        was = {"score": "last", **stored["settings"]}
-        now = {"score": "last", **definition["settings"]}
+        # A setting recorded without a score scored the last epoch (TrainingSettings.to_json);
+        # one from before the backend was a setting ran TensorFlow. Another backend is refused
+        # like any other setting: the same seed draws other initial weights there.
+        legacy = {"score": "last", "backend": LEGACY_BACKEND}
+        was = {**legacy, **stored["settings"]}
+        now = {**legacy, **definition["settings"]}
         for key in sorted(set(now) | set(was)):
             value = now.get(key)
             if was.get(key) != value:
@@ -670,6 +674,9 @@ class Study:
                 checkpoint_path=str(checkpoint) if checkpoint is not None else None,
                 prune_below=tuple(prune) if prune is not None else None,
                 proxies=self.config.proxies if not initial else (),
+                keep_resident=checkpoint is not None and self.config.resident > 0,
+                # held models are those still likely promoted (_evict_unlikely)
+                resident_wanted=tuple(sorted(self.executor.resident())),
             )
         )
         self.in_flight[record.number] = Job(
@@ -707,6 +714,8 @@ class Study:
             }
             if outcome.pruned:
                 entry["pruned"] = True
+            if outcome.resident:
+                entry["resident"] = True  # continued in memory, not from the checkpoint
             checkpoint = None
             if outcome.checkpoint_saved:
                 path = self.layout.checkpoint_path(record.number, outcome.epochs)
@@ -756,6 +765,7 @@ class Study:
                 old_checkpoint.unlink(missing_ok=True)
             self._prune_weights()
         self._prune_checkpoints()
+        self._evict_unlikely()
         return stored
 
     def _stop_at_last_rung(
@@ -929,6 +939,23 @@ class Study:
             if not self.scheduler.promotable(trial, trials, self.config.max_trials):
                 (self.directory / trial.checkpoint).unlink(missing_ok=True)
                 self.store.set_checkpoint(trial.number, None)
+
+    def _evict_unlikely(self) -> None:
+        """Workers drop the models of trials no longer likely to be promoted (resident
+        promotion); the rest stay, up to the workers' keep count."""
+        held = self.executor.resident()
+        if not held:
+            return
+        trials = self.store.trials()
+        by_number = {t.number: t for t in trials}
+        self.executor.evict(
+            [
+                n
+                for n in sorted(held)
+                if n not in by_number
+                or not self.scheduler.likely_promoted(by_number[n], trials)
+            ]
+        )
 
     # ------------------------------------------------------------------ listeners
     def _emit(self, event: str, *args: Any) -> None:
