@@ -17,12 +17,27 @@ def report(
     out: Optional[Path] = typer.Option(
         None, "--out", help="File to write [default: <study>/report.html]."
     ),
+    watch: bool = typer.Option(
+        False,
+        "--watch",
+        help="Keep rewriting the report whenever the study changes (the page reloads itself "
+        "in the browser) until Ctrl-C.",
+    ),
 ) -> None:
     """Write a study's HTML report: one self-contained file that opens offline."""
     from ..report import write_report
 
     directory = study_directory(study)
-    path = write_report(directory, out)
+    if watch:
+        from ..report.live import watch as watch_study
+
+        path = watch_study(
+            directory,
+            out,
+            notify=lambda text: console.print(text, markup=False, soft_wrap=True),
+        )
+    else:
+        path = write_report(directory, out)
     console.print(f"wrote {path}", markup=False, soft_wrap=True)
 
 

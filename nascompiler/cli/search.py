@@ -191,7 +191,7 @@ def search(
     )
     config = _study_config(resolved, directory, ir, space_file, allow_new_data)
     executor = _executor(resolved, config, directory, space_file, ship_data)
-    _run(config, executor, tensorboard)
+    _run(config, executor, tensorboard, live_report=not no_report)
     if not no_report:
         _write_report(directory)
 
@@ -299,7 +299,12 @@ def _executor(
     )
 
 
-def _run(config: StudyConfig, executor: Executor | None, tensorboard: bool) -> None:
+def _run(
+    config: StudyConfig,
+    executor: Executor | None,
+    tensorboard: bool,
+    live_report: bool = False,
+) -> None:
     """Run the study with the console's progress display; Ctrl-C ends it with exit code 130
     after saying what was kept."""
     from ..search.console import ConsoleReporter
@@ -312,11 +317,19 @@ def _run(config: StudyConfig, executor: Executor | None, tensorboard: bool) -> N
         from ..report.tensorboard import TensorBoardWriter
 
         listeners.append(TensorBoardWriter(directory))
+    live = None
+    if live_report:  # the report, rewritten as jobs finish (report/live.py)
+        from ..report.live import LiveReport
+
+        live = LiveReport()
+        listeners.append(live)
     runner = Study(config, listeners=listeners, executor=executor)
     try:
         runner.run()
     except KeyboardInterrupt:
         reporter.stop()
+        if live is not None and live.writes:
+            _write_report(directory)  # the final page: it stops reloading itself
         counts = runner.store.counts()
         console.print(
             f"\nInterrupted. {StudyLayout(directory).database} keeps {counts['complete']} complete, {counts['failed']} failed "
