@@ -11,10 +11,10 @@ them) so that the hunks that change layers come first.
 from __future__ import annotations
 
 import ast
+import difflib
 import re
 from dataclasses import dataclass
 
-_HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 _CONSTANT = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
@@ -60,38 +60,66 @@ def boilerplate_lines(source: str) -> set[int]:
     return found
 
 
-def split_hunks(lines: tuple[str, ...] | list[str], source_a: str, source_b: str):
-    """``(header lines, hunks)`` of a unified diff of ``source_a`` against ``source_b``."""
+def _range(start: int, length: int) -> str:
+    """A unified diff's range, as difflib writes it."""
+    if length == 1:
+        return f"{start + 1}"
+    return f"{start + (1 if length else 0)},{length}"
+
+
+def diff_hunks(
+    source_a: str, source_b: str, fromfile: str, tofile: str, context: int = 3
+) -> tuple[list[str], list[Hunk]]:
+    """``(header lines, hunks)``: a unified diff of ``source_a`` against ``source_b`` whose
+    hunks never mix boilerplate changes with others. Where difflib would join a docstring
+    change and a layer change into one hunk (short modules), the hunk is cut in the unchanged
+    lines between them, each part keeping up to ``context`` lines of them."""
+    a, b = source_a.splitlines(), source_b.splitlines()
     quiet_a, quiet_b = boilerplate_lines(source_a), boilerplate_lines(source_b)
-    header: list[str] = []
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     hunks: list[Hunk] = []
-    current: list[str] = []
-    changed: list[bool] = []  # per changed line: is it boilerplate?
-    line_a = line_b = 0
-
-    def close() -> None:
-        if current:
-            hunks.append(Hunk(tuple(current), bool(changed) and all(changed)))
-
-    for line in lines:
-        match = _HUNK.match(line)
-        if match:
-            close()
-            current, changed = [line], []
-            line_a, line_b = int(match.group(1)), int(match.group(2))
-            continue
-        if not current:
-            header.append(line)
-            continue
-        current.append(line)
-        if line.startswith("-"):
-            changed.append(line_a in quiet_a)
-            line_a += 1
-        elif line.startswith("+"):
-            changed.append(line_b in quiet_b)
-            line_b += 1
-        else:
-            line_a += 1
-            line_b += 1
-    close()
+    for group in matcher.get_grouped_opcodes(context):
+        parts: list[tuple[bool, list]] = []
+        current: list = []
+        status: bool | None = None
+        for op in group:
+            tag, i1, i2, j1, j2 = op
+            if tag == "equal":
+                current.append(op)
+                continue
+            quiet = all(i + 1 in quiet_a for i in range(i1, i2)) and all(
+                j + 1 in quiet_b for j in range(j1, j2)
+            )
+            if status is not None and quiet != status:
+                tail: list = []
+                if current and current[-1][0] == "equal":
+                    _, e1, e2, f1, f2 = current.pop()
+                    keep = min(context, e2 - e1)
+                    current.append(("equal", e1, e1 + keep, f1, f1 + keep))
+                    tail = [("equal", e2 - keep, e2, f2 - keep, f2)]
+                parts.append((status, current))
+                current = tail
+            current.append(op)
+            status = quiet
+        parts.append((bool(status), current))
+        for quiet, ops in parts:
+            hunks.append(Hunk(_format(ops, a, b), quiet))
+    header = [f"--- {fromfile}", f"+++ {tofile}"] if hunks else []
     return header, hunks
+
+
+def _format(ops: list, a: list[str], b: list[str]) -> tuple[str, ...]:
+    first, last = ops[0], ops[-1]
+    lines = [
+        f"@@ -{_range(first[1], last[2] - first[1])} "
+        f"+{_range(first[3], last[4] - first[3])} @@"
+    ]
+    for tag, i1, i2, j1, j2 in ops:
+        if tag == "equal":
+            lines.extend(" " + line for line in a[i1:i2])
+            continue
+        if tag in ("replace", "delete"):
+            lines.extend("-" + line for line in a[i1:i2])
+        if tag in ("replace", "insert"):
+            lines.extend("+" + line for line in b[j1:j2])
+    return tuple(lines)

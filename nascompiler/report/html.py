@@ -1460,11 +1460,14 @@ def _winner(view: StudyView, cache: ReportCache, space: Any) -> dict[str, Any] |
 
 
 def _runner_up(view: StudyView, runner_up: TrialRecord, best: TrialRecord) -> dict:
-    from .diffview import split_hunks
+    from .diffview import diff_hunks
 
     diff = diff_trials(view.directory, runner_up, best)
-    header, hunks = split_hunks(
-        diff.lines, view.source(runner_up) or "", view.source(best) or ""
+    header, hunks = diff_hunks(
+        view.source(runner_up) or "",
+        view.source(best) or "",
+        f"candidates/{runner_up.candidate_id}.py (trial #{runner_up.number})",
+        f"candidates/{best.candidate_id}.py (trial #{best.number})",
     )
     return {
         "number": runner_up.number,
