@@ -134,6 +134,17 @@ def pareto_study(tmp_path, tiny_ir):
     )
 
 
+@pytest.fixture()
+def no_fanova(monkeypatch):
+    """Pages without importances: scikit-learn's import alone would make a test slow."""
+    from nascompiler.report import importance
+
+    def unavailable(*args, **kwargs):
+        raise importance.ImportanceUnavailable("left out by this test")
+
+    monkeypatch.setattr(importance, "fanova", unavailable)
+
+
 # ------------------------------------------------------------------------------ pure parts
 
 
@@ -328,23 +339,33 @@ def test_winner_architecture_is_drawn_from_the_space_or_says_why_not(
     assert "winner-architecture-missing" in page and "gone.py" in page
 
 
-def test_live_page_reloads_and_the_final_page_does_not(asha_study):
+def test_live_page_reloads_and_the_final_page_does_not(asha_study, no_fanova):
     from nascompiler.report import build_report
 
-    live = build_report(asha_study, live=True)
+    store = Store(asha_study)
+    store.start_trial(9, "abcdef0123", {"units": 8}, seed=9, asked_after=9)
+    store.close()
+    live = build_report(
+        asha_study, live=True, progress={9: (3, 9, {"val_accuracy": 0.91, "loss": 0.3})}
+    )
     final = build_report(asha_study)
     assert "location.reload()" in live and 'id="live-note"' in live
     assert "location.reload()" not in final and "live-note" not in final
+    running = live.split('<table id="running">')[1].split("</table>")[0]
+    assert "#9" in running and "3 of 9" in running
+    assert "loss=0.3000, val_accuracy=0.9100" in running
+    assert "val_accuracy: left out by this test." in live  # why there is no importance
 
 
 def test_live_report_is_throttled_and_never_raises():
     from nascompiler.report.live import COST_FACTOR, MAX_FAILURES, LiveReport
 
     now = [0.0]
-    calls = []
+    calls, progress = [], []
 
     def writer(directory, **kwargs):
         calls.append((now[0], kwargs["live"]))
+        progress.append(kwargs["progress"])
         now[0] += 0.5  # a write takes half a second
 
     live = LiveReport(min_interval=2.0, clock=lambda: now[0], writer=writer)
@@ -354,26 +375,32 @@ def test_live_report_is_throttled_and_never_raises():
     live.search_started(study)
     assert calls == [(0.0, True)] and live.interval == COST_FACTOR * 0.5
     now[0] = 5.0
-    live.trial_finished(study, None)  # 4.5 s after the last write ended: too soon
+    live.trial_finished(study, SimpleNamespace(number=0))  # 4.5 s after: too soon
     assert len(calls) == 1 and live.stale
     now[0] = 10.6
     live.epoch_finished(study, 1, 1, {})  # the next event after the interval writes it
     assert len(calls) == 2 and not live.stale
+    assert progress[-1] == {1: (1, None, {})}  # trial 1's latest epoch, for the page
     now[0] = 30.0
-    live.epoch_finished(study, 1, 2, {})  # nothing new: no write
-    assert len(calls) == 2
+    live.trial_finished(study, SimpleNamespace(number=1))
+    assert len(calls) == 3 and live.progress == {}
+    now[0] = 60.0
+    live.search_finished(study)  # the caller writes the final page
+    assert len(calls) == 3
 
     def failing(directory, **kwargs):
         raise RuntimeError("disk full")
 
     broken = LiveReport(min_interval=0.0, clock=lambda: now[0], writer=failing)
-    for _ in range(MAX_FAILURES + 2):
-        broken.trial_finished(study, None)  # never raises
+    for n in range(MAX_FAILURES + 2):
+        broken.trial_finished(study, SimpleNamespace(number=n))  # never raises
     assert broken.disabled and broken.failures == MAX_FAILURES
     assert broken.error == "RuntimeError: disk full"
 
 
-def test_watch_rewrites_on_change_and_ends_with_a_final_page(asha_study, tmp_path):
+def test_watch_rewrites_on_change_and_ends_with_a_final_page(
+    asha_study, tmp_path, no_fanova
+):
     from nascompiler.report.live import watch
 
     out = tmp_path / "watched.html"

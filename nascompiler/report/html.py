@@ -1388,6 +1388,19 @@ def _row(
     }
 
 
+def _running(t: TrialRecord, progress: tuple | None) -> dict[str, Any]:
+    """A running trial's row: its latest epoch (of how many) and that epoch's values."""
+    row = {"number": t.number, "candidate_id": t.candidate_id, "epoch": "-", "logs": ""}
+    if progress is not None:
+        epoch, target, logs = progress
+        row["epoch"] = f"{epoch}" + (f" of {target}" if target else "")
+        row["logs"] = ", ".join(
+            f"{k}={v:.4f}" if isinstance(v, (int, float)) else f"{k}={v}"
+            for k, v in sorted(logs.items())
+        )
+    return row
+
+
 def _plain_code(source: str) -> Any:
     from markupsafe import Markup
 
@@ -1501,10 +1514,13 @@ def build_report(
     cache: ReportCache | None = None,
     store: Store | None = None,
     space: Any = None,
+    progress: dict[int, tuple] | None = None,
 ) -> str:
     """The report of the study in ``directory``, as one HTML page. ``cache`` carries work
     over from an earlier build; ``store``: the study's open store; ``space``: its IR (for the
-    winner's diagram; otherwise the recorded space file is loaded)."""
+    winner's diagram; otherwise the recorded space file is loaded); ``progress``: running
+    trials' latest epoch, ``number -> (epoch, target epochs or None, logs)``."""
+    progress = progress or {}
     plotly_js = _plotly_js()
     cache = cache if cache is not None else ReportCache()
     view = load_study(Path(directory), store)
@@ -1568,7 +1584,7 @@ def build_report(
             ],
             status=status,
             running=[
-                {"number": t.number, "candidate_id": t.candidate_id, "epochs": t.epochs}
+                _running(t, progress.get(t.number))
                 for t in view.trials
                 if t.status == TrialStatus.RUNNING
             ],

@@ -10,8 +10,10 @@ modules). It is cheap and it never gets in the search's way:
   at most every :data:`IMPORTANCE_EVERY` seconds;
 - it is throttled: after a write that took ``c`` seconds the next comes no sooner than
   ``max(MIN_INTERVAL, COST_FACTOR * c)`` seconds later (so the report costs the search at most
-  about 1/COST_FACTOR of its time); a job that finishes sooner marks the page stale, and the
-  next event after the interval (another job, an epoch of a running trial) writes it;
+  about 1/COST_FACTOR of its time); a job or an epoch that finishes sooner marks the page
+  stale, and the next event after the interval writes it;
+- the page's "Running now" table shows each running trial's latest epoch and its values, from
+  the study's ``epoch_finished`` events (the store keeps only finished jobs);
 - any error while writing is kept (``error``) and never raised; after :data:`MAX_FAILURES`
   failures in a row it stops trying.
 
@@ -53,6 +55,8 @@ class LiveReport(StudyListener):
         self.failures = 0
         self.error: str | None = None  # the last failure, for the caller to show
         self.disabled = False
+        # Running trials' latest epoch: number -> (epoch, of how many, logs), for the page.
+        self.progress: dict[int, tuple[int, int | None, dict[str, float]]] = {}
 
     @property
     def interval(self) -> float:
@@ -64,12 +68,15 @@ class LiveReport(StudyListener):
         self._write(study)
 
     def trial_finished(self, study: Study, trial: TrialRecord) -> None:
+        self.progress.pop(trial.number, None)
         self.stale = True
         self._maybe_write(study)
 
     def epoch_finished(
         self, study: Study, number: int, epoch: int, logs: dict[str, float]
     ) -> None:
+        self.progress[number] = (epoch, _target(study, number), dict(logs))
+        self.stale = True
         self._maybe_write(study)
 
     # ---------------------------------------------------------------- writing
@@ -94,6 +101,7 @@ class LiveReport(StudyListener):
                 cache=self.cache,
                 store=study.store,
                 space=getattr(study.config, "space", None),
+                progress=dict(self.progress),
             )
         except ReportUnavailable as exc:  # no plotly: the search says so at its end
             self.error, self.disabled = str(exc), True
@@ -109,6 +117,14 @@ class LiveReport(StudyListener):
         self.failures = 0
         self.writes += 1
         self.stale = False
+
+
+def _target(study: Study, number: int) -> int | None:
+    """The epochs the running job of trial ``number`` trains up to, when the study says."""
+    try:
+        return int(study.scheduler.rungs[study.in_flight[number].rung])
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+        return None
 
 
 def watch(
