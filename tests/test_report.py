@@ -99,7 +99,8 @@ def test_report_in_headless_chromium(study):
         for plot_id in plot_ids:
             drawn = page.eval_on_selector(
                 f"#{plot_id}",
-                "e => e.querySelectorAll('.scatterlayer .trace, .boxlayer .trace').length",
+                "e => e.querySelectorAll('.scatterlayer .trace, .boxlayer .trace,"
+                " .barlayer .trace, .parcoords').length",
             )
             assert drawn > 0, plot_id
         points = page.eval_on_selector(
@@ -121,6 +122,57 @@ def test_report_in_headless_chromium(study):
         assert "+++ candidates/" + winner["candidate_id"] in page.inner_text(
             "#winner-diff"
         )
+        # Docstring and constant hunks are hidden until the toggle shows them.
+        quiet = page.locator("#winner-diff .hunk.boilerplate")
+        assert quiet.count() >= 1 and not quiet.first.is_visible()
+        assert page.locator("#winner-diff .hunk:not(.boilerplate)").first.is_visible()
+        page.uncheck("#hide-boilerplate")
+        assert quiet.first.is_visible()
+        # The winner's architecture, drawn from its graph: one box per layer of its module.
+        layers = page.locator("#winner-architecture svg g.layer")
+        assert layers.count() == source.count("= layers.") + source.count(
+            "keras.Input("
+        )
+        # No plot's title lies under its toolbar.
+        for plot_id in plot_ids:
+            overlap = page.eval_on_selector(
+                f"#{plot_id}",
+                """e => { const t = e.querySelector('.gtitle'), m = e.querySelector('.modebar');
+                  if (!t || !m) return false;
+                  const a = t.getBoundingClientRect(), b = m.getBoundingClientRect();
+                  return a.top < b.bottom && b.top < a.bottom; }""",
+            )
+            assert not overlap, plot_id
+        # A colour per trial in the learning curves.
+        colours = page.eval_on_selector(
+            "#learning-curves",
+            "e => e.data.filter(t => t.showlegend).map(t => t.line.color)",
+        )
+        assert len(colours) == len(set(colours))
+        # The leaderboard sorts by a column (twice: reversed) and filters on what is typed.
+        numbers = lambda: page.eval_on_selector_all(  # noqa: E731
+            "#leaderboard-table tbody:not([style*='none']) tr:first-child td:nth-child(2)",
+            "cells => cells.map(c => parseInt(c.textContent.slice(1)))",
+        )
+        best_first = numbers()
+        assert len(best_first) == len(complete)
+        page.click("#leaderboard-table th:has-text('trial')")
+        assert numbers() == sorted(best_first)
+        page.click("#leaderboard-table th:has-text('trial')")
+        assert numbers() == sorted(best_first, reverse=True)
+        # Filter on a hyperparameter value: only the trials that have it stay.
+        units = complete[0]["assignment"]["units"]
+        page.fill("#leaderboard-filter", f"units={units}")
+        expected = sorted(
+            r["number"] for r in complete if r["assignment"]["units"] == units
+        )
+        assert sorted(numbers()) == expected
+        assert page.inner_text("#leaderboard-count") == (
+            f"{len(expected)} of {len(complete)} trials"
+        )
+        page.fill("#leaderboard-filter", "no-such-thing")
+        assert numbers() == []
+        assert page.errors == []
 
 
 @pytest.mark.slow

@@ -462,14 +462,14 @@ def test_report_with_many_metrics(tmp_path):
     )
     store.close()
     page = build_report(tmp_path / "s")
-    figures = json.loads(page.split('id="figures">')[1].split("</script>")[0])
-    curves = figures["learning-curves"]["data"]
+    payload = json.loads(page.split('id="figures">')[1].split("</script>")[0])
+    curves = payload["figures"]["learning-curves"]["data"]
     assert len(curves) == 24  # 12 metrics, train and validation
     assert {c["yaxis"] for c in curves} == {"y"} | {f"y{i}" for i in range(2, 25)}
 
 
 def test_progress_marks_failed_and_over_budget_trials():
-    from nascompiler.report.html import StudyView, _plotly, progress_figures
+    from nascompiler.report.html import StudyView, progress_figures
     from nascompiler.storage.store import TrialRecord
 
     def record(number, status, objective=None):
@@ -494,9 +494,8 @@ def test_progress_marks_failed_and_over_budget_trials():
         record(5, "running"),
     ]
     view = StudyView(Path("."), {}, None, trials, [], {}, "val_accuracy", "max", 100.0)
-    go, _ = _plotly()
-    for fig in progress_figures(go, view).values():
-        data = fig.to_plotly_json()["data"]
+    for fig in progress_figures(view).values():
+        data = fig["data"]
         assert list(data[0]["y"]) == [0.5, 0.5, 0.5, 0.7, 0.7]  # best so far
         by_name = {t["name"]: t for t in data[1:]}
         assert (

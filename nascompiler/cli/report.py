@@ -20,12 +20,28 @@ def report(
     force: bool = typer.Option(
         False, "--force", help="Overwrite a file at --out that is not a report."
     ),
+    watch: bool = typer.Option(
+        False,
+        "--watch",
+        help="Keep rewriting the report whenever the study changes (the page reloads itself "
+        "in the browser) until Ctrl-C.",
+    ),
 ) -> None:
     """Write a study's HTML report: one self-contained file that opens offline."""
     from ..report import write_report
 
     directory = study_directory(study)
-    path = write_report(directory, out, force=force)
+    if watch:
+        from ..report.live import watch as watch_study
+
+        path = watch_study(
+            directory,
+            out,
+            force=force,
+            notify=lambda text: console.print(text, markup=False, soft_wrap=True),
+        )
+    else:
+        path = write_report(directory, out, force=force)
     console.print(f"wrote {path}", markup=False, soft_wrap=True)
 
 

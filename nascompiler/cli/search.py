@@ -234,7 +234,7 @@ def search(
     # flag must neither move it nor leave an empty study behind).
     if fresh:
         _move_aside(directory)
-    _run(config, executor, tensorboard)
+    _run(config, executor, tensorboard, live_report=not no_report)
     if not no_report:
         _write_report(directory)
 
@@ -402,7 +402,12 @@ def _executor(config: StudyConfig, directory: Path) -> Executor | None:
     )
 
 
-def _run(config: StudyConfig, executor: Executor | None, tensorboard: bool) -> None:
+def _run(
+    config: StudyConfig,
+    executor: Executor | None,
+    tensorboard: bool,
+    live_report: bool = False,
+) -> None:
     """Run the study with the console's progress display; Ctrl-C ends it with exit code 130
     after saying what was kept."""
     from ..search.console import ConsoleReporter
@@ -415,6 +420,12 @@ def _run(config: StudyConfig, executor: Executor | None, tensorboard: bool) -> N
         from ..report.tensorboard import TensorBoardWriter
 
         listeners.append(TensorBoardWriter(directory))
+    live = None
+    if live_report:  # the report, rewritten as jobs finish (report/live.py)
+        from ..report.live import LiveReport
+
+        live = LiveReport()
+        listeners.append(live)
     runner = Study(config, listeners=listeners, executor=executor)
     terminated: list[bool] = []
     try:
@@ -422,6 +433,8 @@ def _run(config: StudyConfig, executor: Executor | None, tensorboard: bool) -> N
             runner.run()
     except KeyboardInterrupt:
         reporter.stop()
+        if live is not None and live.writes:
+            _write_report(directory)  # the final page: it stops reloading itself
         counts = runner.store.counts()
         console.print(
             f"\n{'Terminated (SIGTERM)' if terminated else 'Interrupted'}. {StudyLayout(directory).database} keeps {counts['complete']} complete, {counts['failed']} failed "
