@@ -64,7 +64,9 @@ class HyperKeras:
     ``val_accuracy``. Studies go to ``out/<study>``; by default each :meth:`search` call starts
     a new study named ``hyperkeras-<date>-<time>``; give ``study=`` to resume one.
     ``cluster="tcp://HOST:PORT"`` or ``"local:N"`` trains on Dask instead of ``workers``
-    processes here (``pip install "nascompiler[dask]"``).
+    processes here (``pip install "nascompiler[dask]"``). What the study says (why the search
+    stopped, say) goes to ``printer``; after the search the HTML report is written into the
+    study folder (``report_path``) unless ``report=False`` or plotly is not installed.
     """
 
     def __init__(
@@ -80,6 +82,8 @@ class HyperKeras:
         workers: int = 1,
         keep_weights: int = 3,
         cluster: str | None = None,
+        report: bool = True,
+        printer: Any = print,
     ):
         if not isinstance(searcher, SearcherSpec):
             raise UsageError(
@@ -95,6 +99,9 @@ class HyperKeras:
         self.out = Path(out)
         self.workers = workers
         self.keep_weights = keep_weights
+        self.report = report
+        self.printer = printer
+        self.report_path: Path | None = None
         self.cluster = None
         if cluster is not None:  # checked now: a bad address fails before any training
             from .run.dask_executor import parse_cluster, require_distributed
@@ -205,8 +212,11 @@ class HyperKeras:
             # The arrays were saved in the study folder, which workers cannot see: the
             # executor ships them.
             executor = DaskExecutor(data, settings.to_json(), self.cluster)
-        self.study = Study(config, listeners=self.callbacks, executor=executor)
+        listeners = [*self.callbacks, _Messages(self.printer)]
+        self.study = Study(config, listeners=listeners, executor=executor)
         self.study.run()
+        if self.report:
+            self.report_path = _write_report(directory, self.printer)
         return self
 
     def _require_study(self) -> Study:
@@ -256,3 +266,28 @@ class HyperKeras:
         if best is None:
             raise UsageError("no trial completed; nothing to export")
         return export_trial(study.store, best, Path(path), force=force)
+
+
+class _Messages(StudyListener):
+    """What the study says to its user (why the search stopped, a searcher that ran out of
+    candidates, a worker replaced), printed as the command line prints it."""
+
+    def __init__(self, printer: Any):
+        self.printer = printer
+
+    def message(self, study: Any, text: str) -> None:
+        self.printer(text)
+
+
+def _write_report(directory: Path, printer: Any) -> Path | None:
+    """The study's HTML report, as ``nascompile search`` writes it, when plotly is installed
+    (the ``report`` extra); otherwise nothing, said in one line."""
+    from .report import ReportUnavailable, write_report
+
+    try:
+        path = write_report(directory)
+    except ReportUnavailable as exc:
+        printer(f"No HTML report: {exc}")
+        return None
+    printer(f"Report: {path}")
+    return Path(path)

@@ -397,6 +397,10 @@ def resolve_search(
                 f"--epochs {epochs} and --max-epochs {options['max_epochs']} disagree; give one of them"
             )
         overrides["epochs"] = options["max_epochs"]
+    if "objective" in overrides or "objective" in (file_training or {}):
+        # A stored direction belongs to the stored objective: a new objective (several, say)
+        # brings its own, and the study's check then names the real difference.
+        stored_training.pop("direction", None)
     training = TrainingSettings.resolve(
         {**stored_training, **(file_training or {})},
         source=training_source,
