@@ -243,7 +243,10 @@ class Study:
         if stored["fingerprint"] != definition["fingerprint"]:
             if stored["fingerprint"] != fingerprint_without_dynamic_results(c.space):
                 raise UsageError(
-                    self._conflict("another search space (other parameters or graph)")
+                    self._conflict(
+                        "another search space (other parameters or graph)",
+                        resumable=False,
+                    )
                 )
             # Recorded before the fingerprint covered what a Dynamic computes, and the rest of
             # the space is the same: resume as it did then, and record the full fingerprint.
@@ -278,15 +281,19 @@ class Study:
                 )
             )
 
-    def _conflict(self, difference: str) -> str:
+    def _conflict(self, difference: str, resumable: bool = True) -> str:
         """Why a search cannot resume the study already in its folder, and the two ways on:
         another study beside it, or this one started over."""
         name = self.directory.name
         return (
             f"the existing study {name!r} ({self.directory}) was made with {difference}; "
             f"search under another name with --study NAME (e.g. --study {name}_2), or start "
-            f"{name!r} over with --fresh (the old one is moved aside); the same command "
-            "without the new settings resumes it"
+            f"{name!r} over with --fresh (the old one is moved aside)"
+            + (
+                "; the same command without the new settings resumes it"
+                if resumable
+                else ""
+            )
         )
 
     # ------------------------------------------------------------------ views
