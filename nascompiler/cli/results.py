@@ -139,7 +139,7 @@ def trials(
     study: Optional[Path] = typer.Option(
         None,
         "--study",
-        help="Study folder or name under generated/ [default: the most recently used, named on stderr].",
+        help="Study folder or name under generated/ [default: the most recently used, named on stderr; with --pareto, the most recently used of several objectives].",
     ),
     limit: int = typer.Option(
         20, "--limit", help="Rows of the leaderboard to show (0: all)."
@@ -164,7 +164,7 @@ def trials(
 
     if as_json and as_csv:
         raise UsageError("give one of --json and --csv")
-    directory = study_directory(study)
+    directory = study_directory(study, multi_objective=pareto)
     with Store(directory) as store:
         if as_json or as_csv:
             from ..storage.summary import csv_text, json_lines
