@@ -2,6 +2,9 @@
 
 nascompile search examples/digits_quick.py
 nascompile export --best
+
+The pixels (0 to 16) are scaled inside the model (Rescaling), so the exported model takes the
+raw images.
 """
 
 from nascompiler.datasets import load_digits
@@ -14,6 +17,7 @@ from nascompiler.layers import (
     Flatten,
     GlobalAveragePooling2D,
     Input,
+    Rescaling,
 )
 from nascompiler.ops import ModuleChoice, Optional, Repeat, Sequential
 from nascompiler.space import Bool, Choice, Dynamic, HyperSpace, Real
@@ -38,6 +42,7 @@ def search_space():
         batch_norm = Bool(name="batch_norm")
 
         x = Input(shape=(8, 8, 1), name="digit")
+        x = Rescaling(1 / 16)(x)  # the raw pixels are 0..16
         x = Repeat(
             lambda step: conv_block(step, filters, kernel_size, batch_norm),
             repeat_times=[1, 2],
@@ -52,8 +57,8 @@ def search_space():
 
 
 def load_data():
-    # 1,437 training and 360 validation images, split with a fixed seed.
-    return load_digits(val_fraction=0.2, seed=0)
+    # 1,437 training and 360 validation images, split with a fixed seed; raw pixels 0..16.
+    return load_digits(val_fraction=0.2, seed=0, scale=False)
 
 
 TRAINING = {

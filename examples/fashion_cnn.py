@@ -2,9 +2,13 @@
 
 The seed's space ends in two dense layers of 1024-4096 units; on a CPU, trim the data with
 load_fashion_mnist(train_samples=...) or use a GPU.
+
+The raw pixels (0 to 255) are scaled inside the model (Rescaling), so the exported model
+takes raw images.
 """
 
 from nascompiler.datasets import load_fashion_mnist
+from nascompiler.layers import Rescaling
 from nascompiler.spaces import cnn_search_space
 
 
@@ -13,6 +17,7 @@ def search_space():
         input_shape=(28, 28, 1),
         output_units=10,
         output_activation="softmax",
+        preprocess=lambda x: Rescaling(1 / 255)(x),
         block_num_choices=[2, 3, 4],
         filters_choices=[16, 32],
         kernel_size_choices=[(1, 1), (3, 3)],
@@ -20,7 +25,7 @@ def search_space():
 
 
 def load_data():
-    return load_fashion_mnist(one_hot=True)
+    return load_fashion_mnist(one_hot=True, scale=False)
 
 
 TRAINING = {

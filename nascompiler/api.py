@@ -59,7 +59,9 @@ class HyperKeras:
     ``val_accuracy``. Studies go to ``out/<study>``; by default each :meth:`search` call starts
     a new study named ``hyperkeras-<date>-<time>``; give ``study=`` to resume one.
     ``cluster="tcp://HOST:PORT"`` or ``"local:N"`` trains on Dask instead of ``workers``
-    processes here (``pip install "nascompiler[dask]"``).
+    processes here (``pip install "nascompiler[dask]"``). What the study says (why the search
+    stopped, say) goes to ``printer``; after the search the HTML report is written into the
+    study folder (``report_path``) unless ``report=False`` or plotly is not installed.
 
     A setting left ``None`` here or in :meth:`search` is not given: a resumed study keeps what
     it stored, a new one gets the default (``DEFAULT_*`` in :mod:`nascompiler.config.settings`:
@@ -81,6 +83,8 @@ class HyperKeras:
         workers: int | None = None,
         keep_weights: int | None = None,
         cluster: str | None = None,
+        report: bool = True,
+        printer: Any = print,
     ):
         if not isinstance(searcher, SearcherSpec):
             raise UsageError(
@@ -96,6 +100,9 @@ class HyperKeras:
         self.out = Path(out)
         self.workers = workers
         self.keep_weights = keep_weights
+        self.report = report
+        self.printer = printer
+        self.report_path: Path | None = None
         self.cluster = cluster
         if cluster is not None:  # checked now: a bad address fails before any training
             from .run.dask_executor import parse_cluster, require_distributed
@@ -179,8 +186,11 @@ class HyperKeras:
             executor = DaskExecutor(
                 data, config.settings.to_json(), parse_cluster(config.cluster)
             )
-        self.study = Study(config, listeners=self.callbacks, executor=executor)
+        listeners = [*self.callbacks, _Messages(self.printer)]
+        self.study = Study(config, listeners=listeners, executor=executor)
         self.study.run()
+        if self.report:
+            self.report_path = _write_report(directory, self.printer)
         return self
 
     def search_config(
@@ -307,3 +317,28 @@ class HyperKeras:
         if best is None:
             raise UsageError("no trial completed; nothing to export")
         return export_trial(study.store, best, Path(path), force=force)
+
+
+class _Messages(StudyListener):
+    """What the study says to its user (why the search stopped, a searcher that ran out of
+    candidates, a worker replaced), printed as the command line prints it."""
+
+    def __init__(self, printer: Any):
+        self.printer = printer
+
+    def message(self, study: Any, text: str) -> None:
+        self.printer(text)
+
+
+def _write_report(directory: Path, printer: Any) -> Path | None:
+    """The study's HTML report, as ``nascompile search`` writes it, when plotly is installed
+    (the ``report`` extra); otherwise nothing, said in one line."""
+    from .report import ReportUnavailable, write_report
+
+    try:
+        path = write_report(directory)
+    except ReportUnavailable as exc:
+        printer(f"No HTML report: {exc}")
+        return None
+    printer(f"Report: {path}")
+    return Path(path)

@@ -182,6 +182,17 @@ class Choice(ParameterSpace):
         super().__init__(space, name)
         if isinstance(options, (str, bytes)) or not isinstance(options, Iterable):
             raise self._fail(f"options must be a list of values, not {options!r}")
+        options = list(options)
+        modules = [o for o in options if isinstance(o, ModuleSpace)]
+        if modules:
+            names = ", ".join(f"{type(o).__name__}(...)" for o in options[:4])
+            names += ", ..." if len(options) > 4 else ""
+            raise self._fail(
+                f"option {options.index(modules[0])} is a module ({type(modules[0]).__name__}), "
+                "and a Choice picks among values; to choose among modules use ModuleChoice "
+                f"(from nascompiler.ops): ModuleChoice([{names}], "
+                f"hp_or=Choice({list(range(len(options)))}))(x)"
+            )
         values = []
         for i, option in enumerate(options):
             try:

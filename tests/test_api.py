@@ -84,8 +84,9 @@ def test_best_modules_build_without_nascompiler(seed_runs, tmp_path):
     assert all(int(line.split()[1]) > 0 for line in lines)
 
 
-def test_api_export_best_and_early_stopping(tmp_path, monkeypatch):
-    """export_best writes module + weights; EarlyStoppingCallback stops a search early."""
+def test_api_export_best_and_early_stopping(tmp_path, monkeypatch, capsys):
+    """export_best writes module + weights; EarlyStoppingCallback stops a search early, and
+    the search says so and writes its report."""
     monkeypatch.chdir(tmp_path)
     from nascompiler import HyperKeras
     from nascompiler.callbacks import EarlyStoppingCallback
@@ -120,6 +121,10 @@ def test_api_export_best_and_early_stopping(tmp_path, monkeypatch):
     hk.search(x, y, xv, yv, max_trials=30, epochs=1, batch_size=64)
     trials = [t for t in hk.trials() if t.status in ("complete", "failed")]
     assert 3 <= len(trials) < 30, "stopped after two trials without improvement"
+    said = capsys.readouterr().out
+    assert "search finished: no improvement in 2 trials" in said, said
+    assert hk.report_path == Path("generated") / "api" / "report.html"  # in tmp_path
+    assert hk.report_path.exists() and f"Report: {hk.report_path}" in said
     best = hk.get_best_trial()
     assert best.reward == max(t.reward for t in hk.trials() if t.status == "complete")
     assert best.module_path.exists() and best.weights_path is not None

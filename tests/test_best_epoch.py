@@ -192,7 +192,7 @@ def test_resuming_an_old_study_with_another_score_names_both(tmp_path):
             data=data,
         )
 
-    with pytest.raises(UsageError, match="was trained with score='last', not 'best'"):
+    with pytest.raises(UsageError, match="was made with score='last', not 'best'"):
         Study(config(TrainingSettings.resolve({"epochs": 1})))
     resumed = resolve_search(stored={"settings": old.to_json()}).settings
     Study(config(resumed)).store.close()  # the command line resumes it as it was

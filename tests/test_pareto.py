@@ -296,7 +296,8 @@ def test_resume_with_other_objectives_is_refused(pareto_study):
         "--max-trials", "11", cwd=pareto_study,
     )  # fmt: skip
     assert result.returncode == 2
-    assert "was trained with objectives=" in result.stderr
+    assert "was made with objectives=" in result.stderr
+    assert "--study NAME" in result.stderr and "--fresh" in result.stderr
     assert len(trials(pareto_study / "generated" / "digits_tiny")) == len(
         _rows(pareto_study)
     )

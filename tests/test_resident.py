@@ -183,7 +183,7 @@ def test_a_study_refuses_to_resume_on_another_backend(tmp_path):
     assert study.store.get_meta("settings")["backend"] == "jax"
     study.store.close()
     with pytest.raises(
-        UsageError, match="was trained with backend='jax', not 'tensorflow'"
+        UsageError, match="was made with backend='jax', not 'tensorflow'"
     ):
         Study(config("tensorflow"))
 

@@ -139,6 +139,7 @@ def test_a_changed_dynamic_lambda_is_refused_like_any_other_space_change(tmp_pat
     refused = nascompile(*args, cwd=tmp_path, timeout=600)
     assert refused.returncode == 2
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
-    assert "holds a study of a different search space" in refused.stderr
+    assert "was made with another search space" in refused.stderr
+    assert "--study NAME" in refused.stderr
     assert "--fresh" in refused.stderr
     assert trials(study) == before

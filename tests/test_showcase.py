@@ -115,3 +115,30 @@ def test_showcase_golden_test_passes_with_keras_numpy_and_pytest_alone(tmp_path)
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "3 passed" in run.stdout
+    # And as a plain script, with pytest unimportable: `python test_best_model.py`.
+    alone = textwrap.dedent(f"""
+        import runpy, sys
+        sys.path.append({sysconfig.get_paths()["purelib"]!r})
+        sys.modules["pytest"] = None
+        runpy.run_path("test_best_model.py", run_name="__main__")
+    """)
+    run = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", alone],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "3 checks passed" in run.stdout
+
+
+def test_showcase_golden_inputs_are_raw_pixels():
+    """The digits example scales inside the model, so the golden test feeds raw images."""
+    import numpy as np
+
+    with np.load(SHOWCASE / "best_model.golden.npz") as golden:
+        inputs = golden["input_0"]
+    assert inputs.max() == 16 and np.array_equal(inputs, np.round(inputs))
+    assert "layers.Rescaling(0.0625" in (SHOWCASE / "best_model.py").read_text()

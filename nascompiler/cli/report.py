@@ -12,7 +12,9 @@ from .common import console, study_directory
 
 def report(
     study: Optional[Path] = typer.Option(
-        None, "--study", help="Study folder [default: the most recently used]."
+        None,
+        "--study",
+        help="Study folder or name under generated/ [default: the most recently used, named on stderr].",
     ),
     out: Optional[Path] = typer.Option(
         None, "--out", help="File to write [default: <study>/report.html]."
@@ -53,7 +55,9 @@ def diff(
         ..., help="A trial number (12 or #12) or a candidate-id prefix."
     ),
     study: Optional[Path] = typer.Option(
-        None, "--study", help="Study folder [default: the most recently used]."
+        None,
+        "--study",
+        help="Study folder or name under generated/ [default: the most recently used, named on stderr].",
     ),
     context: int = typer.Option(
         3, "--context", "-U", help="Unchanged lines shown around each change."

@@ -12,6 +12,9 @@ import typer
 from ..errors import UsageError
 from .common import console, study_directory
 
+# Where export writes when --out is not given: one folder per study.
+DEFAULT_EXPORT_ROOT = Path("exported")
+
 
 def export(
     best: bool = typer.Option(
@@ -22,12 +25,15 @@ def export(
         None, "--candidate", help="Export the candidate with this id."
     ),
     study: Optional[Path] = typer.Option(
-        None, "--study", help="Study folder [default: the most recently used]."
+        None,
+        "--study",
+        help="Study folder or name under generated/ [default: the most recently used, named on stderr; with --pareto, the most recently used of several objectives].",
     ),
-    out: Path = typer.Option(
-        Path("best_model.py"),
+    out: Optional[Path] = typer.Option(
+        None,
         "--out",
-        help="Module to write; its weights, test and other files go beside it.",
+        help="Module to write; its weights, test and other files go beside it "
+        "[default: exported/<study>/best_model.py].",
     ),
     no_test: bool = typer.Option(
         False, "--no-test", help="Do not write the golden test (test_<name>.py)."
@@ -70,7 +76,10 @@ def export(
         raise UsageError(
             "give one of --best, --trial N, --candidate ID and --pareto DIR"
         )
-    with Store(study_directory(study)) as store:
+    directory = study_directory(study, multi_objective=pareto is not None)
+    if out is None:  # a folder of its own, never loose files in the current one
+        out = DEFAULT_EXPORT_ROOT / directory.name / "best_model.py"
+    with Store(directory) as store:
         if pareto is not None:
             front = export_pareto(
                 store,
@@ -121,12 +130,16 @@ def export(
             )
         for note in exported.notes:
             console.print(note)
-        console.print(f"Use it with:  from {exported.module.stem} import build_model")
+        console.print(
+            f"Use it with:  from {exported.module.stem} import build_model   (in {exported.module.parent})"
+        )
 
 
 def trials(
     study: Optional[Path] = typer.Option(
-        None, "--study", help="Study folder [default: the most recently used]."
+        None,
+        "--study",
+        help="Study folder or name under generated/ [default: the most recently used, named on stderr; with --pareto, the most recently used of several objectives].",
     ),
     limit: int = typer.Option(
         20, "--limit", help="Rows of the leaderboard to show (0: all)."
@@ -151,7 +164,7 @@ def trials(
 
     if as_json and as_csv:
         raise UsageError("give one of --json and --csv")
-    directory = study_directory(study)
+    directory = study_directory(study, multi_objective=pareto)
     with Store(directory) as store:
         if as_json or as_csv:
             from ..storage.summary import csv_text, json_lines

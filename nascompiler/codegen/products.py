@@ -3,7 +3,7 @@ script.
 
 Like the candidate module they are products: rendered from ``templates/`` with every value
 through :func:`render_literal` / :func:`render_data` and every docstring text through
-:func:`doc_text`, then formatted with black. They import keras, numpy, pytest and the standard
+:func:`doc_text`, then formatted with black. They import keras, numpy and the standard
 library, never nascompiler.
 """
 

@@ -19,18 +19,18 @@ _PROBE = "candidate.py.j2"
 
 
 def template_dir() -> str:
-    """``templates/`` ships as the package ``nascompiler.templates``; a source checkout that
-    was not installed finds it beside the package."""
-    try:
-        path = str(resources.files("nascompiler.templates"))
-    except ModuleNotFoundError:
-        path = ""
-    if path and os.path.exists(os.path.join(path, _PROBE)):
-        return path
-    checkout = os.path.join(
-        os.path.dirname(__file__), os.pardir, os.pardir, "templates"
+    """``templates/`` beside the package in a source checkout (first, so that an editable
+    install of another checkout never hands this one its templates), else the installed
+    package ``nascompiler.templates``."""
+    checkout = os.path.normpath(
+        os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "templates")
     )
-    return os.path.normpath(checkout)
+    if os.path.exists(os.path.join(checkout, _PROBE)):
+        return checkout
+    try:
+        return str(resources.files("nascompiler.templates"))
+    except ModuleNotFoundError:
+        return checkout
 
 
 @functools.lru_cache(maxsize=1)

@@ -526,9 +526,8 @@ class SearchConfig:
     scheduler: SchedulerConfig = None  # type: ignore[assignment]
     time_budget: float | None = None  # seconds of search, over all runs of the study
     trial_timeout: float | None = None  # seconds one job may run before it is failed
-    max_params: int | None = (
-        None  # hard budgets: a candidate over them is never trained
-    )
+    # hard budgets: a candidate over them is never trained
+    max_params: int | None = None
     max_flops: int | None = None
     cluster: str | None = None  # a Dask address (tcp://HOST:PORT or local:N)
     ship_data: bool = False

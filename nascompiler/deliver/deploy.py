@@ -8,13 +8,15 @@ for SavedModel, LiteRT/TFLite and ONNX), never by code of ours. This module impo
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -82,6 +84,42 @@ def check_formats_available(names: Sequence[str]) -> None:
 def quiet_tensorflow() -> None:
     """Before Keras is imported: no TensorFlow start-up chatter on the export's terminal."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@contextlib.contextmanager
+def native_stderr_held() -> Iterator[None]:
+    """Hold what is written to file descriptor 2 while the block runs, and show it only if the
+    block fails with something other than a :class:`UsageError`.
+
+    TensorFlow's C++ start-up lines (absl's "All log messages before absl::InitializeLog()",
+    oneDNN's notice, the CUDA probes) are written there whatever ``TF_CPP_MIN_LOG_LEVEL``
+    says; an export that works should print only what it wrote, and one that crashes should
+    still show everything."""
+    quiet_tensorflow()
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (a detached process): nothing to hold
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        shown = True
+        try:
+            yield
+            shown = False
+        except UsageError:
+            shown = False
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            if shown:
+                held.seek(0)
+                text = held.read().decode("utf-8", "replace")
+                sys.stderr.write(text)
+                sys.stderr.flush()
 
 
 def load_trained_model(module_path: Path, weights_path: Path) -> Any:

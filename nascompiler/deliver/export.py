@@ -7,8 +7,8 @@ The set, for ``--out best_model.py``:
 - ``best_model.weights.h5``: the trial's weights, when the search kept them: those of the epoch
   its objective is from (its best epoch under ``score best``, the default; its last under
   ``score last``), which the docstring's ``objective:`` line names;
-- ``test_best_model.py`` + ``best_model.golden.npz``: a golden test (keras, numpy and pytest
-  only) of the trained model's outputs on a few validation samples, its shapes and its
+- ``test_best_model.py`` + ``best_model.golden.npz``: a golden test (keras and numpy; runs alone
+  or under pytest) of the trained model's outputs on a few validation samples, its shapes and its
   parameter count (not with ``--no-test``, and only when there are weights to test);
 - ``train_best_model.py`` with ``--with-training``: a standalone script that trains the module
   from scratch with the search's recipe;
@@ -463,9 +463,24 @@ def _stage_model_files(
     staged: list[tuple[Path, Path]],
 ) -> list[str]:
     """Golden files and artifacts, written into ``staging``; returns one line per check."""
-    from .deploy import quiet_tensorflow
+    from .deploy import native_stderr_held
 
-    quiet_tensorflow()
+    with native_stderr_held():  # TensorFlow's start-up lines, unless something fails
+        return _stage_model_files_quietly(
+            store, record, plan, source_path, weights_src, data_file, staging, staged
+        )
+
+
+def _stage_model_files_quietly(
+    store: Store,
+    record: TrialRecord,
+    plan: _Plan,
+    source_path: Path,
+    weights_src: Path,
+    data_file: Path | None,
+    staging: Path,
+    staged: list[tuple[Path, Path]],
+) -> list[str]:
     import keras
 
     from ..codegen.products import golden_test_source
@@ -605,7 +620,7 @@ def _result_lines(
         )
     if plan.test is not None and plan.golden is not None:
         lines.append(
-            f"golden test: pytest {plan.test.name} (outputs on {plan.golden.name}, shapes, parameters)"
+            f"golden test: python {plan.test.name} or pytest {plan.test.name} (outputs on {plan.golden.name}, shapes, parameters)"
         )
     if plan.training is not None:
         lines.append(

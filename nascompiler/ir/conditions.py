@@ -85,6 +85,90 @@ def referenced(condition: Condition) -> set[str]:
     return {name for conj in condition for name, _ in conj}
 
 
+def for_reading(
+    condition: Condition,
+    domains: Mapping[str, Any],
+    conditions: Mapping[str, Condition],
+    rounds: int = 20,
+) -> Condition:
+    """``condition`` made shorter for a person, with the same meaning: conjunctions that differ
+    only in the values allowed for one parameter are merged, and a clause that allows every
+    value of its parameter's domain becomes that parameter's own condition (it holds exactly
+    when the parameter is active), so ``(head == 0) or (head == 1)`` over a ``head`` that is
+    always active reads "always". Only for display: the IR keeps the condition it computed
+    (its fingerprint and the counting use it)."""
+    current = condition
+    for _ in range(rounds):
+        merged = _merge_neighbours(list(current))
+        widened: list[Conjunction] = []
+        for conj in merged:
+            widened.extend(_without_full_clauses(conj, domains, conditions))
+        simplified = _simplify(widened)
+        if simplified == current:
+            break
+        current = simplified
+    return current
+
+
+def _merge_neighbours(conjs: list[Conjunction]) -> list[Conjunction]:
+    """Merge two conjunctions over the same parameters that differ in one clause only."""
+    changed = True
+    while changed:
+        changed = False
+        for i, a in enumerate(conjs):
+            for j in range(i + 1, len(conjs)):
+                b = conjs[j]
+                if [n for n, _ in a] != [n for n, _ in b]:
+                    continue
+                differing = [k for k, (ca, cb) in enumerate(zip(a, b)) if ca != cb]
+                if len(differing) != 1:
+                    continue
+                k = differing[0]
+                union = clause(a[k][0], a[k][1] + b[k][1])
+                conjs[i] = a[:k] + (union,) + a[k + 1 :]
+                del conjs[j]
+                changed = True
+                break
+            if changed:
+                break
+    return conjs
+
+
+def _without_full_clauses(
+    conj: Conjunction, domains: Mapping[str, Any], conditions: Mapping[str, Condition]
+) -> list[Conjunction]:
+    for k, (name, allowed) in enumerate(conj):
+        values = _domain_values(domains.get(name))
+        if values is None or name not in conditions:
+            continue
+        if all(_member(v, allowed) for v in values):
+            rest = conj[:k] + conj[k + 1 :]
+            result: list[Conjunction] = []
+            for own in conditions[
+                name
+            ]:  # the clause holds exactly when ``name`` is active
+                merged: Conjunction | None = rest
+                for c in own:
+                    merged = None if merged is None else _add_clause(merged, c)
+                if merged is not None:
+                    result.append(merged)
+            return result
+    return [conj]
+
+
+def _domain_values(domain: Any) -> list | None:
+    """Every value of a finite domain, or ``None`` (continuous, too large, or unknown)."""
+    if domain is None:
+        return None
+    try:
+        values = (
+            domain.values()
+        )  # a lazy sequence for ranges: measured before it is listed
+        return list(values) if len(values) <= 10_000 else None
+    except (ValueError, TypeError, OverflowError, AttributeError, NotImplementedError):
+        return None
+
+
 def describe(condition: Condition, domains: Mapping[str, Any] | None = None) -> str:
     """``repeat_1.times >= 3 and optional_2.enabled == True`` style text."""
     if condition == ALWAYS:

@@ -210,9 +210,13 @@ class SpaceIR:
         return values
 
     def describe_condition(self, parameter: Parameter) -> str:
-        return cond.describe(
-            parameter.condition, {p.name: p.domain for p in self.parameters}
+        domains = {p.name: p.domain for p in self.parameters}
+        readable = cond.for_reading(
+            parameter.condition,
+            domains,
+            {p.name: p.condition for p in self.parameters},
         )
+        return cond.describe(readable, domains)
 
     # -- size ------------------------------------------------------------------------------
     def count(self, limit: int = 1_000_000) -> int | None:

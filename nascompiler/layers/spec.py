@@ -267,6 +267,27 @@ def _same_shape(args: Mapping[str, Any], inputs: list[Shape]) -> Shape:
     return _one(inputs)
 
 
+def _normalization(args: Mapping[str, Any], inputs: list[Shape]) -> Shape:
+    """Normalization with fixed statistics: each of ``mean`` and ``variance`` one number, or
+    one per position of the normalised axis (Keras checks this only when it builds)."""
+    shape = _one(inputs)
+    axis = args.get("axis", -1)
+    axes = [] if axis is None else _norm_axes(args, shape)
+    if any(not 0 <= a < len(shape) for a in axes):
+        raise ShapeProblem(f"axis={axis!r} is not an axis of an input of shape {shape}")
+    sizes = [shape[a] for a in axes]
+    for what in ("mean", "variance"):
+        value = args.get(what)
+        if isinstance(value, (list, tuple)) and len(value) != 1:
+            if len(sizes) != 1 or sizes[0] not in (None, len(value)):
+                raise ShapeProblem(
+                    f"{what} has {len(value)} values, but axis={axis!r} of an input of shape "
+                    f"{shape} has {sizes[0] if len(sizes) == 1 else sizes}; give one value, or "
+                    "one per position of the axis"
+                )
+    return shape
+
+
 # -- costs -----------------------------------------------------------------------------------
 #
 # A weights rule gives (trainable, non-trainable) counts from the arguments and input shapes;
@@ -276,7 +297,8 @@ def _same_shape(args: Mapping[str, Any], inputs: list[Shape]) -> Shape:
 FLOPS_CONVENTION = (
     "FLOPs per sample, forward pass: 2 per multiply-add of Dense, convolutions and recurrent "
     "layers (bias additions and activation functions not counted), 2 per element for "
-    "BatchNormalization and LayerNormalization (a folded scale and shift), 1 per input "
+    "BatchNormalization, LayerNormalization, Normalization and Rescaling (a folded scale and "
+    "shift), 1 per input "
     "element of a pooling window per output element, n-1 per output element of an n-input "
     "Add or Multiply; other layers count 0"
 )
@@ -630,6 +652,25 @@ LAYERS: dict[str, LayerSpec] = {
             snake="layer_normalization",
             shape=_same_shape,
             weights=_normalization_weights(False),
+            flops=_elementwise_flops(2),
+        ),
+        # Preprocessing inside the model: the exported module applies it to raw inputs.
+        # Normalization takes its statistics as arguments (nascompiler never calls adapt()).
+        _spec(
+            "Rescaling",
+            "scale offset",
+            required="scale",
+            shown="scale",
+            snake="rescaling",
+            shape=_same_shape,
+            flops=_elementwise_flops(2),
+        ),
+        _spec(
+            "Normalization",
+            "axis mean variance invert",
+            required="mean variance",
+            snake="normalization",
+            shape=_normalization,
             flops=_elementwise_flops(2),
         ),
         _spec(

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from multiprocessing.connection import Connection
+from typing import Callable, Mapping
 
 from ..config.settings import TrainingSettings, check_training
 from .messages import (
@@ -24,6 +25,7 @@ from .messages import (
     Evict,
     Ready,
     Result,
+    TrialTask,
     WorkerError,
     WorkerInit,
     describe_exception,
@@ -96,7 +98,7 @@ def worker_main(tasks: Connection, events: Connection) -> None:
             task,
             dataset,
             settings,
-            lambda epoch, logs: events.send(EpochReport(wid, number, epoch, logs)),
+            _epoch_reporter(task, settings, wid, events),
             resident,
         )
         outcome.held = resident.numbers()
@@ -132,6 +134,53 @@ def _log(line: str) -> None:
 
 def _numbers(numbers: list[int] | tuple[int, ...]) -> str:
     return ", ".join(f"#{n}" for n in numbers)
+
+
+def _epoch_reporter(
+    task: TrialTask, settings: TrainingSettings, wid: int, events: Connection
+) -> Callable[[int, dict], None]:
+    """After each epoch: one line in the worker's log (its stderr) and the epoch's report to the
+    driver, which shows it as progress."""
+    started = time.monotonic()
+    total = task.epochs or settings.epochs
+
+    def report(epoch: int, logs: dict) -> None:
+        line = epoch_log_line(
+            task.number,
+            task.candidate_id,
+            epoch,
+            total,
+            logs,
+            time.monotonic() - started,
+        )
+        print(line, file=sys.stderr, flush=True)
+        events.send(EpochReport(wid, task.number, epoch, logs))
+
+    return report
+
+
+def epoch_log_line(
+    number: int,
+    candidate_id: str,
+    epoch: int,
+    total: int | None,
+    logs: Mapping[str, float],
+    seconds: float,
+) -> str:
+    """One epoch of a trial as the worker's log shows it, e.g.
+    ``2026-12-05 13:40:02 trial #3 00dab4bce4 epoch 2/8: accuracy=0.9012 loss=0.3121
+    val_accuracy=0.8950 val_loss=0.3410 (4.2s)``; the metrics in name order."""
+    metrics = " ".join(
+        f"{name}={_metric(value)}" for name, value in sorted(logs.items())
+    )
+    return (
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')} trial #{number} {candidate_id} epoch "
+        f"{epoch}/{total if total else '?'}: {metrics} ({seconds:.1f}s)"
+    )
+
+
+def _metric(value: float) -> str:
+    return f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3e}"
 
 
 def _exit_with_parent(parent_pid: int) -> None:

@@ -3,7 +3,8 @@ elsewhere (logs, CI), and the leaderboard at the end."""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.progress import (
@@ -65,17 +66,34 @@ def describe_trial(trial: TrialRecord, objective_name: str) -> str:
 
 
 class ConsoleReporter(StudyListener):
-    """Progress on ``console``: a live bar when it is a terminal, plain lines otherwise."""
+    """Progress on ``console``: a live display when it is a terminal (the search's bar, and one
+    bar per running trial with its epoch and latest objective), plain lines otherwise (one per
+    finished trial, and, for a trial still training, a line on its latest epoch at most every
+    ``epoch_line_seconds``, so that a long trial is never silent in a log)."""
 
-    def __init__(self, console: Console, live: bool | None = None):
+    def __init__(
+        self,
+        console: Console,
+        live: bool | None = None,
+        epoch_line_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.console = console
         self.live = console.is_terminal if live is None else live
+        self.epoch_line_seconds = epoch_line_seconds
+        self.clock = clock
         self.progress: Progress | None = None
         self.task: Any = None
-        self.running: dict[int, tuple[str, int]] = (
+        # trial number -> (candidate id, epochs done); its job's target; its latest metrics
+        self.running: dict[int, tuple[str, int]] = {}
+        self.targets: dict[int, int] = {}
+        self.latest: dict[int, dict[str, float]] = {}
+        self.trial_tasks: dict[int, Any] = (
             {}
-        )  # trial number -> (candidate id, epochs done)
-        self.targets: dict[int, int] = {}  # trial number -> epochs its job trains up to
+        )  # trial number -> its bar in the live display
+        self.last_line: dict[int, float] = (
+            {}
+        )  # trial number -> when its progress was printed
 
     def search_started(self, study: Any) -> None:
         c = study.config
@@ -89,24 +107,22 @@ class ConsoleReporter(StudyListener):
             self.console.print(f"Resuming: {study.done} trial(s) already done.")
         if self.live:
             self.progress = Progress(
-                TextColumn("trials"),
+                TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("best {task.fields[best]}"),
                 TimeElapsedColumn(),
                 TextColumn("eta"),
                 TimeRemainingColumn(),
-                TextColumn("{task.fields[running]}"),
+                TextColumn("{task.fields[info]}"),
                 console=self.console,
                 transient=False,
             )
             self.progress.start()
             self.task = self.progress.add_task(
-                "search",
+                "trials",
                 total=c.max_trials,
                 completed=study.done,
-                best=self._best_text(study),
-                running="",
+                info=f"best {self._best_text(study)}",
             )
 
     def _best_text(self, study: Any) -> str:
@@ -118,34 +134,68 @@ class ConsoleReporter(StudyListener):
         )
 
     def _refresh(self, study: Any) -> None:
-        if self.progress is not None:
-            running = "  ".join(
-                f"#{n} {cid}{_on(study, n)} epoch {e}/{self.targets.get(n, '?')}"
-                for n, (cid, e) in sorted(self.running.items())
-            )
-            self.progress.update(
-                self.task,
-                completed=study.done,
-                best=self._best_text(study),
-                running=running,
-            )
+        if self.progress is None:
+            return
+        self.progress.update(
+            self.task, completed=study.done, info=f"best {self._best_text(study)}"
+        )
+        for number, (cid, epoch) in self.running.items():
+            info = self.epoch_text(study, number)
+            target = self.targets.get(number)
+            if number not in self.trial_tasks:
+                self.trial_tasks[number] = self.progress.add_task(
+                    f"  #{number} {cid}", total=target, completed=epoch, info=info
+                )
+            else:
+                self.progress.update(
+                    self.trial_tasks[number], total=target, completed=epoch, info=info
+                )
+
+    def epoch_text(self, study: Any, number: int) -> str:
+        """``epoch 3/8 val_accuracy=0.9512`` for a running trial (the objective after its
+        latest epoch), with where it runs."""
+        _, epoch = self.running[number]
+        text = f"epoch {epoch}/{self.targets.get(number, '?')}"
+        objective = study.config.settings.objective
+        value = self.latest.get(number, {}).get(objective)
+        if value is not None:
+            text += f" {objective}={format_objective(value)}"
+        return text + _on(study, number)
 
     def trial_started(self, study: Any, trial: TrialRecord) -> None:
         job = study.in_flight.get(trial.number)
         if job is not None:
             self.targets[trial.number] = study.scheduler.rungs[job.rung]
         self.running[trial.number] = (trial.candidate_id, trial.epochs)
+        self.last_line[trial.number] = self.clock()
         self._refresh(study)
 
     def epoch_finished(
         self, study: Any, number: int, epoch: int, logs: dict[str, float]
     ) -> None:
-        if number in self.running:
-            self.running[number] = (self.running[number][0], epoch)
-        self._refresh(study)
+        if number not in self.running:
+            return
+        self.running[number] = (self.running[number][0], epoch)
+        self.latest[number] = dict(logs)
+        if self.progress is not None:
+            self._refresh(study)
+            return
+        now = self.clock()
+        if now - self.last_line.get(number, now) >= self.epoch_line_seconds:
+            self.last_line[number] = now
+            self.console.print(
+                f"  trial #{number} {self.running[number][0]}: {self.epoch_text(study, number)}",
+                markup=False,
+                soft_wrap=True,
+            )
 
     def trial_finished(self, study: Any, trial: TrialRecord) -> None:
         self.running.pop(trial.number, None)
+        self.latest.pop(trial.number, None)
+        self.last_line.pop(trial.number, None)
+        bar = self.trial_tasks.pop(trial.number, None)
+        if bar is not None and self.progress is not None:
+            self.progress.remove_task(bar)
         line = (
             f"trial #{trial.number} {trial.candidate_id or '(not built)'}: "
             + describe_trial(trial, study.config.settings.objective)
@@ -201,7 +251,14 @@ def leaderboard_table(
         table.add_column(
             column, justify="right" if column not in ("candidate",) else "left"
         )
-    for rank, trial in enumerate(trials[:limit] if limit else trials, start=1):
+    shown = trials[:limit] if limit else trials
+    if len(shown) < len(trials):  # never cut the table short without saying so
+        table.caption = (
+            f"the best {len(shown)} of {len(trials)} ranked trials; "
+            "nascompile trials --limit 0 lists them all"
+        )
+        table.caption_justify = "left"
+    for rank, trial in enumerate(shown, start=1):
         table.add_row(
             str(rank),
             f"#{trial.number}",

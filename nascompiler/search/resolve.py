@@ -107,6 +107,11 @@ def resolve_search(
                 "disagree; give one of them"
             )
         overrides["epochs"] = options["max_epochs"]
+    if "objective" in overrides or "objective" in (file_training or {}):
+        # A stored direction and score belong to the stored objective: a new objective
+        # (several, say) brings its own, and the study's check then names the real difference.
+        stored_settings.pop("direction", None)
+        stored_settings.pop("score", None)
     training = TrainingSettings.resolve(
         {"epochs": default_epochs, **stored_settings, **(file_training or {})},
         source=training_source,

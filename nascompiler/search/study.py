@@ -204,8 +204,10 @@ class Study:
         if stored["fingerprint"] != definition["fingerprint"]:
             if stored["fingerprint"] != fingerprint_without_dynamic_results(c.space):
                 raise UsageError(
-                    f"{self.directory} holds a study of a different search space; use --fresh to start over (the old "
-                    "study is moved aside) or --study to choose another name"
+                    self._conflict(
+                        "another search space (other parameters or graph)",
+                        resumable=False,
+                    )
                 )
             # Recorded before the fingerprint covered what a Dynamic computes, and the rest of
             # the space is the same: resume as it did then, and record the full fingerprint.
@@ -222,8 +224,7 @@ class Study:
         for key in ("searcher", "searcher_options", "seed"):
             if stored[key] != definition[key]:
                 raise UsageError(
-                    f"{self.directory} was searched with {key}={stored[key]!r}, not {definition[key]!r}; "
-                    "resume with the same setting, or use --fresh to start over"
+                    self._conflict(f"{key}={stored[key]!r}, not {definition[key]!r}")
                 )
         # A setting recorded without a score scored the last epoch (TrainingSettings.to_json);
         # one from before the backend was a setting ran TensorFlow. Another backend is refused
@@ -235,15 +236,32 @@ class Study:
             value = now.get(key)
             if was.get(key) != value:
                 raise UsageError(
-                    f"{self.directory} was trained with {key}={was.get(key)!r}, not {value!r}; resume "
-                    "with the same setting, or use --fresh to start over"
+                    self._conflict(
+                        f"{key}={was.get(key)!r}, not {value!r}"
+                    )
                 )
         if stored["scheduler"] != definition["scheduler"]:
             raise UsageError(
-                f"{self.directory} was searched with the {_scheduler_text(stored['scheduler'])}, not the "
-                f"{_scheduler_text(definition['scheduler'])}; resume with the same setting, or use --fresh to "
-                "start over"
+                self._conflict(
+                    f"the {_scheduler_text(stored['scheduler'])}, not the "
+                    f"{_scheduler_text(definition['scheduler'])}"
+                )
             )
+
+    def _conflict(self, difference: str, resumable: bool = True) -> str:
+        """Why a search cannot resume the study already in its folder, and the two ways on:
+        another study beside it, or this one started over."""
+        name = self.directory.name
+        return (
+            f"the existing study {name!r} ({self.directory}) was made with {difference}; "
+            f"search under another name with --study NAME (e.g. --study {name}_2), or start "
+            f"{name!r} over with --fresh (the old one is moved aside)"
+            + (
+                "; the same command without the new settings resumes it"
+                if resumable
+                else ""
+            )
+        )
 
     # ------------------------------------------------------------------ views
     @property

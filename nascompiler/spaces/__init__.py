@@ -55,8 +55,14 @@ def dnn_search_space(
     reduce_facotr_choices=[1, 0.8, 0.5],
     layer_num_choices=[2, 3, 4],
     activation_choices=["relu", "tanh"],
+    *,
+    preprocess=None,
 ):
-    """A stack of 2-4 dense blocks whose widths shrink geometrically, then a Dense head."""
+    """A stack of 2-4 dense blocks whose widths shrink geometrically, then a Dense head.
+
+    ``preprocess``: a function applied to the input inside the space, such as
+    ``lambda x: Rescaling(1 / 255)(x)``, so that the model (and its export) takes raw data.
+    """
     space = HyperSpace()
     with space.as_default():
         hp_dnn_units = Choice(units_choices)
@@ -70,6 +76,8 @@ def dnn_search_space(
         hp_seq = Choice([seq for seq in itertools.permutations(range(3))])
 
         input = Input(shape=input_shape)
+        if preprocess is not None:
+            input = preprocess(input)
         backbone = Repeat(
             lambda step: dnn_block(
                 hp_dnn_units,
@@ -134,8 +142,12 @@ def cnn_search_space(
     activation_choices=["relu"],
     filters_choices=[32, 64],
     kernel_size_choices=[(1, 1), (3, 3)],
+    *,
+    preprocess=None,
 ):
-    """A VGG-like stack of 2-6 conv blocks with doubling filters, then two dense layers."""
+    """A VGG-like stack of 2-6 conv blocks with doubling filters, then two dense layers.
+
+    ``preprocess``: as in :func:`dnn_search_space`."""
     space = HyperSpace()
     with space.as_default():
         hp_use_bn = Bool()
@@ -150,6 +162,8 @@ def cnn_search_space(
         hp_bn_act = Choice([seq for seq in itertools.permutations(range(2))])
 
         input = Input(shape=input_shape)
+        if preprocess is not None:
+            input = preprocess(input)
         blocks = Repeat(
             lambda step: conv_block(
                 block_no=step,

@@ -18,8 +18,13 @@ def enas_micro_search_space(
     classes=10,
     classification_dropout=0,
     hp_dict=None,
+    *,
+    preprocess=None,
 ):
     """Cells in the order ``arch`` gives ('N' normal, 'R' reduction) after a 3x3 conv stem.
+
+    ``preprocess``: a function applied to the input before the stem, such as
+    ``lambda x: Rescaling(1 / 255)(x)``, so that the model (and its export) takes raw data.
 
     Cells of one type share their choices. ``hp_dict`` may hold parameters to share with
     another space; by default every call starts afresh (the seed's ``hp_dict={}`` default
@@ -35,7 +40,11 @@ def enas_micro_search_space(
     space = HyperSpace()
     with space.as_default():
         input = Input(shape=input_shape, name="0_input")
-        stem = stem_op(input, init_filters, data_format)
+        stem = stem_op(
+            input if preprocess is None else preprocess(input),
+            init_filters,
+            data_format,
+        )
         node0 = stem
         node1 = stem
         reduction_no = 0

@@ -611,11 +611,17 @@ def is_study(directory: str | os.PathLike) -> bool:
 
 def latest_study(root: str | os.PathLike) -> Path | None:
     """The study under ``root`` used most recently (by its recorded last use, then file time)."""
+    found = studies_by_use(root)
+    return found[0] if found else None
+
+
+def studies_by_use(root: str | os.PathLike) -> list[Path]:
+    """The studies under ``root``, the most recently used first (by their recorded last use,
+    then file time; ties by name)."""
     root = Path(root)
     if not root.is_dir():
-        return None
-    best: tuple[float, str] | None = None
-    chosen: Path | None = None
+        return []
+    keyed: list[tuple[float, str, Path]] = []
     for db_path in root.glob(f"*/{DB_NAME}"):
         stamp = db_path.stat().st_mtime
         try:
@@ -627,7 +633,5 @@ def latest_study(root: str | os.PathLike) -> Path | None:
                 stamp = max(stamp, float(json.loads(row[0])))
         except (sqlite3.DatabaseError, ValueError):
             stamp = db_path.stat().st_mtime  # unreadable: judge it by its file time
-        key = (stamp, db_path.parent.name)
-        if best is None or key > best:
-            best, chosen = key, db_path.parent
-    return chosen
+        keyed.append((stamp, db_path.parent.name, db_path.parent))
+    return [path for _, _, path in sorted(keyed, reverse=True)]

@@ -6,7 +6,7 @@ reproduces the trial's metrics:
     accuracy = 0.9972
     loss = 0.04297
     val_accuracy = 0.9833
-    val_loss = 0.1356
+    val_loss = 0.1349
 
 Data: load_data() of ../../../examples/digits_quick.py (the space file the search used), imported by path.
 
@@ -34,9 +34,9 @@ SEED = 71288
 # The last epoch of the searched trial, for comparison.
 SEARCHED = {
     "accuracy": 0.9972183704376221,
-    "loss": 0.04296579957008362,
+    "loss": 0.0429658479988575,
     "val_accuracy": 0.9832869172096252,
-    "val_loss": 0.13561299443244934,
+    "val_loss": 0.1348714977502823,
 }
 
 
