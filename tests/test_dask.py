@@ -481,15 +481,21 @@ def test_a_worker_killed_mid_trial_is_replaced_and_the_study_stays_whole(tmp_pat
             def alive():
                 assert search.poll() is None, search.communicate()
 
-            victim = wait_until(running_on_w1, 240, "a trial on w1", alive)
-            helpers.wait_for_cpu(  # well into its training (an epoch takes seconds)
-                lambda: _process_tree(workers["w1"].pid),
-                1.0,
-                120,
-                "the trial on w1 to train a while",
-                alive,
-            )
-            os.kill(workers["w1"].pid, signal.SIGKILL)
+            # Kill w1 while it trains a trial: the one it trains at the moment of the kill
+            # (on a busy machine the first one seen may finish during the wait).
+            victim = None
+            while victim is None:
+                seen = wait_until(running_on_w1, 240, "a trial on w1", alive)
+                helpers.wait_for_cpu(  # well into its training (an epoch takes seconds)
+                    lambda: _process_tree(workers["w1"].pid),
+                    1.0,
+                    120,
+                    "the trial on w1 to train a while",
+                    alive,
+                )
+                if running_on_w1() == seen:
+                    os.kill(workers["w1"].pid, signal.SIGKILL)
+                    victim = seen
             out, err = search.communicate(timeout=300)
         assert search.returncode == 0, out + err
         study = driver_cwd / "generated" / "digits_tiny"
