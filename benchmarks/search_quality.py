@@ -80,7 +80,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nascompiler.config.settings import TrainingSettings
+from nascompiler.config.settings import SearchConfig, TrainingSettings
 from nascompiler.datasets import load_fashion_mnist
 from nascompiler.ir import SpaceIR, compile_space, specialize
 from nascompiler.ir.cost import candidate_cost
@@ -255,15 +255,17 @@ def run_search(
 ) -> SearchRun:
     settings = training_settings(args.epochs, pareto=searcher.endswith(PARETO))
     directory = root / f"{searcher}-seed{seed}"
-    config = StudyConfig(
+    config = StudyConfig.of(
+        SearchConfig(
+            settings=settings,
+            max_trials=args.trials,
+            searcher=searcher.removesuffix(PARETO),
+            seed=seed,
+            workers=1,
+        ),
         directory=directory,
         space=space,
         data=data,
-        settings=settings,
-        max_trials=args.trials,
-        searcher=searcher.removesuffix(PARETO),
-        seed=seed,
-        workers=1,
     )
     executor = RecordingExecutor(
         LocalExecutor(data, settings.to_json(), workers=1, log_dir=directory / "logs")

@@ -136,6 +136,7 @@ def test_export_writes_module_weights_golden_test_and_training_script(
         assert not [i for i in imports if "nascompiler" in i], imports
         roots = {i.split()[1].split(".")[0] for i in imports}
         assert roots <= {
+            "functools",
             "importlib",
             "pathlib",
             "sys",

@@ -201,22 +201,33 @@ def test_kill_9_mid_promotion_then_resume_trains_no_rung_twice(tmp_path):
     )  # fmt: skip
     study = tmp_path / "generated" / "digits_tiny"
     deadline = time.monotonic() + 400
+
+    def running_promotion():
+        try:
+            with sqlite3.connect(study / "study.db", timeout=1) as db:
+                return db.execute(
+                    "SELECT number, rungs FROM trials WHERE status='running' AND rungs != '[]'"
+                ).fetchone()
+        except sqlite3.OperationalError:
+            return None
+
+    # Kill the search while a promoted job runs: the one running at the moment of the kill
+    # (a resident promotion is quick, and may end during the wait for it to train a while).
     promoted = None
     while promoted is None:
         assert time.monotonic() < deadline, "no promoted trial ran in time"
         assert process.poll() is None, "the search ended before a promotion ran"
-        try:
-            with sqlite3.connect(study / "study.db", timeout=1) as db:
-                promoted = db.execute(
-                    "SELECT number, rungs FROM trials WHERE status='running' AND rungs != '[]'"
-                ).fetchone()
-        except sqlite3.OperationalError:
-            pass
-        time.sleep(0.05)
-    helpers.wait_for_cpu(  # well into the promoted job
-        lambda: workers_in(tmp_path), 0.5, 120, "the promoted job to train a while"
-    )
-    process.send_signal(signal.SIGKILL)
+        seen = running_promotion()
+        if seen is None:
+            time.sleep(0.05)
+            continue
+        helpers.wait_for_cpu(  # well into the promoted job
+            lambda: workers_in(tmp_path), 0.5, 120, "the promoted job to train a while"
+        )
+        now = running_promotion()
+        if now is not None and now[0] == seen[0]:
+            process.send_signal(signal.SIGKILL)
+            promoted = now
     process.wait(30)
     deadline = time.monotonic() + 15
     while workers_in(tmp_path) and time.monotonic() < deadline:

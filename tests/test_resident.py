@@ -317,5 +317,5 @@ def test_a_search_on_jax_records_its_backend_and_keeps_it(tmp_path):
         cwd=tmp_path,
     )  # fmt: skip
     assert again.returncode == 2
-    assert "was trained with backend='jax', not 'tensorflow'" in again.stderr
+    assert "was made with backend='jax', not 'tensorflow'" in again.stderr
     assert "Traceback" not in again.stderr

@@ -7,6 +7,7 @@ fault-injection run that kills the driver and the worker at random points and re
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from helpers import NASCOMPILE, SPACE, check_rung_histories, env, trials, workers_in
+from nascompiler.run.executor import Executor
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -256,18 +258,23 @@ class _FakeClient:
             f.cancelled = True
 
 
-def _dask_config(tmp_path: Path, **extra):
-    from nascompiler.config.settings import TrainingSettings
+def _dask_config(tmp_path: Path, **flags):
+    """The study of digits_tiny with these SEARCH options (2 trials unless given), through
+    the one resolver."""
     from nascompiler.run.data import SpaceFileData
+    from nascompiler.search.resolve import resolve_search
     from nascompiler.search.study import StudyConfig
     from nascompiler.spacefile import load_space_file
 
     space = load_space_file(SPACE)
-    return StudyConfig(
-        directory=tmp_path / "study", space=space.compile(),
-        data=SpaceFileData(str(SPACE)), settings=TrainingSettings.resolve(space.training),
-        max_trials=2, **extra,
-    )  # fmt: skip
+    return StudyConfig.of(
+        resolve_search(
+            flags={"max_trials": 2, **flags}, file_training=space.training
+        ),
+        directory=tmp_path / "study",
+        space=space.compile(),
+        data=SpaceFileData(str(SPACE)),
+    )
 
 
 @pytest.mark.slow
@@ -277,7 +284,7 @@ def test_cluster_jobs_carry_the_trial_timeout_and_a_silent_one_is_cancelled(tmp_
     from nascompiler.run.messages import TrialTask
     from nascompiler.search.study import Study
 
-    config = _dask_config(tmp_path, trial_timeout=3.0)
+    config = _dask_config(tmp_path, trial_timeout="3s")
     executor = dask_executor.DaskExecutor(config.data, {}, "local:1")
     assert executor.trial_timeout is None
     Study(config, executor=executor)  # the study's --trial-timeout reaches the executor
@@ -308,7 +315,7 @@ def _score(number: int) -> float:
     return 0.3 + (number * 37 % 17) / 100
 
 
-class _InstantExecutor:
+class _InstantExecutor(Executor):
     """An executor that 'trains' at once: each job completes with an objective derived from its
     trial number, in no order (the loop's bookkeeping under test, not training)."""
 
@@ -380,8 +387,7 @@ def test_a_zero_params_budget_stops_after_a_bounded_run_of_rejections(
 ):
     from nascompiler.search.study import MAX_CONSECUTIVE_REJECTED, Study
 
-    config = _dask_config(tmp_path, max_params=0)
-    config.max_trials = 500
+    config = _dask_config(tmp_path, max_params=0, max_trials=500)
     listener = _messages()
     study = Study(
         config, listeners=[listener], executor=_InstantExecutor(digits_summary)
@@ -403,12 +409,12 @@ def test_a_two_candidate_space_stops_after_a_bounded_run_of_duplicates(
     tmp_path, digits_summary
 ):
     from nascompiler.search.study import MAX_CONSECUTIVE_REJECTED, Study
-
-    config = _dask_config(tmp_path, searcher_options={})
-    config.max_trials = 500
     from nascompiler.spacefile import load_space_file
 
-    config.space = load_space_file(_two_candidates(tmp_path)).compile()
+    config = dataclasses.replace(
+        _dask_config(tmp_path, max_trials=500),
+        space=load_space_file(_two_candidates(tmp_path)).compile(),
+    )
     listener = _messages()
     study = Study(
         config, listeners=[listener], executor=_InstantExecutor(digits_summary)
@@ -466,9 +472,13 @@ def test_no_checkpoint_is_left_when_a_search_ends(tmp_path, digits_summary):
     from nascompiler.search.study import Study
 
     config = _dask_config(
-        tmp_path, scheduler="asha", min_epochs=1, max_epochs=9, reduction_factor=3
+        tmp_path,
+        scheduler="asha",
+        min_epochs=1,
+        max_epochs=9,
+        reduction_factor=3,
+        max_trials=20,
     )
-    config.max_trials = 20
     executor = _CheckpointingExecutor(digits_summary)
     study = Study(config, executor=executor).run()
     assert any(t.checkpoint_path for t in executor.jobs)  # checkpoints were written
