@@ -502,7 +502,13 @@ def _number_text(value: float | None) -> str:
 
 
 def _finished(view: StudyView) -> list[TrialRecord]:
-    return [t for t in view.trials if t.status != TrialStatus.RUNNING]
+    """The trials with a result to draw (not running; not screened out by --prescreen,
+    which were never meant to train)."""
+    return [
+        t
+        for t in view.trials
+        if t.status not in (TrialStatus.RUNNING, TrialStatus.SCREENED)
+    ]
 
 
 def _baseline(view: StudyView) -> float:
@@ -1614,6 +1620,7 @@ def build_report(
                 TrialStatus.COMPLETE,
                 TrialStatus.DUPLICATE,
                 TrialStatus.RUNNING,
+                TrialStatus.SCREENED,
             )
         ],
         winner=_winner(view, cache, space),
