@@ -394,6 +394,8 @@ META_KEYS = (
     "searcher_options",
     "seed",
     "scheduler",
+    "prescreen",
+    "prescreen_group",  # the slot being screened (bookkeeping)
     "settings",
     "data_summary",
     "fingerprint",
@@ -1304,6 +1306,8 @@ def _definition(view: StudyView) -> list[tuple[str, Any]]:
         ("seed", _meta_text(meta.get("seed"))),
         ("scheduler", _scheduler_rows(meta.get("scheduler"))),
     ]
+    if meta.get("prescreen"):
+        rows.append(("prescreen", _meta_text(meta["prescreen"])))
     if view.settings is not None:
         s = view.settings
         rows.append(
