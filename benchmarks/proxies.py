@@ -10,6 +10,14 @@ Fashion-MNIST training images, validated on the first ``--val-samples`` test ima
     python benchmarks/proxies.py                       # all three spaces, 30 candidates each
     python benchmarks/proxies.py --spaces dnn --sample 40 --seeds 0 1 2
 
+With ``--prescreen PROXY:K`` it measures a prescreened search instead: per space and seed, the
+same random search (``--max-trials`` trained trials, ``--epochs`` each) runs without and with
+``nascompile search --prescreen PROXY:K``, and it prints the time the unscreened search took to
+reach its best validation accuracy and the time the prescreened one took to reach that accuracy
+(or "never"), in search wall time (from the first trial's start):
+
+    python benchmarks/proxies.py --spaces cnn --prescreen naswot:3 --max-trials 12 --epochs 1
+
 Needs Debian's dataset-fashion-mnist package. Prints one table per space, the medians over
 ``--seeds`` when several are given, and keeps every study under ``--out``.
 """
@@ -107,6 +115,94 @@ def run_space(name: str, args: argparse.Namespace, seed: int) -> list[dict]:
     return rows
 
 
+def write_space(name: str, args: argparse.Namespace, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    space_file = folder / f"{name}_space.py"
+    space_file.write_text(
+        HEADER
+        + SPACES[name].format(train=args.train_samples, val=args.val_samples)
+        + TRAINING.format(epochs=args.epochs)
+    )
+    return space_file
+
+
+def search_curve(folder: Path, space_file: Path, seed: int, args, prescreen) -> dict:
+    """Run one random search and return its trials' (seconds since the first trial started,
+    objective) in finishing order, its best objective and its screened count."""
+    import sqlite3
+
+    study = f"{space_file.stem}_{'prescreen' if prescreen else 'plain'}"
+    command = [
+        str(Path(sys.executable).parent / "nascompile"), "search", space_file.name,
+        "--searcher", "random", "--max-trials", str(args.max_trials), "--seed", str(seed),
+        "--study", study, "--fresh", "--no-report",
+    ] + (["--prescreen", prescreen] if prescreen else [])  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{space_file.stem}: nascompile search failed:\n{done.stderr}")
+    wall = time.perf_counter() - started
+    with sqlite3.connect(folder / "generated" / study / "study.db") as db:
+        rows = db.execute(
+            "SELECT started_at, finished_at, objective, status FROM trials ORDER BY number"
+        ).fetchall()
+    origin = min(r[0] for r in rows)
+    points = sorted(
+        (r[1] - origin, r[2])
+        for r in rows
+        if r[3] == "complete" and r[2] is not None and not math.isnan(r[2])
+    )
+    return {
+        "points": points,
+        "best": max((v for _, v in points), default=math.nan),
+        "screened": sum(1 for r in rows if r[3] == "screened"),
+        "wall": wall,
+    }
+
+
+def time_to(points: list[tuple[float, float]], target: float) -> float | None:
+    """When a search's best-so-far first reached ``target`` (``None``: never)."""
+    for seconds, value in points:
+        if value >= target:
+            return seconds
+    return None
+
+
+def compare_prescreen(name: str, args: argparse.Namespace) -> None:
+    print(f"\n{name}: random search, {args.max_trials} trained trials, without and with "
+          f"--prescreen {args.prescreen}")  # fmt: skip
+    print(
+        "| seed | plain best | plain time to best | prescreened best | prescreened time to "
+        "plain's best | ratio | screened |\n|---|---|---|---|---|---|---|"
+    )
+    ratios = []
+    for seed in args.seeds:
+        folder = args.out / f"{name}-prescreen-seed{seed}"
+        space_file = write_space(name, args, folder)
+        plain = search_curve(folder, space_file, seed, args, None)
+        screened = search_curve(folder, space_file, seed, args, args.prescreen)
+        target = time_to(plain["points"], plain["best"])
+        reached = time_to(screened["points"], plain["best"])
+        ratio = reached / target if reached is not None and target else None
+        if ratio is not None:
+            ratios.append(ratio)
+        print(
+            f"| {seed} | {plain['best']:.4f} | {target:.0f} s | {screened['best']:.4f} | "
+            + (f"{reached:.0f} s" if reached is not None else "never")
+            + f" | {f'{ratio:.2f}' if ratio is not None else '-'} | {screened['screened']} |",
+            flush=True,
+        )
+    reached_share = f"{len(ratios)}/{len(args.seeds)} seed(s) reached the plain best"
+    if ratios:
+        print(
+            f"median ratio {statistics.median(ratios):.2f} ({reached_share}); target: <= 0.5"
+        )
+    else:
+        print(
+            f"the prescreened search never reached the plain search's best ({reached_share})"
+        )
+
+
 def median(values: list[float]) -> float:
     finite = [v for v in values if v is not None and not math.isnan(v)]
     return statistics.median(finite) if finite else math.nan
@@ -164,8 +260,18 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("generated/benchmarks/proxies")
     )
+    parser.add_argument(
+        "--prescreen",
+        metavar="PROXY:K",
+        help="measure time-to-accuracy of a search with --prescreen PROXY:K against without",
+    )
+    parser.add_argument("--max-trials", type=int, default=12)
     args = parser.parse_args()
     args.out = args.out.resolve()
+    if args.prescreen:
+        for name in args.spaces:
+            compare_prescreen(name, args)
+        return
     print(
         f"{args.sample} candidates per space, {args.epochs} epoch(s) on {args.train_samples} "
         f"Fashion-MNIST images, validated on {args.val_samples}; seeds {args.seeds}"

@@ -132,6 +132,7 @@ class HyperKeras:
         score: str | None = None,
         backend: str | None = None,
         resident: int | None = None,
+        prescreen: str | None = None,
         **unused: Any,
     ) -> "HyperKeras":
         """Run the search (or resume it, for a named study) until ``max_trials`` trials are
@@ -147,7 +148,10 @@ class HyperKeras:
         for one objective) or ``"last"``. ``backend`` (``"tensorflow"``, ``"jax"`` or
         ``"torch"``) is the Keras backend the workers train on (default: ``KERAS_BACKEND`` if
         set, else the package's default); ``resident`` is how many trained models each worker
-        keeps in memory for their promotions (default 2; 0: none)."""
+        keeps in memory for their promotions (default 2; 0: none). ``prescreen``
+        (``"PROXY:K"``, e.g. ``"naswot:3"``) proposes K candidates per trial, scores them
+        untrained with the zero-cost proxy (or ``params``/``flops``) and trains only the best;
+        the others are stored as ``screened``."""
         if unused:
             raise UsageError(
                 f"search() got unsupported argument(s): {', '.join(sorted(unused))}"
@@ -171,6 +175,7 @@ class HyperKeras:
             score=score,
             backend=backend,
             resident=resident,
+            prescreen=prescreen,
         )
         space = self.searcher.compile()
         data = save_arrays(
@@ -212,6 +217,7 @@ class HyperKeras:
         score: str | None = None,
         backend: str | None = None,
         resident: int | None = None,
+        prescreen: str | None = None,
     ) -> SearchConfig:
         """The settings :meth:`search` runs the study in ``directory`` with: these arguments
         and the constructor's over what the study stored (if it exists) over the defaults,
@@ -247,6 +253,7 @@ class HyperKeras:
                 "max_epochs": max_epochs,
                 "reduction_factor": reduction_factor,
                 "resident": resident,
+                "prescreen": prescreen,
                 "time_budget": time_budget,
                 "trial_timeout": trial_timeout,
                 "max_params": max_params,

@@ -35,6 +35,9 @@ class TrialStatus(_StrEnum):
         "duplicate"  # same candidate as an evaluated trial: its result is reused
     )
     OVER_BUDGET = "over_budget"  # over --max-params/--max-flops: stored with its cost, never trained
+    # --prescreen: proposed with others for one trial slot, scored by a zero-cost proxy and not
+    # the best of them, so never trained (its proxy value is kept; it does not count as a trial)
+    SCREENED = "screened"
 
 
 # A candidate with a trial in one of these has its own result: a later trial of it is a

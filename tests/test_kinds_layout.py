@@ -24,7 +24,9 @@ from nascompiler.storage.store import Store
 
 
 def test_statuses_are_the_stored_strings():
-    assert STATUSES == ("running", "complete", "failed", "duplicate", "over_budget")
+    assert STATUSES == (
+        "running", "complete", "failed", "duplicate", "over_budget", "screened"
+    )  # fmt: skip
     for status in TrialStatus:
         # Equal to, printed, formatted and serialised as the plain string, on every Python.
         assert status == status.value and hash(status) == hash(status.value)

@@ -26,6 +26,7 @@ from nascompiler.config.settings import (
     SEARCH_DEFAULTS,
     STUDY_META_KEYS,
     Objective,
+    Prescreen,
     SchedulerConfig,
     SearchConfig,
     TrainingSettings,
@@ -337,7 +338,7 @@ def test_the_cli_and_the_api_resolve_the_same_config(tmp_path, captured):
         "--batch-size", "16", "--keep-weights", "1", "--workers", "1",
         "--scheduler", "asha", "--max-epochs", "4", "--reduction-factor", "2",
         "--time-budget", "30m", "--trial-timeout", "90s", "--max-params", "50k",
-        "--objective", "val_loss",
+        "--objective", "val_loss", "--prescreen", "naswot:3",
     )  # fmt: skip
     hk, ((x, y), (xv, yv)) = hyperkeras(
         path, tmp_path, "api", reward_metric="loss", keep_weights=1, workers=1
@@ -345,12 +346,14 @@ def test_the_cli_and_the_api_resolve_the_same_config(tmp_path, captured):
     hk.search(
         x, y, xv, yv, max_trials=7, batch_size=16, scheduler="asha", max_epochs=4,
         reduction_factor=2, time_budget="30m", trial_timeout="90s", max_params="50k",
+        prescreen="naswot:3",
     )  # fmt: skip
     cli, api = captured
     assert cli.search == api.search
     assert cli.scheduler == SchedulerConfig("asha", (1, 2, 4), 2)
     assert cli.settings.objectives == (Objective("val_loss", Direction.MIN),)
     assert (cli.time_budget, cli.max_params) == (1800.0, 50_000)
+    assert cli.prescreen == Prescreen("naswot", 3)
 
 
 @pytest.mark.slow

@@ -204,7 +204,8 @@ def trials(
         counts = store.counts()
         console.print(
             f"{directory}: {counts['complete']} complete, {counts['failed']} failed, "
-            f"{counts['duplicate']} duplicate, {counts['over_budget']} over budget, {counts['running']} "
+            f"{counts['duplicate']} duplicate, {counts['over_budget']} over budget, "
+            f"{counts['screened']} screened, {counts['running']} "
             "interrupted/running trial(s)."
         )
         sys.stdout.flush()

@@ -123,6 +123,15 @@ def search(
         help="asha/hyperband: trained models each worker keeps in memory so that their "
         f"promotions skip the rebuild and checkpoint reload (0: none) [{DEFAULT_RESIDENT}].",
     ),
+    prescreen: Optional[str] = typer.Option(
+        None,
+        "--prescreen",
+        metavar="PROXY:K",
+        help="For each trial the searcher proposes K candidates, scored untrained by PROXY "
+        "(synflow, naswot, grad_norm, jacob_cov: seconds each in a worker; params, flops: "
+        "static); only the best is trained, the others are stored as screened. Measure the "
+        "proxies first with `nascompile proxies` [off].",
+    ),
     backend: Optional[str] = typer.Option(
         None,
         "--backend",
@@ -217,6 +226,7 @@ def search(
         max_epochs=max_epochs,
         reduction_factor=reduction_factor,
         resident=resident,
+        prescreen=prescreen,
         backend=backend,
         time_budget=time_budget,
         trial_timeout=trial_timeout,
@@ -260,6 +270,7 @@ def search_config(
     max_epochs: int | None = None,
     reduction_factor: int | None = None,
     resident: int | None = None,
+    prescreen: str | None = None,
     backend: str | None = None,
     time_budget: str | None = None,
     trial_timeout: str | None = None,
@@ -271,7 +282,8 @@ def search_config(
     fresh: bool = False,
 ) -> SearchConfig:
     """The search's settings from the flags (``None``: not given), the space file and the
-    study in ``directory`` it resumes (none with ``fresh``), through the one resolver."""
+    study in ``directory`` it resumes (none with ``fresh``), through the one resolver.
+    """
     from ..search.resolve import resolve_search, stored_definition
 
     return resolve_search(
@@ -286,6 +298,7 @@ def search_config(
             "max_epochs": max_epochs,
             "reduction_factor": reduction_factor,
             "resident": resident,
+            "prescreen": prescreen,
             "time_budget": time_budget,
             "trial_timeout": trial_timeout,
             "max_params": max_params,
@@ -362,7 +375,9 @@ def _check_searcher(
         key = "searcher_options" if config.searcher_options else "searcher"
         if "--" in text or "SEARCH[" in text or key not in (file_search or {}):
             raise
-        raise UsageError(f"{search_label(key, f'{space_file}: SEARCH')}: {text}") from exc
+        raise UsageError(
+            f"{search_label(key, f'{space_file}: SEARCH')}: {text}"
+        ) from exc
 
 
 def _study_config(
@@ -511,6 +526,10 @@ def _print_summary(store: Any, settings: Any, directory: Path) -> None:
     rejected = (
         f", {counts['over_budget']} over budget (not trained)"
         if counts["over_budget"]
+        else ""
+    ) + (
+        f", {counts['screened']} screened out by a proxy (not trained)"
+        if counts["screened"]
         else ""
     )
     console.print(

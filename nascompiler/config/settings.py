@@ -217,7 +217,9 @@ class TrainingSettings:
         }
         if self.multi_objective:
             data["objectives"] = [str(o) for o in self.objectives]
-        if self.score != "last":  # a study recorded without a score scored its last epochs
+        if (
+            self.score != "last"
+        ):  # a study recorded without a score scored its last epochs
             data["score"] = self.score
         return data
 
@@ -415,6 +417,8 @@ _SEARCH_TYPES: dict[str, tuple[type, Any, str]] = {
     "scheduler": (str, None, "a scheduler name such as 'asha'"),
     # min_epochs, max_epochs and reduction_factor are checked by their scheduler's class.
     "resident": (int, 0, "a whole number of models per worker"),
+    # its form (PROXY:K) is checked by the resolver (parse_prescreen)
+    "prescreen": (str, None, "'PROXY:K' such as 'naswot:3'"),
 }
 
 
@@ -474,6 +478,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "max_epochs": None,
     "reduction_factor": None,
     "resident": DEFAULT_RESIDENT,
+    "prescreen": None,
     "time_budget": None,
     "trial_timeout": None,
     "max_params": None,
@@ -485,7 +490,27 @@ SEARCH_KEYS = tuple(SEARCH_DEFAULTS)
 
 # What a study stores of its definition (``Store.get_meta``) that a re-run without flags
 # resumes with.
-STUDY_META_KEYS = ("settings", "searcher", "seed", "searcher_options", "scheduler")
+STUDY_META_KEYS = (
+    "settings",
+    "searcher",
+    "seed",
+    "searcher_options",
+    "scheduler",
+    "prescreen",
+)
+
+
+@dataclass(frozen=True)
+class Prescreen:
+    """``--prescreen PROXY:K``: for each trial slot the searcher proposes ``k`` candidates, each
+    is scored by ``proxy`` (a zero-cost proxy or the static ``params``/``flops``) and only the
+    best-scoring one is trained. A study records it as its text (``str``)."""
+
+    proxy: str
+    k: int
+
+    def __str__(self) -> str:
+        return f"{self.proxy}:{self.k}"
 
 
 @dataclass(frozen=True)
@@ -533,6 +558,8 @@ class SearchConfig:
     ship_data: bool = False
     # trained models each worker may keep in memory for their promotions (0: reload each time)
     resident: int = DEFAULT_RESIDENT
+    # None: every proposal is trained
+    prescreen: Prescreen | None = None
 
     def __post_init__(self) -> None:
         # A read-only view of a copy: the caller's dict cannot change the config afterwards.

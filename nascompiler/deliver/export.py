@@ -123,6 +123,11 @@ def choose_trial(
         raise UsageError(
             f"trial #{record.number} has not finished; resume the search to run it"
         )
+    if record.status in (TrialStatus.SCREENED, TrialStatus.OVER_BUDGET):
+        raise UsageError(
+            f"trial #{record.number} was never trained ({record.error}); there is no trained "
+            "model to export"
+        )
     return record
 
 

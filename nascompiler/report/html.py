@@ -394,6 +394,8 @@ META_KEYS = (
     "searcher_options",
     "seed",
     "scheduler",
+    "prescreen",
+    "prescreen_group",  # the slot being screened (bookkeeping)
     "settings",
     "data_summary",
     "fingerprint",
@@ -502,7 +504,13 @@ def _number_text(value: float | None) -> str:
 
 
 def _finished(view: StudyView) -> list[TrialRecord]:
-    return [t for t in view.trials if t.status != TrialStatus.RUNNING]
+    """The trials with a result to draw (not running; not screened out by --prescreen,
+    which were never meant to train)."""
+    return [
+        t
+        for t in view.trials
+        if t.status not in (TrialStatus.RUNNING, TrialStatus.SCREENED)
+    ]
 
 
 def _baseline(view: StudyView) -> float:
@@ -1298,6 +1306,8 @@ def _definition(view: StudyView) -> list[tuple[str, Any]]:
         ("seed", _meta_text(meta.get("seed"))),
         ("scheduler", _scheduler_rows(meta.get("scheduler"))),
     ]
+    if meta.get("prescreen"):
+        rows.append(("prescreen", _meta_text(meta["prescreen"])))
     if view.settings is not None:
         s = view.settings
         rows.append(
@@ -1614,6 +1624,7 @@ def build_report(
                 TrialStatus.COMPLETE,
                 TrialStatus.DUPLICATE,
                 TrialStatus.RUNNING,
+                TrialStatus.SCREENED,
             )
         ],
         winner=_winner(view, cache, space),

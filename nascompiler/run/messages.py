@@ -79,6 +79,12 @@ class TrialTask:
     # the trials the driver wants resident models of kept (likely to be promoted): a full
     # worker drops the others first
     resident_wanted: tuple[int, ...] = ()
+    # --prescreen: only build the model and compute ``proxies`` on it (no training); the
+    # outcome carries the scores
+    screen_only: bool = False
+    # the seed of the batch the proxies look at (None: ``seed``): one batch for every
+    # candidate of a prescreened trial slot, so that their scores compare
+    proxy_seed: int | None = None
 
 
 @dataclass

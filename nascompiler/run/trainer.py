@@ -51,6 +51,16 @@ def run_trial(
         if held is None:
             module = _import_candidate(task.module_path, task.candidate_id)
             model = module.build_model()
+            if task.screen_only:  # --prescreen: the proxy scores alone, untrained
+                proxies, proxy_seconds = _proxies(model, dataset, settings, task)
+                outcome = TrialOutcome(
+                    number=task.number,
+                    status=TrialStatus.COMPLETE,
+                    params=int(model.count_params()),
+                    proxies=proxies,
+                    proxy_seconds=proxy_seconds,
+                )
+                return outcome
             if task.proxies and not task.initial_epoch:
                 proxies, proxy_seconds = _proxies(model, dataset, settings, task)
             model.compile(
@@ -261,10 +271,12 @@ def _proxies(
     model: Any, dataset: Any, settings: TrainingSettings, task: TrialTask
 ) -> tuple[dict[str, float], dict[str, float]]:
     """The task's zero-cost proxies on the untrained model, on one batch of training data
-    drawn with the trial's seed (the same batch for every candidate of a trial seed)."""
+    drawn with the task's proxy seed (default: the trial's seed; the same batch for every
+    candidate of a seed)."""
     from .proxies import compute_proxies
 
-    rows = np.random.default_rng(task.seed).permutation(len(dataset.x_train))
+    seed = task.seed if task.proxy_seed is None else task.proxy_seed
+    rows = np.random.default_rng(seed).permutation(len(dataset.x_train))
     batch = np.sort(rows[: min(PROXY_BATCH, len(rows))])
     return compute_proxies(
         model,

@@ -55,7 +55,7 @@ def describe_trial(trial: TrialRecord, objective_name: str) -> str:
             f"{objective_name}={format_objective(trial.objective)} after {epochs_text(trial)} epoch(s), "
             f"{trial.params:,} params, fit {format_seconds(trial.fit_seconds)}"
         )
-    if trial.status == TrialStatus.OVER_BUDGET:
+    if trial.status in (TrialStatus.OVER_BUDGET, TrialStatus.SCREENED):
         return f"not trained, {trial.error}"
     if trial.status == TrialStatus.DUPLICATE:
         return (

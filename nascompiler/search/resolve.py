@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping
 from ..config.settings import (
     DEFAULT_EPOCHS,
     SEARCH_DEFAULTS,
+    Prescreen,
     SEARCH_KEYS,
     STUDY_META_KEYS,
     SearchConfig,
@@ -28,6 +29,7 @@ from ..config.settings import (
     stored_training,
 )
 from ..errors import UsageError
+from ..storage.ranking import PROXY_NAMES, STATIC_PROXIES
 from ..units import parse_count, parse_duration
 from .schedulers import SCHEDULERS, configure_scheduler
 from .searchers import SEARCHERS
@@ -42,6 +44,38 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "max_params": parse_count,
     "max_flops": parse_count,
 }
+
+
+PRESCREEN_PROXIES = (*PROXY_NAMES, *STATIC_PROXIES)
+
+
+def parse_prescreen(value: Any, label: str) -> Prescreen:
+    """``"PROXY:K"`` (``--prescreen naswot:3``) as a :class:`Prescreen`; a one-line
+    ``UsageError`` naming ``label`` otherwise. PROXY is a zero-cost proxy or ``params`` /
+    ``flops``; K, the candidates proposed per trial slot, is an integer of at least 2.
+
+    >>> parse_prescreen("naswot:3", "--prescreen")
+    Prescreen(proxy='naswot', k=3)
+    """
+    form = f"PROXY:K with PROXY one of {', '.join(PRESCREEN_PROXIES)} and K an integer of at least 2"
+    if isinstance(value, Prescreen):
+        value = str(value)
+    if not isinstance(value, str):
+        raise UsageError(f"{label} must be {form}, got {value!r}")
+    proxy, sep, count = value.strip().partition(":")
+    proxy = proxy.strip().lower()
+    if not sep or proxy not in PRESCREEN_PROXIES:
+        raise UsageError(f"{label} must be {form}, got {value!r}")
+    try:
+        k = int(count.strip())
+    except ValueError:
+        raise UsageError(f"{label} must be {form}, got {value!r}") from None
+    if k < 2:
+        raise UsageError(
+            f"{label}: K must be at least 2 (K candidates are proposed per trial and the "
+            f"best by {proxy} is trained), got {value!r}"
+        )
+    return Prescreen(proxy, k)
 
 
 def stored_definition(directory: Path) -> dict[str, Any]:
@@ -166,6 +200,11 @@ def resolve_search(
         cluster=options["cluster"],
         ship_data=options["ship_data"],
         resident=options["resident"],
+        prescreen=(
+            parse_prescreen(options["prescreen"], named("prescreen"))
+            if options["prescreen"] is not None
+            else None
+        ),
         **parsed,
     )
 
@@ -177,7 +216,7 @@ def _stored_definition(
     re-running without flags resumes it as it was created."""
     options = {
         key: stored[key]
-        for key in ("searcher", "seed", "searcher_options")
+        for key in ("searcher", "seed", "searcher_options", "prescreen")
         if stored.get(key) is not None
     }
     scheduler = stored.get("scheduler")

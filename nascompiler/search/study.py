@@ -13,6 +13,7 @@ as it would have).
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -34,6 +35,7 @@ from ..run.messages import TrialOutcome, TrialTask
 from ..storage.layout import WEIGHTS_SUFFIX, StudyLayout
 from ..storage.lock import StudyLock
 from ..storage.pareto import study_pareto_front
+from ..storage.ranking import STATIC_PROXIES
 from ..storage.store import Store, TrialRecord
 from .events import StudyListener
 from .schedulers import Scheduler, build_scheduler
@@ -76,6 +78,37 @@ class StudyConfig(SearchConfig):
 
 
 @dataclass
+class ScreeningGroup:
+    """``--prescreen PROXY:K``: the proposals of one trial slot. Trials ``first`` onwards were
+    asked for it (``K`` asks in all); ``pool`` holds those that need training (new candidates,
+    running), of which only the best by the proxy is trained. ``scores`` holds the proxy
+    values known so far, ``queued`` the pool members whose screening job is not sent yet.
+    """
+
+    first: int
+    pool: list[int]
+    scores: dict[int, float]
+    queued: list[int]
+    asked_all: bool = False
+
+
+def best_screened(pool: Iterable[int], scores: dict[int, float]) -> int:
+    """The trial of ``pool`` to train: the highest proxy score (NaN, a proxy that could not be
+    computed, ranks last; ties: the earliest trial).
+
+    >>> best_screened([4, 5, 6], {4: 1.0, 5: 3.0, 6: 3.0}), best_screened([1, 2], {1: float("nan"), 2: -9.0})
+    (5, 2)
+    """
+
+    def key(number: int) -> tuple[bool, float, int]:
+        value = scores.get(number, math.nan)
+        value = math.nan if value is None else float(value)
+        return (math.isnan(value), -value if not math.isnan(value) else 0.0, number)
+
+    return min(pool, key=key)
+
+
+@dataclass
 class Job:
     """A trial's training job in flight: from ``initial_epoch`` up to rung ``rung``."""
 
@@ -93,6 +126,12 @@ def _output_shape(ir: SpaceIR) -> tuple | None:
     except CandidateError:
         return None
     return graph.op(graph.outputs[0]).shape if len(graph.outputs) == 1 else None
+
+
+def _proxy_text(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "NaN"
+    return f"{value:.6g}"
 
 
 def _rejected_text(duplicates: int, over: int) -> str:
@@ -182,6 +221,12 @@ class Study:
         self.stop_reason: str | None = None
         self.end_reason: str | None = None  # why the last run ended, in words
         self.in_flight: dict[int, Job] = {}  # trial number -> its job
+        # --prescreen: the slot whose proposals are being scored, the screening jobs in flight
+        # (trial number -> when sent), and the chosen trials waiting for a worker
+        self._group: ScreeningGroup | None = None
+        self._screening: dict[int, float] = {}
+        self._chosen: list[int] = []
+        self._waiting: dict[str, list[int]] = {}
         self.deadline: float | None = None
 
     # ------------------------------------------------------------------ definition
@@ -194,6 +239,7 @@ class Study:
             "searcher_options": dict(c.searcher_options),
             "seed": c.seed,
             "scheduler": c.scheduler.to_json(),
+            "prescreen": str(c.prescreen) if c.prescreen is not None else None,
         }
         stored = {key: self.store.get_meta(key) for key in definition}
         if stored["fingerprint"] is None or self.store.next_number() == 0:
@@ -221,7 +267,7 @@ class Study:
                 "reduction_factor": None,
             }
             self.store.set_meta(scheduler=stored["scheduler"])
-        for key in ("searcher", "searcher_options", "seed"):
+        for key in ("searcher", "searcher_options", "seed", "prescreen"):
             if stored[key] != definition[key]:
                 raise UsageError(
                     self._conflict(f"{key}={stored[key]!r}, not {definition[key]!r}")
@@ -236,9 +282,7 @@ class Study:
             value = now.get(key)
             if was.get(key) != value:
                 raise UsageError(
-                    self._conflict(
-                        f"{key}={was.get(key)!r}, not {value!r}"
-                    )
+                    self._conflict(f"{key}={was.get(key)!r}, not {value!r}")
                 )
         if stored["scheduler"] != definition["scheduler"]:
             raise UsageError(
@@ -277,12 +321,16 @@ class Study:
 
     @property
     def started(self) -> int:
-        """Trials started (``max_trials`` counts these): all but duplicates."""
+        """Trials started (``max_trials`` counts these): all but duplicates, candidates over
+        the budget and screened ones; the proposals of a slot still being screened count as
+        the one trial they will give."""
         counts = self.store.counts()
+        pending = len(self._group.pool) if self._group is not None else 0
         return (
             counts[TrialStatus.COMPLETE]
             + counts[TrialStatus.FAILED]
             + counts[TrialStatus.RUNNING]
+            - max(pending - 1, 0)
         )
 
     def best(self) -> TrialRecord | None:
@@ -423,7 +471,14 @@ class Study:
         for told in tells[position:]:
             self._tell(by_number[told.number], told.objective, told.rung)
         self.tells = len(tells)
-        return [t for t in trials if t.status == TrialStatus.RUNNING]
+        running = [t for t in trials if t.status == TrialStatus.RUNNING]
+        first = self.store.get_meta("prescreen_group")
+        if first is None or self.config.prescreen is None:
+            return running
+        # A slot whose proposals were being screened when the search stopped: its running
+        # trials compete again (scores already stored are kept), the rest of its asks follow.
+        self._resume_group(first, [t for t in running if t.number >= first])
+        return [t for t in running if t.number < first]
 
     def _tell(
         self, record: TrialRecord, objective: float | None, rung: int | None = None
@@ -445,6 +500,9 @@ class Study:
         elif record.status == TrialStatus.OVER_BUDGET:
             self._told.add(record.number)
             self.searcher.tell_infeasible(record.assignment, self._violation(record))
+        elif record.status == TrialStatus.SCREENED:
+            self._told.add(record.number)
+            self.searcher.tell_screened(record.assignment)
         else:
             self._told.add(record.number)
             if per_rung:
@@ -465,6 +523,8 @@ class Study:
             return False
         if self.scheduler.promotion(self.store.trials()) is not None:
             return True
+        if self._group is not None or self._chosen:
+            return True
         return not self._exhausted and self.started < self.config.max_trials
 
     _exhausted = False
@@ -472,13 +532,15 @@ class Study:
     def _loop(self, reruns: list[TrialRecord]) -> None:
         announced_stop = False
         duplicates_in_a_row = over_in_a_row = 0
-        waiting: dict[str, list[int]] = (
-            {}
-        )  # candidate id -> duplicate trials waiting for its result
+        # candidate id -> duplicate trials waiting for its result
+        waiting: dict[str, list[int]] = self._waiting
         while True:
             while self.executor.free_slots() > 0:
                 if reruns:
                     self._resubmit(reruns.pop(0))
+                    continue
+                if self._chosen:  # the best of a screened slot: trained now
+                    self._submit_chosen(self._chosen.pop(0))
                     continue
                 if self._out_of_time():
                     if not announced_stop:
@@ -492,14 +554,33 @@ class Study:
                     self.store.promote_trial(promotion.number)
                     self._submit(self.store.trial(promotion.number), promotion.rung)
                     continue
-                if self._exhausted or self.started >= self.config.max_trials:
+                group = self._group
+                if (
+                    group is not None
+                    and not group.asked_all
+                    and self.store.next_number() - group.first
+                    >= self.config.prescreen.k
+                ):
+                    self._close_group()  # all K proposals are in: score them
+                    continue
+                if group is not None and group.asked_all:
+                    if group.queued:  # score the slot's proposals, one job each
+                        self._submit_screening(group.queued.pop(0))
+                        continue
+                    break  # its scores are on their way
+                if group is None and (
+                    self._exhausted or self.started >= self.config.max_trials
+                ):
                     break
                 if duplicates_in_a_row + over_in_a_row >= MAX_CONSECUTIVE_REJECTED:
                     self._emit(
                         "message", _rejected_text(duplicates_in_a_row, over_in_a_row)
                     )
                     self._exhausted = True
+                    self._close_group()
                     break
+                if group is None and self.config.prescreen is not None:
+                    group = self._open_group()
                 assignment = self.searcher.ask()
                 if assignment is None:
                     self._emit(
@@ -507,6 +588,7 @@ class Study:
                         "the searcher has proposed every candidate of the space",
                     )
                     self._exhausted = True
+                    self._close_group()
                     break
                 record = self._new_trial(assignment)
                 if record is None and self._rejected_in_a_row:
@@ -526,8 +608,16 @@ class Study:
                     duplicates_in_a_row += 1
                     continue
                 duplicates_in_a_row = over_in_a_row = 0
+                if group is not None:
+                    group.pool.append(record.number)
+                    continue
                 self._submit(record, self.scheduler.bracket(record.number))
-            if not self.in_flight and not reruns and not self._more_work():
+            if (
+                not self.in_flight
+                and not self._screening
+                and not reruns
+                and not self._more_work()
+            ):
                 break
             # With nothing in flight and no free slot, workers are starting (a recycled or
             # replaced one): wait for them rather than ending the search.
@@ -536,6 +626,9 @@ class Study:
                 if isinstance(event, EpochEvent):
                     self._emit("epoch_finished", event.number, event.epoch, event.logs)
                 elif isinstance(event, ResultEvent):
+                    if event.outcome.number in self._screening:
+                        self._screened(event.outcome)
+                        continue
                     if event.outcome.number not in self.in_flight:
                         continue  # a late result of a trial already settled
                     record = self._finish(event.outcome)
@@ -550,6 +643,12 @@ class Study:
             self.store.set_meta(exhausted_after_tells=self.tells)
         if self.stop_reason is None:
             self._drop_checkpoints()
+        screened = self.store.counts()[TrialStatus.SCREENED]
+        if screened and self.config.prescreen is not None:
+            self.end_reason += (
+                f"; {screened} candidate(s) were screened out untrained by "
+                f"{self.config.prescreen.proxy}"
+            )
         rejected = self.store.counts()[TrialStatus.OVER_BUDGET]
         if rejected:
             self.end_reason += (
@@ -649,9 +748,7 @@ class Study:
             return
         self.store.restart_trial(record.number)
         rung = (
-            record.rungs[-1]["rung"] + 1
-            if record.rungs
-            else self.scheduler.bracket(record.number)
+            record.rungs[-1]["rung"] + 1 if record.rungs else self._bracket_of(record)
         )
         if record.rungs and not self._checkpoint_file(record):
             self._emit(
@@ -659,6 +756,166 @@ class Study:
                 f"trial #{record.number}: its checkpoint is missing; it trains again from scratch",
             )
         self._submit(record, rung)
+
+    def _bracket_of(self, record: TrialRecord) -> int:
+        """The rung a new trial starts at: the bracket it was stored with (a prescreened trial's
+        counts the trials trained before it, not the screened ones), else by its number.
+        """
+        if self.scheduler.multi_fidelity and record.bracket is not None:
+            return record.bracket
+        return self.scheduler.bracket(record.number)
+
+    # ------------------------------------------------------------------ prescreening
+    def _open_group(self) -> ScreeningGroup:
+        """A new trial slot under ``--prescreen``: its K proposals follow. The store notes where
+        the slot starts before the first of them, so that a search killed in the middle
+        resumes it (its running trials are the slot's candidates, not trials to train).
+        """
+        first = self.store.next_number()
+        self.store.set_meta(prescreen_group=first)
+        self._group = ScreeningGroup(first, [], {}, [])
+        return self._group
+
+    def _resume_group(self, first: int, running: list[TrialRecord]) -> None:
+        """The slot the last run was screening: proxy scores already stored are kept, the other
+        candidates are scored again (the same model and batch: the same score)."""
+        assert self.config.prescreen is not None
+        proxy = self.config.prescreen.proxy
+        rerun = {
+            t.candidate_id
+            for t in self.store.trials(TrialStatus.RUNNING)
+            if t.number < first
+        }
+        group = ScreeningGroup(first, [], {}, [])
+        stored = self.store.proxies()
+        for trial in running:
+            if trial.candidate_id in rerun:  # waits for the result of the trial rerun
+                self._waiting.setdefault(trial.candidate_id, []).append(trial.number)
+                continue
+            group.pool.append(trial.number)
+            if proxy in stored.get(trial.number, {}):
+                value = stored[trial.number][proxy][0]
+                group.scores[trial.number] = math.nan if value is None else value
+        self._group = group
+
+    def _close_group(self) -> None:
+        """The slot's proposals are all in (K, or fewer when the searcher ran out): score them
+        (static proxies at once, the others by a job each) or, with none to train, end it.
+        """
+        group = self._group
+        if group is None or group.asked_all:
+            return
+        group.asked_all = True
+        if not group.pool:
+            self._end_group()
+            return
+        assert self.config.prescreen is not None
+        proxy = self.config.prescreen.proxy
+        if proxy in STATIC_PROXIES:
+            for number in group.pool:
+                if number not in group.scores:
+                    record = self.store.trial(number)
+                    cost = candidate_cost(
+                        specialize(self.config.space, record.assignment)
+                    )
+                    value = getattr(cost, proxy)
+                    value = math.nan if value is None else float(value)
+                    self.store.set_proxies(number, {proxy: value}, {})
+                    group.scores[number] = value
+        group.queued = [n for n in group.pool if n not in group.scores]
+        if not group.queued:
+            self._select()
+
+    def _end_group(self) -> None:
+        self.store.set_meta(prescreen_group=None)
+        self._group = None
+
+    def _submit_screening(self, number: int) -> None:
+        """Send the job that builds trial ``number``'s untrained model and scores it with the
+        proxy, on the slot's one batch of training data."""
+        group = self._group
+        assert group is not None and self.config.prescreen is not None
+        record = self.store.trial(number)
+        self.executor.submit(
+            TrialTask(
+                number=number,
+                candidate_id=record.candidate_id,
+                module_path=str(self.candidate_path(record.candidate_id)),
+                seed=record.seed,
+                weights_path=None,
+                keep_if_better_than=None,
+                proxies=(self.config.prescreen.proxy,),
+                screen_only=True,
+                proxy_seed=trial_seed(self.config.seed, group.first),
+            )
+        )
+        self._screening[number] = time.monotonic()
+
+    def _screened(self, outcome: TrialOutcome) -> None:
+        """A screening job's score: stored at once (a resumed slot keeps it); the last of the
+        slot's scores picks the trial to train."""
+        assert self.config.prescreen is not None
+        self._screening.pop(outcome.number, None)
+        proxy = self.config.prescreen.proxy
+        value = (outcome.proxies or {}).get(proxy, math.nan)
+        self.store.set_proxies(
+            outcome.number, {proxy: value}, outcome.proxy_seconds or {}
+        )
+        if outcome.status != TrialStatus.COMPLETE:
+            self._emit(
+                "message",
+                f"trial #{outcome.number}: its {proxy} could not be computed "
+                f"({outcome.error}); it ranks last in its slot",
+            )
+        group = self._group
+        if group is None or outcome.number not in group.pool:
+            return
+        group.scores[outcome.number] = value
+        if not group.queued and all(n in group.scores for n in group.pool):
+            self._select()
+
+    def _select(self) -> None:
+        """Train the slot's best candidate by the proxy; the others are stored as screened
+        (told to the searcher as such, never trained, not counted as trials)."""
+        group = self._group
+        assert group is not None and self.config.prescreen is not None
+        proxy = self.config.prescreen.proxy
+        winner = best_screened(group.pool, group.scores)
+        best = group.scores.get(winner, math.nan)
+        for number in group.pool:
+            record = self.store.trial(number)
+            if number == winner or record.status != TrialStatus.RUNNING:
+                continue
+            self._store_result(
+                number,
+                TrialStatus.SCREENED,
+                error=f"screened out: {proxy} {_proxy_text(group.scores.get(number))}; "
+                f"trial #{winner} of its slot scored {_proxy_text(best)} and trains",
+            )
+        if self.scheduler.multi_fidelity:
+            # Hyperband's brackets take turns over the trials trained, not the screened ones.
+            screened = sum(
+                1
+                for t in self.store.trials(TrialStatus.SCREENED)
+                if t.number < group.first
+            )
+            self.store.set_bracket(
+                winner, self.scheduler.bracket(group.first - screened)
+            )
+        self._end_group()
+        self._chosen.append(winner)
+        if len(group.pool) > 1:
+            self._emit(
+                "message",
+                f"trial #{winner}: the best of {len(group.pool)} candidates by {proxy} "
+                f"({_proxy_text(best)}); it trains, the others are screened out",
+            )
+
+    def _submit_chosen(self, number: int) -> None:
+        record = self.store.trial(number)
+        if record is None or record.status != TrialStatus.RUNNING:
+            return
+        self._submit(record, self._bracket_of(record))
 
     def _checkpoint_file(self, record: TrialRecord) -> Path | None:
         if record.checkpoint is None:

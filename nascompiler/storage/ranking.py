@@ -116,7 +116,15 @@ def proxy_table(store: Any, direction: str, k: int = 5) -> list[dict[str, Any]]:
     scores = store.proxies()
     sign = 1.0 if Direction(direction) == Direction.MAX else -1.0
     actual = [sign * t.objective for t in trials]
-    names = sorted({name for t in trials for name in scores.get(t.number, {})})
+    names = sorted(
+        {
+            name
+            for t in trials
+            for name in scores.get(t.number, {})
+            if name
+            not in STATIC_PROXIES  # --prescreen stores them; the trials hold them
+        }
+    )
     rows = []
     for name in [*names, *STATIC_PROXIES]:
         if name in STATIC_PROXIES:

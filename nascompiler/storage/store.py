@@ -515,6 +515,11 @@ class Store:
                 "UPDATE trials SET checkpoint=? WHERE number=?", (checkpoint, number)
             )
 
+    def set_bracket(self, number: int, bracket: int | None) -> None:
+        """The rung trial ``number`` starts at (``--prescreen`` sets it when the trial is chosen)."""
+        with self._transaction() as db:
+            db.execute("UPDATE trials SET bracket=? WHERE number=?", (bracket, number))
+
     def set_proxies(
         self, number: int, scores: dict[str, float], seconds: dict[str, float]
     ) -> None:

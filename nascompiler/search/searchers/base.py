@@ -102,6 +102,15 @@ class Searcher(ABC):
         """
         self.tell(assignment, None)
 
+    def tell_screened(self, assignment: Assignment) -> None:
+        """``assignment`` was proposed for a trial slot under ``--prescreen`` and lost to
+        another proposal of that slot on a zero-cost proxy: it is never trained and has no
+        objective. By default the searcher closes the open ask and learns no result from it
+        (as ``tell(assignment, None)``: random and grid ignore it, evolution adds nothing to
+        its population, MCTS counts a visit without reward); Optuna-based searchers record it
+        as a pruned trial. It is not a failure of the candidate."""
+        self.tell(assignment, None)
+
     # How many rungs the study trains trials in (a multi-fidelity scheduler sets more than one
     # with set_rungs, before the first ask).
     rungs: int = 1

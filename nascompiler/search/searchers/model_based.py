@@ -346,6 +346,19 @@ class OptunaSearch(Searcher):
             return
         self._finish(assignment, self._infeasible_values(), violation=float(violation))
 
+    def tell_screened(self, assignment: Assignment) -> None:
+        """Screened out by ``--prescreen``: the open ask ends as a PRUNED Optuna trial (stopped
+        before its result, judged unpromising), not a FAIL. TPE ranks pruned trials below
+        complete ones, so the proxy's judgement joins its model of bad regions (and, as in
+        Optuna, pruned trials count towards ``startup_trials``); GP and NSGA-II use complete
+        trials only."""
+        opened = self._pop_open(self.space.validate(assignment))
+        if opened is not None:
+            asked_rung, trial = opened
+            self._studies[asked_rung].tell(
+                trial, state=self._optuna.trial.TrialState.PRUNED
+            )
+
     def _better(self, a: float, b: float, i: int) -> bool:
         return self.directions[i].better(a, b)
 
