@@ -18,9 +18,9 @@ from typing import Any, Callable, Mapping
 from ..config.settings import (
     DEFAULT_EPOCHS,
     SEARCH_DEFAULTS,
-    Prescreen,
     SEARCH_KEYS,
     STUDY_META_KEYS,
+    Prescreen,
     SearchConfig,
     TrainingSettings,
     check_search_values,
