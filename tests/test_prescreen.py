@@ -282,7 +282,7 @@ def test_each_slot_trains_only_its_best_candidate(
         flags.update(min_epochs=1, max_epochs=4, reduction_factor=2, max_trials=6)
     config = _config(tmp_path, tiny_ir, **flags)
     executor = InstantExecutor()
-    study = _run(config, executor)
+    _run(config, executor)
     trials, _, tells, proxies, meta = _rows(config)
     _check_slots(config, trials, proxies)
     assert meta is None  # no slot left open
