@@ -129,9 +129,8 @@ def test_the_writer_refuses_what_is_not_a_regular_file_of_its_own(tmp_path):
 def test_temporary_names_stay_short_and_long_names_are_one_line(tmp_path):
     limit = fileio.name_limit(tmp_path)
     longest = tmp_path / ("m" * (limit - 3) + ".py")
-    fileio.write_atomic(
-        longest, "x = 1\n"
-    )  # the old temporary name ".<name>.XXXX.tmp" failed
+    # The old temporary name ".<name>.XXXX.tmp" was too long for this one.
+    fileio.write_atomic(longest, "x = 1\n")
     assert longest.read_text() == "x = 1\n"
     assert [p.name for p in tmp_path.iterdir()] == [longest.name]
     too_long = tmp_path / ("m" * (limit + 1) + ".py")

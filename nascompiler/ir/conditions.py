@@ -161,9 +161,8 @@ def _domain_values(domain: Any) -> list | None:
     if domain is None:
         return None
     try:
-        values = (
-            domain.values()
-        )  # a lazy sequence for ranges: measured before it is listed
+        # A lazy sequence for ranges: measured before it is listed.
+        values = domain.values()
         return list(values) if len(values) <= 10_000 else None
     except (ValueError, TypeError, OverflowError, AttributeError, NotImplementedError):
         return None
