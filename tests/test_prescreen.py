@@ -26,6 +26,7 @@ import pytest
 from helpers import NASCOMPILE, assert_one_line_error, env, nascompile, run, workers_in
 from nascompiler.config.settings import Prescreen, argument_name
 from nascompiler.errors import UsageError
+from nascompiler.run.executor import Executor
 from nascompiler.search.resolve import parse_prescreen, resolve_search
 from nascompiler.search.study import best_screened
 
@@ -116,7 +117,7 @@ def objective_of(candidate_id: str, epochs: int) -> float:
     return 0.5 * _hash01("objective" + candidate_id) + 0.01 * epochs
 
 
-class InstantExecutor:
+class InstantExecutor(Executor):
     """Scores and trains at once, deterministically from the candidate id; one slot. With
     ``stop_after`` it raises KeyboardInterrupt (the search dies) on that poll."""
 
@@ -141,12 +142,6 @@ class InstantExecutor:
     def submit(self, task):
         self.tasks.append(task)
         self.pending.append(task)
-
-    def resident(self):
-        return {}
-
-    def evict(self, numbers):
-        pass
 
     def poll(self, timeout):
         from nascompiler.kinds import TrialStatus
