@@ -5,7 +5,8 @@ What it measures
 ----------------
 Data: Fashion-MNIST's 60,000 training images split into the first 50,000 for training and the
 last 10,000 for validation (what both tools select on); the 10,000 test images are held out and
-only score the model each tool hands over. Images are flattened to 784 features.
+only score the model each tool hands over. Images are flattened to 784 raw pixels (0-255), which
+both tools' models scale by 1/255 first (the space's preprocess).
 
 Space: ``examples/fashion_dnn.py``'s (the seed's DNN space: units 128/256/512, reduce factor
 1/0.8/0.5, 2-4 blocks, relu/tanh, optional batch normalization, dropout 0-0.5 in steps of 0.1, the
@@ -102,7 +103,10 @@ def load(train: int | None, val: int | None, test: int | None):
     first ``test``)."""
     from nascompiler.datasets import load_fashion_mnist
 
-    (x, y), (xt, yt) = load_fashion_mnist(channel_axis=False, test_samples=test)
+    # Raw pixels (0-255): both tools' models scale them (examples/fashion_dnn.py's Rescaling).
+    (x, y), (xt, yt) = load_fashion_mnist(
+        channel_axis=False, scale=False, test_samples=test
+    )
     x = x.reshape(len(x), 784)
     xt = xt.reshape(len(xt), 784)
     x_train, y_train = x[:-VALIDATION], y[:-VALIDATION]
@@ -134,7 +138,7 @@ def kerastuner_child(args: argparse.Namespace) -> None:
         dropout = hp.Float("dropout", 0.0, 0.5, step=0.1)
         order = orders[hp.Int("order", 0, len(orders) - 1)]
         inputs = keras.Input(shape=(784,))
-        h = inputs
+        h = layers.Rescaling(1 / 255)(inputs)  # as the space's preprocess does
         for step in range(hp.Choice("layers", LAYERS)):
             h = layers.Dense(int(units if step == 0 else units * reduce**step))(h)
             for part in order:
