@@ -306,6 +306,8 @@ def test_a_search_on_jax_records_its_backend_and_keeps_it(tmp_path):
     study = tmp_path / "generated" / "digits_tiny"
     log = (study / "logs" / "worker-0.log").read_text()
     assert "on jax" in log and "on tensorflow" not in log
+    # Digits' 1,438 training samples are topped up to whole batches of 64 (run/data.py).
+    assert "training split topped up with 34 repeated sample(s) to 1472" in log
     rows = _rows(tmp_path, "digits_tiny")
     assert [r["status"] for r in rows].count("complete") >= 1
     with sqlite3.connect(study / "study.db") as db:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..config.settings import COST_OBJECTIVES, TrainingSettings
 from ..kinds import Direction, TrialStatus
+from .data import num_samples, whole_batch_size
 from .messages import TrialOutcome, TrialTask, describe_exception
 from .resident import ResidentModels
 
@@ -94,6 +95,7 @@ def run_trial(
             epochs=epochs,
             initial_epoch=task.initial_epoch,
             validation_data=(dataset.x_val, dataset.y_val),
+            validation_batch_size=_validation_batch_size(dataset, settings),
             callbacks=[watcher],
             verbose=0,
         )
@@ -320,15 +322,16 @@ def _as_if_rebuilt(model: Any, task: TrialTask, x_train: Any) -> None:
             variable.assign(value.value)
     del fresh
     if keras.backend.backend() == "jax":
-        np.random.permutation(_num_samples(x_train))
+        np.random.permutation(num_samples(x_train))
 
 
-def _num_samples(x: Any) -> int:
-    if isinstance(x, dict):
-        x = next(iter(x.values()))
-    elif isinstance(x, (list, tuple)):
-        x = x[0]
-    return len(x)
+def _validation_batch_size(dataset: Any, settings: TrainingSettings) -> int | None:
+    """On JAX, whole validation batches: one compile of the evaluation step per model, not two
+    (see run/data.py). Elsewhere Keras's default (the training batch size): TensorFlow traces a
+    partial batch cheaply, and larger batches measured no faster there."""
+    if keras.backend.backend() != "jax":
+        return None
+    return whole_batch_size(num_samples(dataset.x_val), settings.batch_size)
 
 
 def _import_candidate(path: str, candidate_id: str) -> Any:

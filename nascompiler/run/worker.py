@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 from typing import Callable, Mapping
 
 from ..config.settings import TrainingSettings, check_training
+from .data import num_samples, top_up_to_whole_batches
 from .messages import (
     EpochReport,
     Evict,
@@ -63,6 +64,15 @@ def worker_main(tasks: Connection, events: Connection) -> None:
         import keras
 
         _log(f"Keras {keras.__version__} on {keras.backend.backend()}")
+        if keras.backend.backend() == "jax":
+            batch_size = TrainingSettings.from_json(init.settings).batch_size
+            dataset, added = top_up_to_whole_batches(dataset, batch_size)
+            if added:
+                _log(
+                    f"training split topped up with {added} repeated sample(s) to "
+                    f"{num_samples(dataset.x_train)}, whole batches of {batch_size}: one JIT "
+                    "compile of each model's training step, not two"
+                )
     except (
         Exception
     ) as exc:  # reported to the driver, which stops the search with this message
