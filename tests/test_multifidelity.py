@@ -164,9 +164,9 @@ def test_hyperband_starts_trials_in_every_bracket(tmp_path):
     rows = trials(tmp_path / "generated" / "digits_tiny")
     assert started(rows) == 8
     # Rungs 1, 2, 4 epochs: Hyperband's brackets get ceil(3/3 * 4), ceil(3/2 * 2) and
-    # ceil(3/1 * 1) trials per round of 10, spread out.
+    # ceil(3/1 * 1) trials per round of 10, the most exploratory bracket first.
     brackets = [r["bracket"] for r in rows]
-    assert brackets[:8] == [0, 1, 2, 0, 1, 2, 0, 1]
+    assert brackets[:8] == [0, 0, 0, 0, 1, 1, 1, 2]
     for r in rows:
         if r["status"] == "complete":
             assert json.loads(r["rungs"])[0]["rung"] == r["bracket"]
