@@ -2,8 +2,8 @@
 promotion (issue 17, items 3 and 4).
 
 One fixed candidate of ``examples/fashion_dnn.py``'s space (a 3-block MLP) on a Fashion-MNIST
-subset, trained through the worker's own ``run_trial`` in one fresh process per backend and
-repetition (the backends alternate, so both see the same machine load). Per backend it prints
+subset (JAX's training split topped up to whole batches, as its workers do), trained through
+the worker's own ``run_trial`` in one fresh process per backend and repetition (the backends alternate, so both see the same machine load). Per backend it prints
 the medians over the repetitions of:
 
 - ``epoch``: one epoch once traced (the resident 3-epoch promotion's fit time minus the
@@ -71,13 +71,16 @@ def child(backend: str, module: str, train: int, val: int) -> dict[str, float]:
     """Runs in a fresh process with KERAS_BACKEND set: the timings of one repetition."""
     from nascompiler.config.settings import TrainingSettings
     from nascompiler.datasets import load_fashion_mnist
-    from nascompiler.run.data import Dataset
+    from nascompiler.run.data import Dataset, top_up_to_whole_batches
     from nascompiler.run.messages import TrialTask
     from nascompiler.run.resident import ResidentModels
     from nascompiler.run.trainer import run_trial
 
-    (x, y), (xv, yv) = load_fashion_mnist(train, val, channel_axis=False)
+    # Raw pixels: the candidate scales them (the space's Rescaling).
+    (x, y), (xv, yv) = load_fashion_mnist(train, val, channel_axis=False, scale=False)
     data = Dataset.from_arrays(x.reshape(-1, 784), y, xv.reshape(-1, 784), yv)
+    if backend == "jax":  # as the worker does (run/worker.py): whole training batches
+        data, _ = top_up_to_whole_batches(data, 128)
     settings = TrainingSettings.resolve(
         {"epochs": 3, "batch_size": 128}, backend=backend
     )
