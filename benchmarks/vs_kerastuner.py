@@ -38,7 +38,7 @@ accuracy of the model it hands over; then the issue's targets, met or not. ``--p
 curves. nascompile runs on its configuration's backend (``recommended``: JAX), else on
 ``KERAS_BACKEND``; ``--backend`` overrides both.
 
-Run (by hand, not in CI; about 15 minutes a seed on 2 quiet CPU cores)
+Run (by hand, not in CI; about 10 minutes a seed with --configs recommended on 2 quiet CPU cores)
 ---
     pip install -e ".[bench]"            # keras-tuner, matplotlib
     nice python benchmarks/vs_kerastuner.py --png curves.png
