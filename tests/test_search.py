@@ -91,7 +91,9 @@ def test_seeded_search_is_reproducible(uninterrupted, tmp_path):
 def test_sigkill_mid_trial_then_resume_keeps_every_trial_once(uninterrupted, tmp_path):
     # Slower trials (the training set repeated) leave time to kill the search mid-trial.
     slow = {"DIGITS_TINY_REPEAT": "12"}
-    args = [NASCOMPILE, "search", str(SPACE), "--max-trials", "6", "--seed", "7"]
+    # Far more trials than are trained before the signal: with 6, a slow poll of the store once
+    # saw the last trial running and the search had finished (exit 0) when the signal came.
+    args = [NASCOMPILE, "search", str(SPACE), "--max-trials", "30", "--seed", "7"]
     process = subprocess.Popen(
         args,
         cwd=tmp_path,
@@ -165,7 +167,9 @@ def test_rerunning_a_finished_study_trains_nothing(uninterrupted, tmp_path):
 
 def test_ctrl_c_stops_cleanly_and_says_what_was_kept(tmp_path):
     slow = {"DIGITS_TINY_REPEAT": "12"}
-    args = [NASCOMPILE, "search", str(SPACE), "--max-trials", "6", "--seed", "7"]
+    # Far more trials than are trained before the signal: with 6, a slow poll of the store once
+    # saw the last trial running and the search had finished (exit 0) when the signal came.
+    args = [NASCOMPILE, "search", str(SPACE), "--max-trials", "30", "--seed", "7"]
     process = subprocess.Popen(
         args,
         cwd=tmp_path,
