@@ -56,6 +56,7 @@ def worker_main(tasks: Connection, events: Connection) -> None:
     configure_environment(init.device, init.settings.get("backend"))
     wid = init.worker_id
     try:
+        settings = TrainingSettings.from_json(init.settings)
         dataset = init.data.load()
         summary = dataset.summary()
         from .trainer import run_trial  # imports Keras, now that the environment is set
@@ -65,7 +66,7 @@ def worker_main(tasks: Connection, events: Connection) -> None:
 
         _log(f"Keras {keras.__version__} on {keras.backend.backend()}")
         if keras.backend.backend() == "jax":
-            batch_size = TrainingSettings.from_json(init.settings).batch_size
+            batch_size = settings.batch_size
             dataset, added = top_up_to_whole_batches(dataset, batch_size)
             if added:
                 _log(
@@ -79,7 +80,7 @@ def worker_main(tasks: Connection, events: Connection) -> None:
         events.send(WorkerError(wid, describe_exception(exc)))
         return
     try:  # once, before any trial: a misspelt optimizer, loss or metric stops the search
-        check_training(TrainingSettings.from_json(init.settings))
+        check_training(settings)
     except Exception as exc:
         events.send(WorkerError(wid, describe_exception(exc)))
         return
@@ -88,7 +89,6 @@ def worker_main(tasks: Connection, events: Connection) -> None:
     gc.collect()
     gc.freeze()
     events.send(Ready(wid, summary))
-    settings = TrainingSettings.from_json(init.settings)
     resident = ResidentModels(init.resident_keep)
     while True:
         try:
