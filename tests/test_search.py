@@ -182,7 +182,11 @@ def test_ctrl_c_stops_cleanly_and_says_what_was_kept(tmp_path):
     wait_for_running_trial(study / "study.db", process, after_complete=1)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
+    assert process.returncode == 130, (
+        f"exit {process.returncode}; SIGINT here: {signal.getsignal(signal.SIGINT)}; "
+        f"trials: {[r['status'] for r in trials(study)]}; stderr: {err[-2000:]}; "
+        f"stdout: {out[-2000:]}"
+    )
     assert "Interrupted" in out and "will run again" in out
     assert "Traceback" not in err
     rows = trials(study)
