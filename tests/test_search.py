@@ -177,6 +177,9 @@ def test_ctrl_c_stops_cleanly_and_says_what_was_kept(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As in a terminal, where Ctrl-C reaches the search: a shell starts a background job
+        # (CI run as `... &`) with SIGINT ignored, and that would pass down to the search.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     study = tmp_path / "generated" / "digits_tiny"
     wait_for_running_trial(study / "study.db", process, after_complete=1)
