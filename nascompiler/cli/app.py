@@ -19,6 +19,7 @@ from . import proxies as proxies_commands
 from . import report as report_commands
 from . import results as results_commands
 from . import search as search_commands
+from . import supernet as supernet_commands
 from .common import err_console
 
 app = typer.Typer(
@@ -48,6 +49,7 @@ app.command()(search_commands.search)
 app.command()(results_commands.export)
 app.command()(results_commands.trials)
 app.command()(proxies_commands.proxies)
+app.command()(supernet_commands.supernet)
 app.command()(report_commands.report)
 app.command()(report_commands.diff)
 

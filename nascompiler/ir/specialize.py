@@ -121,7 +121,7 @@ class _Builder:
         for key, raw in node.args:
             value = resolve(raw, self.values)
             if spec is not None and key in spec.int_arguments:
-                value = _truncate(value)
+                value = truncate(value)
             args[key] = value
         return args
 
@@ -176,10 +176,10 @@ class _Builder:
         )
 
 
-def _truncate(value: Any) -> Any:
+def truncate(value: Any) -> Any:
     """Keras 2 truncated float sizes (``units=500 * 0.8``) to int; so do we."""
     if isinstance(value, float):
         return int(value)
     if isinstance(value, tuple):
-        return tuple(_truncate(v) for v in value)
+        return tuple(truncate(v) for v in value)
     return value
