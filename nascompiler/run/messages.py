@@ -85,6 +85,9 @@ class TrialTask:
     # the seed of the batch the proxies look at (None: ``seed``): one batch for every
     # candidate of a prescreened trial slot, so that their scores compare
     proxy_seed: int | None = None
+    # --prescreen oneshot:K: the study's supernet module; the screening job scores the
+    # candidate with its shared weights (run/oneshot.py) instead of building it
+    supernet_path: str | None = None
 
 
 @dataclass

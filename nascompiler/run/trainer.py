@@ -18,8 +18,10 @@ import numpy as np
 
 from ..config.settings import COST_OBJECTIVES, TrainingSettings
 from ..kinds import Direction, TrialStatus
+from .checkpoint import BestEpoch, load_checkpoint, optimizer_from, save_checkpoint
 from .data import num_samples, whole_batch_size
 from .messages import TrialOutcome, TrialTask, describe_exception
+from .oneshot import oneshot_score
 from .resident import ResidentModels
 
 PROXY_BATCH = 64  # training samples the zero-cost proxies look at
@@ -50,6 +52,16 @@ def run_trial(
         proxies = proxy_seconds = None
         earlier_best = None
         if held is None:
+            if task.screen_only and task.supernet_path:  # --prescreen oneshot:K
+                proxies, proxy_seconds = oneshot_score(
+                    task.module_path, task.supernet_path, dataset, settings, task.seed
+                )
+                return TrialOutcome(
+                    number=task.number,
+                    status=TrialStatus.COMPLETE,
+                    proxies=proxies,
+                    proxy_seconds=proxy_seconds,
+                )
             module = _import_candidate(task.module_path, task.candidate_id)
             model = module.build_model()
             if task.screen_only:  # --prescreen: the proxy scores alone, untrained
@@ -65,7 +77,7 @@ def run_trial(
             if task.proxies and not task.initial_epoch:
                 proxies, proxy_seconds = _proxies(model, dataset, settings, task)
             model.compile(
-                optimizer=_optimizer(settings.optimizer),
+                optimizer=optimizer_from(settings.optimizer),
                 loss=settings.loss,
                 metrics=list(settings.metrics),
             )
@@ -265,10 +277,6 @@ class _EpochWatcher(keras.callbacks.Callback):
         return (self.best_value, self.best_epoch, self.best_weights)
 
 
-# The best epoch so far of a trial: its objective value, its number (from 1) and its weights.
-BestEpoch = tuple[float, int, list[Any]]
-
-
 def _proxies(
     model: Any, dataset: Any, settings: TrainingSettings, task: TrialTask
 ) -> tuple[dict[str, float], dict[str, float]]:
@@ -345,60 +353,10 @@ def _import_candidate(path: str, candidate_id: str) -> Any:
     return module
 
 
-def _optimizer(config: Any) -> Any:
-    return keras.optimizers.get(config)
-
-
 def _worth_keeping(objective: float, threshold: float | None, direction: str) -> bool:
     if threshold is None:
         return True
     return Direction(direction).better(objective, threshold)
-
-
-def save_checkpoint(model: Any, path: str, best: BestEpoch | None = None) -> None:
-    """Weights and optimizer state (its step count and moments) in one ``.npz``, written
-    atomically: a promoted trial continues exactly where it stopped. ``best`` (scores by the
-    best epoch) adds that epoch's value, number and weights."""
-    arrays = {f"weight_{i:05d}": w for i, w in enumerate(model.get_weights())}
-    for i, variable in enumerate(model.optimizer.variables):
-        arrays[f"optimizer_{i:05d}"] = keras.ops.convert_to_numpy(variable)
-    if best is not None:
-        value, epoch, weights = best
-        arrays["best_value"] = np.float64(value)
-        arrays["best_epoch"] = np.int64(epoch)
-        arrays.update({f"best_{i:05d}": w for i, w in enumerate(weights)})
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(model: Any, path: str) -> BestEpoch | None:
-    """Restore what :func:`save_checkpoint` wrote into a freshly built, compiled model; returns
-    the best epoch it holds, if any."""
-    with np.load(path) as data:
-        weights = [data[k] for k in sorted(data.files) if k.startswith("weight_")]
-        state = [data[k] for k in sorted(data.files) if k.startswith("optimizer_")]
-        best = None
-        if "best_epoch" in data.files:
-            best = (
-                float(data["best_value"]),
-                int(data["best_epoch"]),
-                [data[k] for k in sorted(data.files) if k.startswith("best_0")],
-            )
-    model.set_weights(weights)
-    model.optimizer.build(model.trainable_variables)
-    variables = model.optimizer.variables
-    if len(variables) != len(state):
-        raise ValueError(
-            f"checkpoint {path} holds {len(state)} optimizer variables, the model's optimizer "
-            f"has {len(variables)}"
-        )
-    for variable, value in zip(variables, state):
-        variable.assign(value)
-    return best
 
 
 def _non_finite_weights(model: Any) -> str | None:

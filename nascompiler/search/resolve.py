@@ -29,7 +29,7 @@ from ..config.settings import (
     stored_training,
 )
 from ..errors import UsageError
-from ..storage.ranking import PROXY_NAMES, STATIC_PROXIES
+from ..storage.ranking import ONESHOT, PROXY_NAMES, STATIC_PROXIES
 from ..units import parse_count, parse_duration
 from .schedulers import SCHEDULERS, configure_scheduler
 from .searchers import SEARCHERS
@@ -46,7 +46,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
 }
 
 
-PRESCREEN_PROXIES = (*PROXY_NAMES, *STATIC_PROXIES)
+PRESCREEN_PROXIES = (*PROXY_NAMES, *STATIC_PROXIES, ONESHOT)
 
 
 def parse_prescreen(value: Any, label: str) -> Prescreen:
@@ -188,6 +188,13 @@ def resolve_search(
                 f"with several objectives use {named('scheduler')} full"
             )
         check_objective_count(SEARCHERS[searcher], len(training.objectives))
+    prescreen = (
+        parse_prescreen(options["prescreen"], named("prescreen"))
+        if options["prescreen"] is not None
+        else None
+    )
+    if prescreen is not None and prescreen.proxy == ONESHOT:
+        _check_oneshot(training, options["cluster"], named)
     return SearchConfig(
         settings=training,
         searcher=searcher,
@@ -200,13 +207,24 @@ def resolve_search(
         cluster=options["cluster"],
         ship_data=options["ship_data"],
         resident=options["resident"],
-        prescreen=(
-            parse_prescreen(options["prescreen"], named("prescreen"))
-            if options["prescreen"] is not None
-            else None
-        ),
+        prescreen=prescreen,
         **parsed,
     )
+
+
+def _check_oneshot(training: Any, cluster: Any, named: Any) -> None:
+    """``--prescreen oneshot:K`` scores with a supernet trained on this machine's workers,
+    on the validation metric the study maximises or minimises."""
+    if cluster is not None:
+        raise UsageError(
+            f"{named('prescreen')} oneshot trains one supernet that the local workers share; "
+            f"it does not run on a cluster ({named('cluster')})"
+        )
+    if training.multi_objective or not training.objective.startswith("val_"):
+        raise UsageError(
+            f"{named('prescreen')} oneshot scores candidates on one validation metric; "
+            f"the objective is {', '.join(training.objective_names)}"
+        )
 
 
 def _stored_definition(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..codegen import emit
+from ..codegen.supernet import emit_supernet
 from ..config.settings import LEGACY_BACKEND, SearchConfig
 from ..errors import CandidateError, UsageError
 from ..fileio import write_atomic
@@ -35,7 +36,7 @@ from ..run.messages import TrialOutcome, TrialTask
 from ..storage.layout import WEIGHTS_SUFFIX, StudyLayout
 from ..storage.lock import StudyLock
 from ..storage.pareto import study_pareto_front
-from ..storage.ranking import STATIC_PROXIES
+from ..storage.ranking import ONESHOT, STATIC_PROXIES
 from ..storage.store import Store, TrialRecord
 from .events import StudyListener
 from .schedulers import Scheduler, build_scheduler
@@ -382,6 +383,8 @@ class Study:
             self._emit("message", self.end_reason)
             self._emit("search_finished")
             return self
+        if self._oneshot:
+            self._write_supernet()
         summary = self.executor.start()
         # The time budget counts the search's own time (from its workers being up), over all
         # runs of the study.
@@ -766,6 +769,22 @@ class Study:
         return self.scheduler.bracket(record.number)
 
     # ------------------------------------------------------------------ prescreening
+    @property
+    def _oneshot(self) -> bool:
+        return (
+            self.config.prescreen is not None and self.config.prescreen.proxy == ONESHOT
+        )
+
+    @property
+    def supernet_path(self) -> Path:
+        return self.directory / "supernet.py"
+
+    def _write_supernet(self) -> None:
+        """``--prescreen oneshot:K``: the space's supernet module, in the study folder; the
+        first screening job trains it there (run/oneshot.py). A space it cannot express stops
+        the search before any work."""
+        write_atomic(self.supernet_path, emit_supernet(self.config.space))
+
     def _open_group(self) -> ScreeningGroup:
         """A new trial slot under ``--prescreen``: its K proposals follow. The store notes where
         the slot starts before the first of them, so that a search killed in the middle
@@ -847,6 +866,7 @@ class Study:
                 proxies=(self.config.prescreen.proxy,),
                 screen_only=True,
                 proxy_seed=trial_seed(self.config.seed, group.first),
+                supernet_path=str(self.supernet_path) if self._oneshot else None,
             )
         )
         self._screening[number] = time.monotonic()

@@ -21,6 +21,9 @@ STATIC_PROXIES = ("params", "flops")
 """Scores the compiler's cost model gives before any model is built (bigger: predicted better,
 as in NAS-Bench-Suite-Zero)."""
 
+ONESHOT = "oneshot"
+"""The weight-sharing supernet's score (``--prescreen oneshot:K``, ``run/oneshot.py``)."""
+
 
 def rank_correlations(
     predicted: Sequence[float], actual: Sequence[float]
