@@ -3,7 +3,7 @@
 For each seed: compile the space, write its supernet (``nascompile supernet``'s module) and
 ``--sample`` random candidates' modules; train the supernet for ``--supernet-epochs`` (one
 random path per batch), then score every candidate with the shared weights (batch-norm
-statistics recalibrated on 4 training batches each); train every candidate alone for
+statistics set from 512 training samples each, dropout off); train every candidate alone for
 ``--epochs`` epochs. It prints the Spearman and Kendall rank correlations between the one-shot
 and the standalone validation accuracies, the precision at the top 5 (how many of the
 one-shot top 5 are in the standalone top 5), and the supernet's cost (training plus scoring

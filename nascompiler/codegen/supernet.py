@@ -38,7 +38,7 @@ _MODULE_NAMES = frozenset(
     PARAMETERS switch_values sample_hyperparameters first_value as_tuple option column equals
     exceeds constant_width per_sample select pad_to keep_first activate SlicedDense
     SwitchedActivation GatedBatchNormalization SwitchedDropout build_supernet switch_rows
-    OnePathPerBatch train recalibrate evaluate copy_weights""".split()
+    OnePathPerBatch train recalibrate evaluate copy_weights weakref _calibrators""".split()
 )
 _ZERO_PRESERVING = {
     "Dropout"
