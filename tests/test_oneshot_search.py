@@ -102,7 +102,7 @@ def test_a_space_the_supernet_cannot_express_stops_the_search_first(tmp_path, ca
         capsys, "search", str(path), "--prescreen", "oneshot:3", "--max-trials", "2"
     )
     assert_one_line_error(
-        code, err, "space.py:9: conv2d_1 (Conv2D)", "the supernet cannot express it"
+        code, err, "space.py:10: flatten_1 (Flatten)", "the supernet cannot express it"
     )
     assert not (tmp_path / "generated" / "space" / "supernet.py").exists()
     assert not workers_in(tmp_path)

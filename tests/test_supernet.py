@@ -68,6 +68,16 @@ CONSTRUCT_SPACES = {
         x = InputChoice([a, b], 1)([a, b])
         Dense(2)(x)
     """,
+    "conv_filters_and_kernel_sizes": """
+        x = Conv2D(Choice([2, 4]), Choice([(1, 1), (3, 3)]), padding="same")(
+            Input(shape=(6, 6, 1))
+        )
+        x = Optional(BatchNormalization(), keep_link=True)(x)
+        x = Activation(Choice(["relu", "sigmoid"]))(x)
+        x = ModuleChoice([MaxPooling2D(padding="same"), AveragePooling2D(padding="same")])(x)
+        x = Conv2D(Choice([3, 5]), (3, 3), activation="relu")(x)
+        Dense(2)(GlobalAveragePooling2D()(x))
+    """,
     "repeat_with_dynamic_widths": """
         units = Choice([4, 8])
         x = Input(shape=(8,))
@@ -83,7 +93,10 @@ CONSTRUCT_SPACES = {
 }
 
 IMPORTS = """
-from nascompiler.layers import Activation, BatchNormalization, Dense, Dropout, Input
+from nascompiler.layers import (
+    Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout,
+    GlobalAveragePooling2D, Input, MaxPooling2D
+)
 from nascompiler.ops import (
     Identity, InputChoice, ModuleChoice, Optional, Permutation, Repeat, Sequential
 )
@@ -254,7 +267,19 @@ def test_a_dynamic_width_becomes_a_table_of_its_results():
             x = Conv2D(Choice([2, 4]), (3, 3))(Input(shape=(6, 6, 1)))
             Dense(2)(Flatten()(x))
             """,
-            "conv2d_1 (Conv2D): its searched argument filters is not supported",
+            "flatten_1 (Flatten): it follows a layer of searched width (flattened,",
+        ),
+        (
+            """
+            from nascompiler.layers import Conv2D, GlobalAveragePooling2D, MaxPooling2D
+            x = Repeat(
+                lambda step: Sequential([Conv2D(2, (3, 3), padding="same"), MaxPooling2D()]),
+                repeat_times=[1, 2],
+            )(Input(shape=(8, 8, 1)))
+            Dense(2)(GlobalAveragePooling2D()(x))
+            """,
+            "repeat_1 (Repeat): its branches give tensors of other shapes: (None, 4, 4, 2), "
+            "(None, 2, 2, 2)",
         ),
         (
             """
@@ -338,5 +363,5 @@ def test_the_cli_writes_the_module_and_refuses_what_it_cannot_express(tmp_path):
     )
     assert failed.returncode == 2
     assert "Traceback" not in failed.stderr
-    assert "conv_space.py:8: conv2d_1 (Conv2D)" in failed.stderr
+    assert "conv_space.py:9: flatten_1 (Flatten)" in failed.stderr
     assert len(failed.stderr.strip().splitlines()) == 1

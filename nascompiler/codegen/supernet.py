@@ -17,10 +17,11 @@ its line in the space file. The output is a pure function of the IR.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
-from ..errors import NascompilerError
+from ..errors import CandidateError, NascompilerError
+from ..ir import shapes
 from ..ir.domains import Categorical, RealRange
 from ..ir.space_ir import Expr, Node, ParamRef, SpaceIR, resolve
 from ..ir.specialize import truncate
@@ -37,12 +38,25 @@ _MODULE_NAMES = frozenset(
     """math random keras np layers inputs switches outputs SPACE_FINGERPRINT INPUT_SHAPE
     PARAMETERS switch_values sample_hyperparameters first_value as_tuple option column equals
     exceeds constant_width per_sample select pad_to keep_first activate SlicedDense
-    SwitchedActivation GatedBatchNormalization SwitchedDropout build_supernet switch_rows
+    SwitchedActivation GatedBatchNormalization SwitchedDropout SlicedConv2D build_supernet switch_rows
     OnePathPerBatch train recalibrate evaluate copy_weights weakref _calibrators""".split()
 )
+# Layers that keep zero channels zero, channel by channel (no re-masking needed).
 _ZERO_PRESERVING = {
-    "Dropout"
-}  # layers that keep zero channels zero (no re-masking needed)
+    "Dropout",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+}
+_CONV_ARGUMENTS = {
+    "filters",
+    "kernel_size",
+    "strides",
+    "padding",
+    "activation",
+    "use_bias",
+}
 _BN_ARGUMENTS = {"momentum", "epsilon"}
 
 
@@ -59,6 +73,7 @@ class _Tensor:
     var: str
     channels: int | None
     width: str | None = None
+    shape: tuple | None = None  # without the batch axis, at the widest
 
 
 @dataclass(frozen=True)
@@ -260,7 +275,11 @@ class _SupernetBuilder:
             self.lines.append(
                 f"switches = keras.Input(shape=({len(self.switches) or 0},), name='switches')"
             )
-            return (_Tensor("inputs", shape[-1] if shape else None),)
+            return (
+                _Tensor(
+                    "inputs", shape[-1] if shape else None, None, tuple(shape or ())
+                ),
+            )
         method = getattr(self, f"_op_{kind}", None)
         if method is not None:
             return method(node)
@@ -291,6 +310,15 @@ class _SupernetBuilder:
         """The branch whose gate is on: outputs padded to the widest, and the width of the
         selected one."""
         tensors = [(gate, self._one(node, out)) for gate, out in branches]
+        known_shapes = {t.shape[:-1] for _, t in tensors if t.shape is not None}
+        if len(known_shapes) > 1 or (
+            known_shapes and any(t.shape is None for _, t in tensors)
+        ):
+            shown = ", ".join(
+                "(None, " + ", ".join(map(str, t.shape)) + ")" if t.shape else "unknown"
+                for _, t in tensors
+            )
+            raise self.fail(node, f"its branches give tensors of other shapes: {shown}")
         channels = [t.channels for _, t in tensors]
         if len(set(channels)) > 1 and None in channels:
             raise self.fail(node, "its branches give tensors of unknown width")
@@ -305,8 +333,10 @@ class _SupernetBuilder:
         ]
         out = self.assign(f"{node.name}_out", f"select({gates}, [{', '.join(padded)}])")
         widths = [t.width for _, t in tensors]
+        shape = tensors[0][1].shape
+        shape = None if shape is None or widest is None else shape[:-1] + (widest,)
         if len(set(widths)) == 1 and len(set(channels)) == 1:
-            return (_Tensor(out, widest, widths[0]),)
+            return (_Tensor(out, widest, widths[0], shape),)
         width_vars = [
             (
                 w
@@ -318,7 +348,7 @@ class _SupernetBuilder:
         width = self.assign(
             f"{node.name}_width", f"select({gates}, [{', '.join(width_vars)}])"
         )
-        return (_Tensor(out, widest, width),)
+        return (_Tensor(out, widest, width, shape),)
 
     def _op_Permutation(self, node: Node):
         x = self.inputs(node)
@@ -432,6 +462,28 @@ class _SupernetBuilder:
         x = self._one(node, self.inputs(node))
         searched = {k: v for k, v in node.args if isinstance(v, (ParamRef, Expr))}
         fixed = {k: v for k, v in node.args if k not in searched}
+        tensor = self._switched_layer(node, x, searched, fixed)
+        # Its shape at the widest (the layer table's rule), so that a choice between branches
+        # of other shapes is refused here rather than by Keras when the module runs.
+        args = dict(fixed)
+        for key in ("units", "filters"):
+            if key in searched:
+                args[key] = tensor.channels
+        if "kernel_size" in searched:
+            sizes = [_pair(k) for k in self._options(node, searched["kernel_size"])]
+            args["kernel_size"] = tuple(
+                max(size[i] for size in sizes) for i in range(2)
+            )
+        try:
+            shape = shapes.infer(node.kind, args, [x.shape], node.name)
+        except CandidateError as exc:
+            raise self.fail(node, str(exc)) from None
+        channels = shape[-1] if shape else tensor.channels
+        return replace(tensor, channels=channels, shape=shape)
+
+    def _switched_layer(
+        self, node: Node, x: _Tensor, searched: dict[str, Any], fixed: dict[str, Any]
+    ) -> _Tensor:
         name = render_literal(node.name)
         out = self.var(f"{node.name}_out")
         if node.kind == "Dense":
@@ -470,6 +522,8 @@ class _SupernetBuilder:
             )
             self.lines.append(f"{out} = {layer}({', '.join(call_args)})")
             return _Tensor(out, units, width)
+        if node.kind == "Conv2D":
+            return self._conv(node, x, searched, fixed, name, out)
         if node.kind == "Activation":
             call_args = [x.var]
             if "activation" in searched:
@@ -512,8 +566,80 @@ class _SupernetBuilder:
                 node, f"its searched argument {sorted(searched)[0]} is not supported"
             )
         if x.width is not None and node.kind not in _ZERO_PRESERVING:
-            raise self.fail(node, "it follows a layer of searched width")
+            hint = (
+                " (flattened, the channels of a narrower candidate land elsewhere; "
+                "GlobalAveragePooling2D keeps them in place)"
+                if node.kind == "Flatten"
+                else ""
+            )
+            raise self.fail(node, f"it follows a layer of searched width{hint}")
         return self._plain(node, x, fixed, out)
+
+    def _conv(
+        self,
+        node: Node,
+        x: _Tensor,
+        searched: dict[str, Any],
+        fixed: dict[str, Any],
+        name: str,
+        out: str,
+    ) -> _Tensor:
+        """Conv2D at its most filters and largest kernel (kernels centred)."""
+        unsupported = sorted((set(searched) | set(fixed)) - _CONV_ARGUMENTS)
+        if unsupported:
+            raise self.fail(node, f"its argument {unsupported[0]} is not supported")
+        for key in ("strides", "padding", "use_bias"):
+            if key in searched:
+                raise self.fail(node, f"its searched argument {key} is not supported")
+        strides = _pair(fixed.get("strides", (1, 1)))
+        padding = fixed.get("padding", "valid")
+        call_args = [x.var]
+        width = None
+        if "filters" in searched:
+            column, counts = self.switch(node, searched["filters"], "filters")
+            filters = int(max(counts))
+            width = self.assign(f"{node.name}_width", f"column(switches, {column})")
+            call_args.append(f"width={width}")
+        else:
+            filters = fixed["filters"]
+        sizes: tuple = ()
+        if "kernel_size" in searched:
+            sizes = tuple(
+                _pair(k) for k in self._options(node, searched["kernel_size"])
+            )
+            if padding != "same" or strides != (1, 1):
+                raise self.fail(
+                    node,
+                    "a searched kernel size needs padding='same' and strides 1 (else the "
+                    "kernels do not share a centre)",
+                )
+            if any(k % 2 == 0 for size in sizes for k in size):
+                raise self.fail(node, "an even kernel size has no centre")
+            column, _ = self.switch(node, searched["kernel_size"])
+            call_args.append(f"kernel=column(switches, {column})")
+            kernel = tuple(max(size[i] for size in sizes) for i in range(2))
+        else:
+            kernel = _pair(fixed["kernel_size"])
+        if "activation" in searched:
+            column, _ = self.switch(node, searched["activation"])
+            names = self._options(node, searched["activation"])
+            call_args.append(f"activation=column(switches, {column})")
+        else:
+            names = (fixed.get("activation"),)
+        extra = f", kernel_sizes={render_literal(sizes)}" if sizes else ""
+        if strides != (1, 1):
+            extra += f", strides={render_literal(strides)}"
+        if padding != "valid":
+            extra += f", padding={render_literal(padding)}"
+        if "use_bias" in fixed:
+            extra += f", use_bias={render_literal(fixed['use_bias'])}"
+        layer = self._layer_variable(
+            node,
+            f"SlicedConv2D({filters}, {render_literal(kernel)}{extra}, "
+            f"activations={render_literal(names)}, name={name})",
+        )
+        self.lines.append(f"{out} = {layer}({', '.join(call_args)})")
+        return _Tensor(out, filters, width)
 
     def _plain(self, node: Node, x: _Tensor, args: dict[str, Any], out: str) -> _Tensor:
         """A layer every candidate has as it is: the usual Keras layer."""
@@ -538,6 +664,11 @@ class _SupernetBuilder:
         ):
             channels = None  # not needed unless a choice merges it with another branch
         return _Tensor(out, channels, x.width)
+
+
+def _pair(value: Any) -> tuple:
+    """A Keras 2-D size given as one number or two."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 def emit_supernet(ir: SpaceIR, title: str | None = None) -> str:
