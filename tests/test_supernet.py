@@ -126,12 +126,13 @@ def assignments(ir, count: int, seed: int = 0) -> list[dict]:
 
 
 # Run with ``python -I -S`` and only site-packages on the path: nascompiler is not importable.
-# It gives the supernet random weights (random batch-norm statistics too), then for each
-# candidate copies them in and compares outputs; it also trains the supernet for an epoch and
-# scores one candidate, and reports all of it as JSON.
+# For each space (one interpreter for all: Keras is imported once) it gives the supernet random
+# weights (random batch-norm statistics too), then for each candidate copies them in and
+# compares outputs; it also trains the supernet for an epoch and scores one candidate, and
+# reports all of it as JSON.
 CHECK_PROGRAM = textwrap.dedent(r"""
-    import importlib.util, json, sys
-    out_path, site_packages, supernet_path, *candidates = sys.argv[1:]
+    import importlib.util, json, random, sys
+    out_path, site_packages, request_path = sys.argv[1:]
     sys.path.append(site_packages)
     try:
         import nascompiler  # noqa: F401
@@ -147,47 +148,52 @@ CHECK_PROGRAM = textwrap.dedent(r"""
         spec.loader.exec_module(module)
         return module
 
-    sn = load(supernet_path, "supernet")
-    model = sn.build_supernet()
-    rng = np.random.default_rng(0)
-    for w in model.weights:
-        values = rng.normal(size=w.shape) * 0.5
-        if "variance" in w.path:
-            values = np.abs(values) + 0.5
-        w.assign(values.astype("float32"))
-    x = rng.normal(size=(6,) + sn.INPUT_SHAPE).astype("float32")
-    report = {"importable": importable, "differences": {}}
-    for path in candidates:
-        module = load(path, "candidate")
-        candidate = module.build_model()
-        sn.copy_weights(model, candidate)
-        mine = np.asarray(candidate(x, training=False))
-        shared = np.asarray(model([x, sn.switch_rows(module.HYPERPARAMETERS, len(x))]))
-        report["differences"][module.CANDIDATE_ID] = float(np.abs(mine - shared).max())
-    model.compile(optimizer="adam", loss="mse")
-    y = rng.normal(size=(64,) + tuple(model.output.shape[1:])).astype("float32")
-    data = rng.normal(size=(64,) + sn.INPUT_SHAPE).astype("float32")
-    history = sn.train(model, data, y, epochs=1, batch_size=16, verbose=0)
-    report["trained_loss"] = history.history["loss"][-1]
-    path = sn.sample_hyperparameters(__import__("random").Random(1))
-    report["evaluated"] = sn.evaluate(model, path, data, y, calibration=data)
+    reports = {}
+    with open(request_path) as f:
+        request = json.load(f)
+    for space, files in request.items():
+        sn = load(files["supernet"], f"supernet_{space}")
+        model = sn.build_supernet()
+        rng = np.random.default_rng(0)
+        for w in model.weights:
+            values = rng.normal(size=w.shape) * 0.5
+            if "variance" in w.path:
+                values = np.abs(values) + 0.5
+            w.assign(values.astype("float32"))
+        x = rng.normal(size=(6,) + sn.INPUT_SHAPE).astype("float32")
+        report = reports[space] = {"importable": importable, "differences": {}}
+        for path in files["candidates"]:
+            module = load(path, "candidate")
+            candidate = module.build_model()
+            sn.copy_weights(model, candidate)
+            mine = np.asarray(candidate(x, training=False))
+            shared = np.asarray(model([x, sn.switch_rows(module.HYPERPARAMETERS, len(x))]))
+            report["differences"][module.CANDIDATE_ID] = float(np.abs(mine - shared).max())
+        model.compile(optimizer="adam", loss="mse")
+        y = rng.normal(size=(64,) + tuple(model.output.shape[1:])).astype("float32")
+        data = rng.normal(size=(64,) + sn.INPUT_SHAPE).astype("float32")
+        history = sn.train(model, data, y, epochs=1, batch_size=16, verbose=0)
+        report["trained_loss"] = history.history["loss"][-1]
+        path = sn.sample_hyperparameters(random.Random(1))
+        report["evaluated"] = sn.evaluate(model, path, data, y, calibration=data)
     with open(out_path, "w") as f:
-        json.dump(report, f)
+        json.dump(reports, f)
 """)
 
 
-def check_in_fresh_interpreter(supernet: Path, candidates: list[Path], tmp: Path):
+def check_in_fresh_interpreter(request: dict, tmp: Path) -> dict:
+    """Run CHECK_PROGRAM on ``request`` (space -> its supernet and candidate modules)."""
     program = tmp / "check_supernet.py"
     program.write_text(CHECK_PROGRAM)
+    (tmp / "request.json").write_text(json.dumps(request))
     out = tmp / "report.json"
     result = subprocess.run(
-        [PYTHON, "-I", "-S", str(program), str(out), SITE_PACKAGES, str(supernet)]
-        + [str(c) for c in candidates],
+        [PYTHON, "-I", "-S", str(program), str(out), SITE_PACKAGES, "request.json"],
         capture_output=True,
         text=True,
         env=clean_env(),
         cwd=tmp,
-        timeout=600,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(out.read_text())
@@ -213,12 +219,19 @@ def test_the_supernet_computes_each_candidate_of_each_construct(tmp_path):
         for name, body in CONSTRUCT_SPACES.items()
     }
     spaces["seed_dnn_space"] = compile_space(small_dnn())
+    request = {}
     for name, ir in spaces.items():
         supernet, candidates = write_space_products(ir, tmp_path / name, 8)
         assert len(candidates) >= 2, name
-        report = check_in_fresh_interpreter(supernet, candidates, tmp_path / name)
+        request[name] = {
+            "supernet": str(supernet),
+            "candidates": [str(c) for c in candidates],
+        }
+    reports = check_in_fresh_interpreter(request, tmp_path)
+    assert set(reports) == set(spaces)
+    for name, report in reports.items():
         assert report["importable"] is False
-        assert len(report["differences"]) == len(candidates)
+        assert len(report["differences"]) == len(request[name]["candidates"])
         for candidate, difference in report["differences"].items():
             assert (
                 difference < 1e-4

@@ -518,7 +518,7 @@ class _SupernetBuilder:
             extra = "".join(f", {k}={render_literal(v)}" for k, v in other.items())
             layer = self._layer_variable(
                 node,
-                f"SlicedDense({units}, activations={render_literal(names)}{extra}, name={name})",
+                f"SlicedDense({units}{_activations(names)}{extra}, name={name})",
             )
             self.lines.append(f"{out} = {layer}({', '.join(call_args)})")
             return _Tensor(out, units, width)
@@ -635,8 +635,8 @@ class _SupernetBuilder:
             extra += f", use_bias={render_literal(fixed['use_bias'])}"
         layer = self._layer_variable(
             node,
-            f"SlicedConv2D({filters}, {render_literal(kernel)}{extra}, "
-            f"activations={render_literal(names)}, name={name})",
+            f"SlicedConv2D({filters}, {render_literal(kernel)}{extra}"
+            f"{_activations(names)}, name={name})",
         )
         self.lines.append(f"{out} = {layer}({', '.join(call_args)})")
         return _Tensor(out, filters, width)
@@ -664,6 +664,11 @@ class _SupernetBuilder:
         ):
             channels = None  # not needed unless a choice merges it with another branch
         return _Tensor(out, channels, x.width)
+
+
+def _activations(names: tuple) -> str:
+    """The ``activations`` argument of a sliced layer, left out when it has none."""
+    return "" if names == (None,) else f", activations={render_literal(names)}"
 
 
 def _pair(value: Any) -> tuple:
