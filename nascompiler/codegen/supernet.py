@@ -495,20 +495,8 @@ class _SupernetBuilder:
             if fixed.get("activation") == "softmax" and "units" in searched:
                 raise self.fail(node, "a softmax over a searched width")
             call_args = [x.var]
-            width = None
-            if "units" in searched:
-                column, widths = self.switch(node, searched["units"], "units")
-                units = int(max(widths))
-                width = self.assign(f"{node.name}_width", f"column(switches, {column})")
-                call_args.append(f"width={width}")
-            else:
-                units = fixed["units"]
-            if "activation" in searched:
-                column, _ = self.switch(node, searched["activation"])
-                names = self._options(node, searched["activation"])
-                call_args.append(f"activation=column(switches, {column})")
-            else:
-                names = (fixed.get("activation"),)
+            units, width = self._width(node, "units", searched, fixed, call_args)
+            names = self._activations(node, searched, fixed, call_args)
             other = {k: v for k, v in fixed.items() if k not in ("units", "activation")}
             if set(other) - {"use_bias"}:
                 raise self.fail(
@@ -575,6 +563,38 @@ class _SupernetBuilder:
             raise self.fail(node, f"it follows a layer of searched width{hint}")
         return self._plain(node, x, fixed, out)
 
+    def _width(
+        self,
+        node: Node,
+        key: str,
+        searched: dict[str, Any],
+        fixed: dict[str, Any],
+        call_args: list[str],
+    ) -> tuple[int, str | None]:
+        """A Dense's units or a Conv2D's filters: the widest count and, when searched, the
+        variable of each sample's width (passed to the layer's call)."""
+        if key not in searched:
+            return fixed[key], None
+        column, counts = self.switch(node, searched[key], key)
+        width = self.assign(f"{node.name}_width", f"column(switches, {column})")
+        call_args.append(f"width={width}")
+        return int(max(counts)), width
+
+    def _activations(
+        self,
+        node: Node,
+        searched: dict[str, Any],
+        fixed: dict[str, Any],
+        call_args: list[str],
+    ) -> tuple:
+        """A layer's activation argument: the names it chooses among (the switch passed to
+        the layer's call) or the one it has."""
+        if "activation" not in searched:
+            return (fixed.get("activation"),)
+        column, _ = self.switch(node, searched["activation"])
+        call_args.append(f"activation=column(switches, {column})")
+        return self._options(node, searched["activation"])
+
     def _conv(
         self,
         node: Node,
@@ -594,14 +614,7 @@ class _SupernetBuilder:
         strides = _pair(fixed.get("strides", (1, 1)))
         padding = fixed.get("padding", "valid")
         call_args = [x.var]
-        width = None
-        if "filters" in searched:
-            column, counts = self.switch(node, searched["filters"], "filters")
-            filters = int(max(counts))
-            width = self.assign(f"{node.name}_width", f"column(switches, {column})")
-            call_args.append(f"width={width}")
-        else:
-            filters = fixed["filters"]
+        filters, width = self._width(node, "filters", searched, fixed, call_args)
         sizes: tuple = ()
         if "kernel_size" in searched:
             sizes = tuple(
@@ -620,12 +633,7 @@ class _SupernetBuilder:
             kernel = tuple(max(size[i] for size in sizes) for i in range(2))
         else:
             kernel = _pair(fixed["kernel_size"])
-        if "activation" in searched:
-            column, _ = self.switch(node, searched["activation"])
-            names = self._options(node, searched["activation"])
-            call_args.append(f"activation=column(switches, {column})")
-        else:
-            names = (fixed.get("activation"),)
+        names = self._activations(node, searched, fixed, call_args)
         extra = f", kernel_sizes={render_literal(sizes)}" if sizes else ""
         if strides != (1, 1):
             extra += f", strides={render_literal(strides)}"
