@@ -440,8 +440,8 @@ def test_a_worker_killed_mid_trial_is_replaced_and_the_study_stays_whole(tmp_pat
             names = {
                 w["name"]: a for a, w in client.scheduler_info()["workers"].items()
             }
-            # The data is loaded here and shipped; training on 30x the digits makes a trial
-            # last long enough to kill its worker in the middle of it.
+            # The data is loaded here and shipped; training on 150x the digits makes a trial
+            # last long enough (some 6 s) to kill its worker in the middle of it.
             search = subprocess.Popen(
                 [
                     NASCOMPILE,
@@ -456,7 +456,7 @@ def test_a_worker_killed_mid_trial_is_replaced_and_the_study_stays_whole(tmp_pat
                     "--ship-data",
                 ],
                 cwd=driver_cwd,
-                env=env(DIGITS_TINY_REPEAT="30"),
+                env=env(DIGITS_TINY_REPEAT="150"),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -493,9 +493,15 @@ def test_a_worker_killed_mid_trial_is_replaced_and_the_study_stays_whole(tmp_pat
                     "the trial on w1 to train a while",
                     alive,
                 )
+                # Freeze w1 first: a trial it still holds a moment later (anything it sent
+                # before the freeze has reached the scheduler) cannot end before the kill.
+                os.kill(workers["w1"].pid, signal.SIGSTOP)
+                time.sleep(1.0)
                 if running_on_w1() == seen:
                     os.kill(workers["w1"].pid, signal.SIGKILL)
                     victim = seen
+                else:
+                    os.kill(workers["w1"].pid, signal.SIGCONT)
             out, err = search.communicate(timeout=300)
         assert search.returncode == 0, out + err
         study = driver_cwd / "generated" / "digits_tiny"

@@ -467,6 +467,46 @@ class _CheckpointingExecutor(_InstantExecutor):
         ]  # fmt: skip
 
 
+class _PairedExecutor(_InstantExecutor):
+    """Two slots whose results arrive together, each job's weights written before either
+    result is told, as a Dask executor collecting two finished futures in one poll does."""
+
+    def free_slots(self):
+        return 2 - len(self.pending)
+
+    def poll(self, timeout):
+        if len(self.pending) < 2 and len(self.jobs) < self.max_trials:
+            return []
+        events = []
+        for event in super().poll(timeout):
+            task = next(t for t in self.jobs if t.number == event.outcome.number)
+            better = task.keep_if_better_than
+            if task.weights_path and (better is None or event.outcome.objective > better):
+                Path(task.weights_path).parent.mkdir(parents=True, exist_ok=True)
+                Path(task.weights_path).write_bytes(b"weights")
+                saved = dataclasses.replace(event.outcome, weights_saved=True)
+                event = dataclasses.replace(event, outcome=saved)
+            events.append(event)
+        return events
+
+
+@pytest.mark.slow
+def test_weights_that_arrive_with_another_result_are_not_pruned_before_their_own(
+    tmp_path, digits_summary
+):
+    from nascompiler.search.study import Study
+
+    config = _dask_config(tmp_path, max_trials=12, keep_weights=3)
+    executor = _PairedExecutor(digits_summary)
+    executor.max_trials = 12
+    study = Study(config, executor=executor).run()
+    complete = [t for t in study.store.trials() if t.status == "complete"]
+    assert len(complete) >= 6
+    best = sorted(complete, key=lambda t: -t.objective)[:3]
+    kept = sorted(p.name for p in (tmp_path / "study" / "weights").iterdir())
+    assert kept == sorted(study.weights_path(t.candidate_id).name for t in best)
+
+
 @pytest.mark.slow
 def test_no_checkpoint_is_left_when_a_search_ends(tmp_path, digits_summary):
     from nascompiler.search.study import Study

@@ -1199,7 +1199,14 @@ class Study:
     def _prune_weights(self) -> None:
         if not self.layout.weights.is_dir():
             return
-        keep = {self.weights_path(cid).name for cid in self._kept_candidates()}
+        # A trial still in flight may have written its weights already (a local worker writes
+        # them as it ends; a Dask result's files land when it is collected, with others): its
+        # result, stored later, decides whether they stay.
+        in_flight = [job.candidate_id for job in self.in_flight.values()]
+        keep = {
+            self.weights_path(cid).name
+            for cid in self._kept_candidates() + in_flight
+        }
         for path in self.layout.weights.iterdir():
             if (
                 path.name.endswith(WEIGHTS_SUFFIX)
