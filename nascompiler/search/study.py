@@ -1204,8 +1204,7 @@ class Study:
         # result, stored later, decides whether they stay.
         in_flight = [job.candidate_id for job in self.in_flight.values()]
         keep = {
-            self.weights_path(cid).name
-            for cid in self._kept_candidates() + in_flight
+            self.weights_path(cid).name for cid in self._kept_candidates() + in_flight
         }
         for path in self.layout.weights.iterdir():
             if (
