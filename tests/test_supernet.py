@@ -32,6 +32,7 @@ from nascompiler.codegen import emit
 from nascompiler.codegen.formatting import format_source
 from nascompiler.codegen.supernet import SupernetUnsupported, emit_supernet
 from nascompiler.ir import compile_space, specialize
+from nascompiler.spaces import enas_micro_search_space
 
 # Every construct the supernet expresses, each in a small space of its own (8 features in).
 CONSTRUCT_SPACES = {
@@ -219,6 +220,18 @@ def test_the_supernet_computes_each_candidate_of_each_construct(tmp_path):
         for name, body in CONSTRUCT_SPACES.items()
     }
     spaces["seed_dnn_space"] = compile_space(small_dnn())
+    # ENAS cells: loose ends concatenated (which ones depends on the input choices) and an
+    # input aligned only when its concatenation has more than one (arch NRN).
+    for arch, nodes in (("NR", 3), ("NRN", 2)):
+        spaces[f"enas_{arch}"] = compile_space(
+            enas_micro_search_space(
+                arch=arch,
+                input_shape=(8, 8, 1),
+                init_filters=4,
+                node_num=nodes,
+                classes=3,
+            )
+        )
     request = {}
     for name, ir in spaces.items():
         supernet, candidates = write_space_products(ir, tmp_path / name, 8)
@@ -324,7 +337,7 @@ def test_the_cli_writes_the_module_and_refuses_what_it_cannot_express(tmp_path):
         [
             NASCOMPILE,
             "supernet",
-            str(REPO / "examples" / "fashion_dnn.py"),
+            str(REPO / "examples" / "fashion_enas.py"),
             "--out",
             str(out),
         ],
@@ -336,6 +349,9 @@ def test_the_cli_writes_the_module_and_refuses_what_it_cannot_express(tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"wrote {out / 'supernet.py'}" in result.stdout
     assert black_check_cli([out / "supernet.py"], tmp_path).returncode == 0
+    assert "nascompiler" not in "\n".join(
+        top_level_imports((out / "supernet.py").read_text())
+    )
     # Running it again replaces its own file; a file it did not write is kept.
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "supernet.py").write_text("my own work\n")

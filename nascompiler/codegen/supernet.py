@@ -23,6 +23,7 @@ from typing import Any, Sequence
 from ..errors import CandidateError, NascompilerError
 from ..ir import shapes
 from ..ir.domains import Categorical, RealRange
+from ..ir.enas_lowering import factorized_reduction, filters_aligning
 from ..ir.space_ir import Expr, Node, ParamRef, SpaceIR, resolve
 from ..ir.specialize import truncate
 from ..layers.spec import LAYERS
@@ -39,10 +40,14 @@ _MODULE_NAMES = frozenset(
     PARAMETERS switch_values sample_hyperparameters first_value as_tuple option column equals
     exceeds constant_width per_sample select pad_to keep_first activate SlicedDense
     SwitchedActivation GatedBatchNormalization SwitchedDropout SlicedConv2D build_supernet switch_rows
-    OnePathPerBatch train recalibrate evaluate copy_weights weakref _calibrators""".split()
+    OnePathPerBatch train recalibrate evaluate copy_weights weakref _calibrators loose sum_of
+    compact width_is""".split()
 )
 # Layers that keep zero channels zero, channel by channel (no re-masking needed).
 _ZERO_PRESERVING = {
+    "ReLU",
+    "ZeroPadding2D",
+    "Cropping2D",
     "Dropout",
     "MaxPooling2D",
     "AveragePooling2D",
@@ -58,6 +63,15 @@ _CONV_ARGUMENTS = {
     "use_bias",
 }
 _BN_ARGUMENTS = {"momentum", "epsilon"}
+_MERGES = {
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+}
 
 
 class SupernetUnsupported(NascompilerError):
@@ -74,6 +88,14 @@ class _Tensor:
     channels: int | None
     width: str | None = None
     shape: tuple | None = None  # without the batch axis, at the widest
+    # A choice's output: the tensors it may be, each with the gate that selects it (what a
+    # layer consuming it consumes, for ConnectLooseEnd).
+    sources: tuple[tuple[str | None, str], ...] | None = None
+    # An output of ConnectLooseEnd: the gate that says the candidate has it (None: always).
+    present: str | None = None
+
+    def alternatives(self) -> tuple[tuple[str | None, str], ...]:
+        return self.sources or ((None, self.var),)
 
 
 @dataclass(frozen=True)
@@ -85,6 +107,26 @@ class _Switch:
     description: str
 
 
+class _Lowering:
+    """What an ENAS lowering calls (``enas_lowering.Lowerer``), building supernet layers."""
+
+    values: dict[str, Any] = {}
+
+    def __init__(self, builder: "_SupernetBuilder", x: _Tensor):
+        self.builder = builder
+        self.tensors: dict[str, _Tensor] = {x.var: x}
+        self.shape = {x.var: x.shape}
+
+    def call(self, name: str, kind: str, inputs: Sequence[str], **args: Any) -> str:
+        tensors = [self.tensors[t] for t in inputs]
+        self.builder.consume(*tensors)
+        args = {k: v for k, v in args.items() if v is not None}
+        out = self.builder._lowered(name, kind, tensors, args)
+        self.tensors[out.var] = out
+        self.shape[out.var] = out.shape
+        return out.var
+
+
 class _SupernetBuilder:
     def __init__(self, ir: SpaceIR):
         self.ir = ir
@@ -94,11 +136,14 @@ class _SupernetBuilder:
         self.switches: list[_Switch] = []
         self.switch_keys: dict[Any, int] = {}
         self.layers: dict[int, str] = {}  # node -> its layer's variable
+        self.lowered: dict[str, str] = {}  # a lowered layer's name -> its variable
         self.memo: dict[int, tuple[_Tensor, ...]] = {}
         self.bound: dict[int, tuple[_Tensor, ...]] = {}
         self.gate: str | None = None  # the current path's gate (None: always on)
         self.expressions: dict[str, str] = {}  # expression -> its variable
         self.input_shape: tuple | None = None
+        # tensor variable -> the gates of the paths on which a layer consumed it (None: all)
+        self.consumers: dict[str, list[str | None]] = {}
 
     # ------------------------------------------------------------------ entry
     def build(self) -> None:
@@ -139,6 +184,18 @@ class _SupernetBuilder:
         if self.gate is None:
             return condition
         return self.assign("path", f"{self.gate} * {condition}")
+
+    def both(self, a: str | None, b: str | None) -> str | None:
+        """The gate on where ``a`` and ``b`` are (None: always on)."""
+        if a is None or b is None:
+            return b if a is None else a
+        return self.assign("path", f"{a} * {b}")
+
+    def consume(self, *tensors: _Tensor) -> None:
+        """A layer on the current path takes ``tensors``: the ones they may be are used."""
+        for tensor in tensors:
+            for gate, var in tensor.alternatives():
+                self.consumers.setdefault(var, []).append(self.both(self.gate, gate))
 
     # ------------------------------------------------------------------ switches
     def switch(
@@ -324,6 +381,11 @@ class _SupernetBuilder:
             raise self.fail(node, "its branches give tensors of unknown width")
         if len({t.var for _, t in tensors}) == 1:
             return (tensors[0][1],)
+        sources = tuple(
+            (self.both(gate, inner), var)
+            for gate, t in tensors
+            for inner, var in t.alternatives()
+        )
         known = [c for c in channels if c is not None]
         widest = max(known) if known else None
         gates = "[" + ", ".join(g for g, _ in tensors) + "]"
@@ -336,7 +398,7 @@ class _SupernetBuilder:
         shape = tensors[0][1].shape
         shape = None if shape is None or widest is None else shape[:-1] + (widest,)
         if len(set(widths)) == 1 and len(set(channels)) == 1:
-            return (_Tensor(out, widest, widths[0], shape),)
+            return (_Tensor(out, widest, widths[0], shape, sources),)
         width_vars = [
             (
                 w
@@ -348,7 +410,7 @@ class _SupernetBuilder:
         width = self.assign(
             f"{node.name}_width", f"select({gates}, [{', '.join(width_vars)}])"
         )
-        return (_Tensor(out, widest, width, shape),)
+        return (_Tensor(out, widest, width, shape, sources),)
 
     def _op_Permutation(self, node: Node):
         x = self.inputs(node)
@@ -444,6 +506,200 @@ class _SupernetBuilder:
             branches.append((gate, self.value(node.inbound[k])))
         return self._choose(node, branches)
 
+    # ------------------------------------------------------------------ ENAS blocks
+    def _op_ConnectLooseEnd(self, node: Node):
+        """The inputs no layer consumed (so far, as the specialiser decides it): each with
+        the gate that says a candidate has it loose."""
+        slots: dict[str, _Tensor] = {}
+        for i in node.inbound:
+            for t in self.value(i):
+                slots.setdefault(t.var, t)
+        out = []
+        for t in slots.values():
+            terms = [
+                self.both(gate, used)
+                for gate, var in t.alternatives()
+                for used in self.consumers.get(var, [])
+            ]
+            if any(term is None for term in terms):
+                continue  # consumed in every candidate
+            if terms:
+                listed = ", ".join(dict.fromkeys(str(term) for term in terms))
+                t = replace(
+                    t, present=self.assign(f"{node.name}_loose", f"loose([{listed}])")
+                )
+            out.append(t)
+        if not out:
+            raise self.fail(node, "every input is consumed in every candidate")
+        return tuple(out)
+
+    def _op_SafeConcatenate(self, node: Node):
+        x = self.inputs(node)
+        if node.arg("data_format") == "channels_first" or node.arg("axis") not in (
+            None,
+            -1,
+        ):
+            raise self.fail(node, "only channels-last concatenation is supported")
+        if len(x) == 1 and x[0].present is None:
+            return x
+        if any(t.width is not None or t.shape is None for t in x):
+            raise self.fail(
+                node, "it concatenates tensors of searched or unknown width"
+            )
+        if all(t.present is None for t in x):
+            self.consume(*x)
+            return (self._lowered(node.name, "Concatenate", x, {}),)
+        if len({t.shape for t in x}) != 1:
+            raise self.fail(node, "the inputs it may concatenate differ in shape")
+        for t in x:  # (the candidate's Concatenate consumes what it has)
+            for gate, var in t.alternatives():
+                self.consumers.setdefault(var, []).append(
+                    self.both(self.both(self.gate, t.present), gate)
+                )
+        ones = self.assign("always", "keras.ops.ones_like(column(switches, 0))")
+        present = [t.present or ones for t in x]
+        out = self.assign(
+            f"{node.name}_out",
+            f"compact([{', '.join(t.var for t in x)}], [{', '.join(present)}])",
+        )
+        first_shape = x[0].shape or ()
+        channels = first_shape[-1]
+        width = self.assign(
+            f"{node.name}_width", f"{channels} * sum_of([{', '.join(present)}])"
+        )
+        shape = first_shape[:-1] + (channels * len(x),)
+        return (_Tensor(out, shape[-1], width, shape),)
+
+    def _enas_args(self, node: Node) -> dict[str, Any]:
+        args = dict(node.args)
+        if any(isinstance(v, (ParamRef, Expr)) for v in args.values()):
+            raise self.fail(node, "a searched argument is not supported")
+        if args.get("data_format") == "channels_first":
+            raise self.fail(node, "channels_first is not supported")
+        return args
+
+    def _op_FactorizedReduction(self, node: Node):
+        args = self._enas_args(node)
+        x = self._one(node, self.inputs(node))
+        prefix = args["name_prefix"]
+        return (
+            self._lower(
+                factorized_reduction,
+                x,
+                args["filters"],
+                f"{prefix}relu_",
+                f"{prefix}reduction_",
+                None,
+            ),
+        )
+
+    def _op_CalibrateSize(self, node: Node):
+        """As the specialiser lowers it (``enas_lowering``), except that an input whose width
+        candidates choose is aligned only where its width is not ``filters``."""
+        args = self._enas_args(node)
+        filters, prefix, no = int(args["filters"]), args["name_prefix"], args["no"]
+        x = self.inputs(node)
+        sizes = [t.shape or () for t in x]
+        if len(x) not in (1, 2) or any(len(size) != 3 for size in sizes):
+            raise self.fail(node, "it needs one or two images of known shape")
+        if len(x) == 2 and no == 0 and sizes[0][0] != sizes[1][0]:
+            return (
+                self._lower(
+                    factorized_reduction,
+                    x[0],
+                    filters,
+                    f"{prefix}relu_",
+                    f"{prefix}input0_factorized_reduction_",
+                    None,
+                ),
+            )
+        which = "input1" if len(x) == 2 and no == 1 else "input0"
+        t = x[1] if which == "input1" else x[0]
+        if t.width is None:
+            if t.channels == filters:
+                return (t,)
+            return (self._lower(filters_aligning, t, filters, prefix, which, None),)
+        # A concatenation of one loose end has ``filters`` channels: no aligning then.
+        same = self.assign(
+            f"{node.name}_{which}_fits", f"width_is({t.width}, {float(filters)!r})"
+        )
+        other = self.assign(f"{node.name}_{which}_aligns", f"1.0 - {same}")
+        saved = self.gate
+        self.gate = self.and_gate(other)
+        aligned = self._lower(filters_aligning, t, filters, prefix, which, None)
+        self.gate = saved
+        first = self.assign(f"{node.name}_{which}_first", f"{t.var}[..., :{filters}]")
+        kept = _Tensor(first, filters, None, (t.shape or ())[:-1] + (filters,))
+        return self._choose(node, [(same, (kept,)), (other, (aligned,))])
+
+    def _lower(self, macro, x: _Tensor, *args: Any) -> _Tensor:
+        """An ENAS lowering (``enas_lowering``) run on supernet tensors."""
+        lowering = _Lowering(self, x)
+        return lowering.tensors[macro(lowering, x.var, *args)]
+
+    def _lowered(
+        self, name: str, kind: str, inputs: Sequence[_Tensor], args: dict[str, Any]
+    ) -> _Tensor:
+        """One layer of a lowering, named as the candidate names it."""
+        try:
+            shape = shapes.infer(kind, args, [t.shape for t in inputs], name)
+        except CandidateError as exc:
+            raise SupernetUnsupported(f"{name} ({kind}): {exc}") from None
+        out = self.var(f"{name}_out")
+        width = inputs[0].width if len(inputs) == 1 else None
+        if kind == "Conv2D":
+            extra = "".join(
+                f", {k}={render_literal(args[k])}"
+                for k in ("strides", "padding")
+                if k in args
+            )
+            construction = (
+                f"SlicedConv2D({args['filters']}, "
+                f"{render_literal(_pair(args['kernel_size']))}{extra}, "
+                f"name={render_literal(name)})"
+            )
+            width = None
+        elif kind == "BatchNormalization":
+            construction = f"GatedBatchNormalization(name={render_literal(name)})"
+        else:
+            if kind not in _ZERO_PRESERVING and width is not None:
+                raise SupernetUnsupported(
+                    f"{name} ({kind}): it follows a layer of searched width; "
+                    "the supernet cannot express it"
+                )
+            parts = [f"{k}={render_literal(v)}" for k, v in args.items()]
+            parts.append(f"name={render_literal(name)}")
+            construction = f"layers.{kind}({', '.join(parts)})"
+        if name not in self.lowered:
+            layer = self.var(name)
+            self.lines.append(f"{layer} = {construction}")
+            self.lowered[name] = layer
+        layer = self.lowered[name]
+        call = [t.var for t in inputs]
+        if kind in _MERGES:
+            call = ["[" + ", ".join(call) + "]"]
+        if kind == "BatchNormalization":
+            if width is not None:
+                call.append(f"width={width}")
+            if self.gate is not None:
+                call.append(f"gate={self.gate}")
+        self.lines.append(f"{out} = {layer}({', '.join(call)})")
+        channels = shape[-1] if shape else None
+        return _Tensor(out, channels, width, shape)
+
+    def _merge(self, node: Node) -> _Tensor:
+        """Add, Concatenate and the like, on inputs every candidate has at full width."""
+        x = self.inputs(node)
+        args = dict(node.args)
+        if any(isinstance(v, (ParamRef, Expr)) for v in args.values()):
+            raise self.fail(node, "a searched argument is not supported")
+        if any(t.width is not None or t.present is not None for t in x):
+            raise self.fail(node, "it merges tensors of searched width")
+        self.consume(*x)
+        if node.kind not in _MERGES:
+            raise self.fail(node, "this merging layer is not supported")
+        return self._lowered(node.name, node.kind, x, args)
+
     # ------------------------------------------------------------------ layers
     def _options(self, node: Node, value: Any) -> tuple:
         """The values a searched argument takes (a parameter, not a Dynamic)."""
@@ -459,7 +715,10 @@ class _SupernetBuilder:
         return self.layers[node.index]
 
     def _layer(self, node: Node) -> _Tensor:
+        if LAYERS[node.kind].multi_input:
+            return self._merge(node)
         x = self._one(node, self.inputs(node))
+        self.consume(x)
         searched = {k: v for k, v in node.args if isinstance(v, (ParamRef, Expr))}
         fixed = {k: v for k, v in node.args if k not in searched}
         tensor = self._switched_layer(node, x, searched, fixed)

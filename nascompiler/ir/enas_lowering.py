@@ -47,7 +47,7 @@ def _channel_axis(data_format: str | None) -> int | None:
     return 1 if data_format == "channels_first" else None  # None: Keras' default -1
 
 
-def _factorized_reduction(
+def factorized_reduction(
     b: Lowerer,
     x: str,
     filters: int,
@@ -110,7 +110,7 @@ def _factorized_reduction(
     )
 
 
-def _filters_aligning(
+def filters_aligning(
     b: Lowerer,
     x: str,
     filters: int,
@@ -141,7 +141,7 @@ def _lower_factorized_reduction(b: Lowerer, node: Node, inputs: Tensors) -> Tens
     x = _single(node, inputs)
     prefix = a["name_prefix"]
     return (
-        _factorized_reduction(
+        factorized_reduction(
             b,
             x,
             a["filters"],
@@ -165,7 +165,7 @@ def _lower_calibrate_size(b: Lowerer, node: Node, inputs: Tensors) -> Tensors:
         channels, _ = shapes.channels_and_size(b.shape[x], data_format, node.name)
         return (
             (
-                _filters_aligning(b, x, filters, prefix, "input0", data_format)
+                filters_aligning(b, x, filters, prefix, "input0", data_format)
                 if channels != filters
                 else x
             ),
@@ -186,7 +186,7 @@ def _lower_calibrate_size(b: Lowerer, node: Node, inputs: Tensors) -> Tensors:
                     f"{h0} and {h1}"
                 )
             return (
-                _factorized_reduction(
+                factorized_reduction(
                     b,
                     x,
                     filters,
@@ -197,7 +197,7 @@ def _lower_calibrate_size(b: Lowerer, node: Node, inputs: Tensors) -> Tensors:
             )
         return (
             (
-                _filters_aligning(b, x, filters, prefix, "input0", data_format)
+                filters_aligning(b, x, filters, prefix, "input0", data_format)
                 if c0 != filters
                 else x
             ),
@@ -205,7 +205,7 @@ def _lower_calibrate_size(b: Lowerer, node: Node, inputs: Tensors) -> Tensors:
     x = inputs[1]
     return (
         (
-            _filters_aligning(b, x, filters, prefix, "input1", data_format)
+            filters_aligning(b, x, filters, prefix, "input1", data_format)
             if c1 != filters
             else x
         ),
