@@ -148,9 +148,22 @@ def test_a_oneshot_search_killed_while_its_supernet_trains_resumes_it(tmp_path):
     screened = [r for r in rows if r["status"] == "screened"]
     assert len(trained) == 2 and len(screened) >= 2
     for row in trained + screened:
-        assert isinstance(row["proxies"]["oneshot"], float), row
+        assert isinstance(row["oneshot_score"], float), row
+        assert row["oneshot_score"] == row["proxies"]["oneshot"]
+        assert 0.0 <= row["oneshot_score"] <= 1.0  # val_accuracy with the shared weights
     # Each screened candidate lost to the one its slot trained, by one-shot score.
     for row in screened:
         winner = by_number[int(re.search(r"trial #(\d+) of its slot", row["error"])[1])]
         assert winner["status"] == "complete"
         assert winner["proxies"]["oneshot"] >= row["proxies"]["oneshot"]
+    # The report sets each trained candidate's one-shot score against its trained score.
+    report = (study / "report.html").read_text()
+    section = report[report.index('<section id="oneshot">') :]
+    section = section[: section.index("</section>")]
+    assert (
+        f"{len(trained) + len(screened)} candidate(s) scored with the supernet's shared "
+        f"weights (<code>--prescreen oneshot</code>): {len(trained)} trained, "
+        f"{len(screened)} screened out untrained." in section
+    )
+    assert '<div class="plot" id="oneshot-scores"></div>' in section
+    assert '<a href="#oneshot">One-shot</a>' in report

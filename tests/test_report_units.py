@@ -507,3 +507,48 @@ def test_progress_marks_failed_and_over_budget_trials():
         assert (
             sum(len(t["x"]) for t in data[1:]) == 5
         )  # the running trial is not a point
+
+
+@pytest.mark.parametrize("direction", ["max", "min"])
+def test_the_oneshot_section_sets_shared_weight_scores_against_trained_ones(
+    tmp_path, direction
+):
+    from nascompiler.report.html import load_study, oneshot_section
+
+    minimise = direction == "min"
+    settings = TrainingSettings.resolve(
+        {"epochs": 1, "objective": "val_loss" if minimise else "val_accuracy"}
+    )
+    store = Store(tmp_path / "study", create=True)
+    store.set_meta(settings=settings.to_json(), searcher="random", seed=0)
+    trained = {0: 0.9, 1: 0.7, 2: 0.8, 3: 0.6}  # how good each trial trained
+    oneshot = {0: 0.5, 1: 0.3, 2: 0.2, 3: 0.1, 4: 0.05}  # 1 and 2 in the other order
+
+    def metric(goodness):  # a loss falls as the goodness rises
+        return 1.0 - goodness if minimise else goodness
+
+    for number, goodness in trained.items():
+        add_trial(
+            store,
+            number,
+            f"c{number}",
+            {},
+            status="complete",
+            objective=metric(goodness),
+        )
+    add_trial(store, 4, "c4", {}, status="screened")
+    for number, goodness in oneshot.items():  # stored higher-is-better
+        stored = -metric(goodness) if minimise else metric(goodness)
+        store.set_proxies(number, {"oneshot": stored}, {"oneshot": 0.1})
+    figures, note = oneshot_section(load_study(tmp_path / "study", store))
+    store.close()
+    assert note == {
+        "scored": 5, "screened": 1, "trained": 4, "spearman": "0.80", "kendall": "0.67"
+    }  # fmt: skip
+    points = figures["oneshot-scores"]["data"][0]
+    # Each trained trial at (its one-shot metric, its trained metric): a loss is a loss.
+    got = sorted(zip(points["x"], points["y"]))
+    expected = sorted((metric(oneshot[n]), metric(trained[n])) for n in range(4))
+    assert [p for pair in got for p in pair] == pytest.approx(
+        [p for pair in expected for p in pair]
+    )

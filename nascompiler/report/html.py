@@ -47,6 +47,7 @@ from ..literals import literal_key
 from ..search.console import format_objective, format_seconds
 from ..storage.layout import StudyLayout
 from ..storage.pareto import pareto_front
+from ..storage.ranking import ONESHOT, rank_correlations
 from ..storage.store import Store, TrialRecord
 from ..storage.summary import epochs_trained
 
@@ -327,6 +328,8 @@ class StudyView:
     objectives: tuple[str, ...] = ()  # every objective's name (one for most studies)
     directions: tuple[str, ...] = ()
     rungs: tuple[int, ...] = ()  # epochs of each rung under a multi-fidelity scheduler
+    # the stored proxy scores: {trial number: {proxy: (value, seconds)}}
+    proxies: dict[int, dict[str, tuple]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.objectives:
@@ -433,6 +436,7 @@ def load_study(directory: Path, store: Store | None = None) -> StudyView:
         objectives=settings.objective_names if settings else (),
         directions=settings.directions if settings else (),
         rungs=rungs,
+        proxies=store.proxies(),
     )
     starts = [t.started_at for t in trials] + (
         [meta["created_at"]] if isinstance(meta.get("created_at"), (int, float)) else []
@@ -1066,6 +1070,71 @@ def tradeoff_figures(view: StudyView) -> dict[str, Any]:
     return figures
 
 
+def oneshot_section(view: StudyView) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A study that scored candidates with the supernet (``--prescreen oneshot:K``): each
+    trained trial's one-shot score against its trained score, and how well they agree.
+    """
+    scores = {
+        number: value
+        for number, found in view.proxies.items()
+        if (value := finite(found.get(ONESHOT, (None,))[0])) is not None
+    }
+    if not scores:
+        return {}, None
+    trained = [t for t in view.scored() if t.number in scores]
+    screened = sum(
+        1
+        for t in view.trials
+        if t.number in scores and t.status == TrialStatus.SCREENED
+    )
+    minimised = view.direction == Direction.MIN.value
+    # Stored higher-is-better (a minimised objective negated): shown as the metric it is.
+    shown = {n: -v if minimised else v for n, v in scores.items()}
+    xs = [shown[t.number] for t in trained]
+    ys = [float(t.objective or 0.0) for t in trained]  # scored(): finite objectives
+    agreement = rank_correlations(
+        [scores[t.number] for t in trained],
+        [Direction(view.direction).oriented(y) for y in ys],
+    )
+    note = {
+        "scored": len(scores),
+        "screened": screened,
+        "trained": len(trained),
+        "spearman": (
+            f"{agreement['spearman']:.2f}"
+            if not math.isnan(agreement["spearman"])
+            else None
+        ),
+        "kendall": (
+            f"{agreement['kendall']:.2f}"
+            if not math.isnan(agreement["kendall"])
+            else None
+        ),
+    }
+    if not trained:
+        return {}, note
+    figure = {
+        "data": [
+            _scatter(
+                xs,
+                ys,
+                mode="markers",
+                marker={"color": "#1f77b4", "size": 9},
+                name="trained",
+                hovertext=[_trial_hover(view, t) for t in trained],
+                hoverinfo="text",
+            )
+        ],
+        "layout": _layout(
+            f"{view.objective}: with the supernet's shared weights against trained",
+            height=420,
+            xaxis={"title": {"text": label(f"one-shot {view.objective}")}},
+            yaxis={"title": {"text": label(f"trained {view.objective}")}},
+        ),
+    }
+    return {"oneshot-scores": figure}, note
+
+
 # ------------------------------------------------------------------------------ importance
 
 
@@ -1523,6 +1592,8 @@ def build_report(
     figures: dict[str, Any] = {}
     figures.update(progress_figures(view))
     figures.update(tradeoff_figures(view))
+    oneshot_figures, oneshot = oneshot_section(view)
+    figures.update(oneshot_figures)
     curves = learning_curve_figure(view)
     if curves is not None:
         figures["learning-curves"] = curves
@@ -1587,6 +1658,8 @@ def build_report(
         data_rows=_data_rows(view.meta.get("data_summary")),
         figure_ids=list(figures),
         tradeoff_ids=[k for k in figures if k.startswith("tradeoff-")],
+        oneshot=oneshot,
+        oneshot_plot="oneshot-scores" in figures,
         importance_ids=[k for k in figures if k.startswith("importance-")],
         importance_notes=importance["notes"],
         importance_basis=importance["basis"],

@@ -41,6 +41,7 @@ FIELDS = (
     "error",
     "duplicate_of",
     "proxies",
+    "oneshot_score",
     "assignment",
 )
 
@@ -97,6 +98,11 @@ def trial_summary(
         },
         "assignment": {k: _json_value(v) for k, v in record.assignment.items()},
     }
+    # --prescreen oneshot: the score with the supernet's shared weights (higher is better:
+    # a minimised objective's value negated), beside the trained one in "objective".
+    values["oneshot_score"] = (
+        (proxies or {}).get(record.number, {}).get("oneshot", (None, None))[0]
+    )
     return {name: values[name] for name in FIELDS}
 
 
