@@ -133,6 +133,7 @@ class HyperKeras:
         backend: str | None = None,
         resident: int | None = None,
         prescreen: str | None = None,
+        supernet_epochs: int | None = None,
         **unused: Any,
     ) -> "HyperKeras":
         """Run the search (or resume it, for a named study) until ``max_trials`` trials are
@@ -151,7 +152,9 @@ class HyperKeras:
         keeps in memory for their promotions (default 2; 0: none). ``prescreen``
         (``"PROXY:K"``, e.g. ``"naswot:3"``) proposes K candidates per trial, scores them
         untrained with the zero-cost proxy (or ``params``/``flops``) and trains only the best;
-        the others are stored as ``screened``."""
+        the others are stored as ``screened``; ``"oneshot:K"`` scores them with the space's
+        weight-sharing supernet, trained for ``supernet_epochs`` (default: ``epochs``).
+        """
         if unused:
             raise UsageError(
                 f"search() got unsupported argument(s): {', '.join(sorted(unused))}"
@@ -176,6 +179,7 @@ class HyperKeras:
             backend=backend,
             resident=resident,
             prescreen=prescreen,
+            supernet_epochs=supernet_epochs,
         )
         space = self.searcher.compile()
         data = save_arrays(
@@ -218,6 +222,7 @@ class HyperKeras:
         backend: str | None = None,
         resident: int | None = None,
         prescreen: str | None = None,
+        supernet_epochs: int | None = None,
     ) -> SearchConfig:
         """The settings :meth:`search` runs the study in ``directory`` with: these arguments
         and the constructor's over what the study stored (if it exists) over the defaults,
@@ -254,6 +259,7 @@ class HyperKeras:
                 "reduction_factor": reduction_factor,
                 "resident": resident,
                 "prescreen": prescreen,
+                "supernet_epochs": supernet_epochs,
                 "time_budget": time_budget,
                 "trial_timeout": trial_timeout,
                 "max_params": max_params,

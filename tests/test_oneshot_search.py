@@ -76,6 +76,12 @@ def test_oneshot_needs_local_workers_and_a_validation_objective():
         resolve_search(
             flags={"prescreen": "oneshot:3"}, file_training={"objective": "loss"}
         )
+    with pytest.raises(UsageError, match="--supernet-epochs goes with --prescreen"):
+        resolve_search(flags={"supernet_epochs": 5, "prescreen": "naswot:3"})
+    with pytest.raises(UsageError, match="--supernet-epochs must be at least 1, got 0"):
+        resolve_search(flags={"supernet_epochs": 0, "prescreen": "oneshot:3"})
+    config = resolve_search(flags={"supernet_epochs": 5, "prescreen": "oneshot:3"})
+    assert config.supernet_epochs == 5
 
 
 def test_a_space_the_supernet_cannot_express_stops_the_search_first(tmp_path, capsys):
@@ -114,7 +120,7 @@ def test_a_oneshot_search_killed_while_its_supernet_trains_resumes_it(tmp_path):
     study = tmp_path / "generated" / "digits_dnn"
     args = ["search", str(path), "--max-trials", "2", "--seed", "3"]
     process = subprocess.Popen(
-        [NASCOMPILE, *args, "--prescreen", "oneshot:3"],
+        [NASCOMPILE, *args, "--prescreen", "oneshot:3", "--supernet-epochs", "3"],
         cwd=tmp_path,
         env=env(),
         stdout=subprocess.DEVNULL,
@@ -133,10 +139,15 @@ def test_a_oneshot_search_killed_while_its_supernet_trains_resumes_it(tmp_path):
     while workers_in(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.2)
 
-    resumed = nascompile(*args, cwd=tmp_path, timeout=300)  # the study keeps oneshot:3
+    # The study keeps oneshot:3 and --supernet-epochs 3 (not its 4 epochs); another value
+    # is refused.
+    refused = nascompile(*args, "--supernet-epochs", "5", cwd=tmp_path, timeout=300)
+    assert refused.returncode == 2
+    assert "supernet_epochs=3, not 5" in refused.stderr
+    resumed = nascompile(*args, cwd=tmp_path, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     log = "".join(p.read_text() for p in sorted((study / "logs").glob("worker-*.log")))
-    assert "supernet: training epochs 1-4\n" in log
+    assert "supernet: training epochs 1-3\n" in log
     assert "(resumed from its checkpoint after epoch" in log
     assert log.count("supernet: trained, its weights in") == 1
     assert "screened out untrained by oneshot" in resumed.stdout

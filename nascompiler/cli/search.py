@@ -130,7 +130,14 @@ def search(
         help="For each trial the searcher proposes K candidates, scored untrained by PROXY "
         "(synflow, naswot, grad_norm, jacob_cov: seconds each in a worker; params, flops: "
         "static); only the best is trained, the others are stored as screened. Measure the "
-        "proxies first with `nascompile proxies` [off].",
+        "proxies first with `nascompile proxies` [off]. oneshot:K scores them with the "
+        "space's weight-sharing supernet, trained once per study.",
+    ),
+    supernet_epochs: Optional[int] = typer.Option(
+        None,
+        "--supernet-epochs",
+        help="--prescreen oneshot:K: the supernet's training epochs (it needs more than one "
+        "candidate does: every path shares them) [the study's epochs].",
     ),
     backend: Optional[str] = typer.Option(
         None,
@@ -227,6 +234,7 @@ def search(
         reduction_factor=reduction_factor,
         resident=resident,
         prescreen=prescreen,
+        supernet_epochs=supernet_epochs,
         backend=backend,
         time_budget=time_budget,
         trial_timeout=trial_timeout,
@@ -271,6 +279,7 @@ def search_config(
     reduction_factor: int | None = None,
     resident: int | None = None,
     prescreen: str | None = None,
+    supernet_epochs: int | None = None,
     backend: str | None = None,
     time_budget: str | None = None,
     trial_timeout: str | None = None,
@@ -299,6 +308,7 @@ def search_config(
             "reduction_factor": reduction_factor,
             "resident": resident,
             "prescreen": prescreen,
+            "supernet_epochs": supernet_epochs,
             "time_budget": time_budget,
             "trial_timeout": trial_timeout,
             "max_params": max_params,

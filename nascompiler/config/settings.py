@@ -419,6 +419,7 @@ _SEARCH_TYPES: dict[str, tuple[type, Any, str]] = {
     "resident": (int, 0, "a whole number of models per worker"),
     # its form (PROXY:K) is checked by the resolver (parse_prescreen)
     "prescreen": (str, None, "'PROXY:K' such as 'naswot:3'"),
+    "supernet_epochs": (int, 1, "a whole number of epochs"),
 }
 
 
@@ -479,6 +480,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "reduction_factor": None,
     "resident": DEFAULT_RESIDENT,
     "prescreen": None,
+    "supernet_epochs": None,
     "time_budget": None,
     "trial_timeout": None,
     "max_params": None,
@@ -497,6 +499,7 @@ STUDY_META_KEYS = (
     "searcher_options",
     "scheduler",
     "prescreen",
+    "supernet_epochs",
 )
 
 
@@ -560,6 +563,8 @@ class SearchConfig:
     resident: int = DEFAULT_RESIDENT
     # None: every proposal is trained
     prescreen: Prescreen | None = None
+    # --prescreen oneshot:K: the supernet's training epochs (None: the study's epochs)
+    supernet_epochs: int | None = None
 
     def __post_init__(self) -> None:
         # A read-only view of a copy: the caller's dict cannot change the config afterwards.

@@ -88,6 +88,7 @@ class TrialTask:
     # --prescreen oneshot:K: the study's supernet module; the screening job scores the
     # candidate with its shared weights (run/oneshot.py) instead of building it
     supernet_path: str | None = None
+    supernet_epochs: int | None = None  # its training's epochs (None: the study's)
 
 
 @dataclass

@@ -2,7 +2,8 @@
 weights, in a worker.
 
 The study writes the space's supernet module (``nascompile supernet``'s) into its folder. The
-first screening job of a worker that finds it untrained trains it, for the study's epochs with
+first screening job of a worker that finds it untrained trains it, for ``--supernet-epochs`` (the
+study's epochs unless given) with
 one random path per batch, under a file lock (so that the local workers of a study train it
 once and all score with the same weights), checkpointing every epoch: a killed search resumes
 the training where it stopped. The trained weights stay in the folder (part of the study), and
@@ -52,15 +53,16 @@ def oneshot_score(
     dataset: Any,
     settings: TrainingSettings,
     seed: int,
+    epochs: int,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """The ``oneshot`` score of the candidate module at ``module_path`` (higher is better: a
-    minimised objective is negated) and the seconds it took (training the supernet, when this
-    job did, included)."""
+    minimised objective is negated) and the seconds it took (training the supernet for
+    ``epochs``, when this job did, included)."""
     started = time.perf_counter()
     supernet = _loaded.get(supernet_path)
     if supernet is None:
         supernet = _loaded[supernet_path] = _trained(
-            supernet_path, dataset, settings, seed
+            supernet_path, dataset, settings, seed, epochs
         )
     hyperparameters = _import(
         module_path, "nascompiler_oneshot_candidate"
@@ -78,7 +80,7 @@ def oneshot_score(
 
 
 def _trained(
-    supernet_path: str, dataset: Any, settings: TrainingSettings, seed: int
+    supernet_path: str, dataset: Any, settings: TrainingSettings, seed: int, epochs: int
 ) -> _Supernet:
     objective = settings.objective
     if not objective.startswith("val_"):
@@ -115,14 +117,14 @@ def _trained(
                     _write_json(progress, {"epochs": epoch + 1})
 
             _log(
-                f"supernet: training epochs {done + 1}-{settings.epochs}"
+                f"supernet: training epochs {done + 1}-{epochs}"
                 + (f" (resumed from its checkpoint after epoch {done})" if done else "")
             )
             module.train(
                 model,
                 dataset.x_train,
                 dataset.y_train,
-                epochs=settings.epochs,
+                epochs=epochs,
                 batch_size=settings.batch_size,
                 seed=seed,
                 initial_epoch=done,

@@ -54,7 +54,12 @@ def run_trial(
         if held is None:
             if task.screen_only and task.supernet_path:  # --prescreen oneshot:K
                 proxies, proxy_seconds = oneshot_score(
-                    task.module_path, task.supernet_path, dataset, settings, task.seed
+                    task.module_path,
+                    task.supernet_path,
+                    dataset,
+                    settings,
+                    task.seed,
+                    epochs=task.supernet_epochs or settings.epochs,
                 )
                 return TrialOutcome(
                     number=task.number,

@@ -195,6 +195,11 @@ def resolve_search(
     )
     if prescreen is not None and prescreen.proxy == ONESHOT:
         _check_oneshot(training, options["cluster"], named)
+    elif options["supernet_epochs"] is not None:
+        raise UsageError(
+            f"{named('supernet_epochs')} goes with {named('prescreen')} oneshot:K (there is "
+            "no supernet to train otherwise)"
+        )
     return SearchConfig(
         settings=training,
         searcher=searcher,
@@ -208,6 +213,7 @@ def resolve_search(
         ship_data=options["ship_data"],
         resident=options["resident"],
         prescreen=prescreen,
+        supernet_epochs=options["supernet_epochs"],
         **parsed,
     )
 
@@ -234,7 +240,13 @@ def _stored_definition(
     re-running without flags resumes it as it was created."""
     options = {
         key: stored[key]
-        for key in ("searcher", "seed", "searcher_options", "prescreen")
+        for key in (
+            "searcher",
+            "seed",
+            "searcher_options",
+            "prescreen",
+            "supernet_epochs",
+        )
         if stored.get(key) is not None
     }
     scheduler = stored.get("scheduler")

@@ -241,6 +241,7 @@ class Study:
             "seed": c.seed,
             "scheduler": c.scheduler.to_json(),
             "prescreen": str(c.prescreen) if c.prescreen is not None else None,
+            "supernet_epochs": c.supernet_epochs,
         }
         stored = {key: self.store.get_meta(key) for key in definition}
         if stored["fingerprint"] is None or self.store.next_number() == 0:
@@ -268,7 +269,13 @@ class Study:
                 "reduction_factor": None,
             }
             self.store.set_meta(scheduler=stored["scheduler"])
-        for key in ("searcher", "searcher_options", "seed", "prescreen"):
+        for key in (
+            "searcher",
+            "searcher_options",
+            "seed",
+            "prescreen",
+            "supernet_epochs",
+        ):
             if stored[key] != definition[key]:
                 raise UsageError(
                     self._conflict(f"{key}={stored[key]!r}, not {definition[key]!r}")
@@ -867,6 +874,7 @@ class Study:
                 screen_only=True,
                 proxy_seed=trial_seed(self.config.seed, group.first),
                 supernet_path=str(self.supernet_path) if self._oneshot else None,
+                supernet_epochs=self.config.supernet_epochs,
             )
         )
         self._screening[number] = time.monotonic()
