@@ -32,6 +32,7 @@ from nascompiler.codegen import emit
 from nascompiler.codegen.formatting import format_source
 from nascompiler.codegen.supernet import SupernetUnsupported, emit_supernet
 from nascompiler.ir import compile_space, specialize
+from nascompiler.spacefile import load_space_file
 from nascompiler.spaces import enas_micro_search_space
 
 # Every construct the supernet expresses, each in a small space of its own (8 features in).
@@ -222,6 +223,11 @@ def test_the_supernet_computes_each_candidate_of_each_construct(tmp_path):
     spaces["seed_dnn_space"] = compile_space(small_dnn())
     # ENAS cells: loose ends concatenated (which ones depends on the input choices) and an
     # input aligned only when its concatenation has more than one (arch NRN).
+    # The example's own space at full size (28x28 images, 16 filters): it builds, trains an
+    # epoch on 64 images and scores a path, standalone.
+    spaces["example_fashion_enas"] = load_space_file(
+        REPO / "examples" / "fashion_enas.py"
+    ).compile()
     for arch, nodes in (("NR", 3), ("NRN", 2)):
         spaces[f"enas_{arch}"] = compile_space(
             enas_micro_search_space(
@@ -234,7 +240,8 @@ def test_the_supernet_computes_each_candidate_of_each_construct(tmp_path):
         )
     request = {}
     for name, ir in spaces.items():
-        supernet, candidates = write_space_products(ir, tmp_path / name, 8)
+        count = 2 if name.startswith("example_") else 8
+        supernet, candidates = write_space_products(ir, tmp_path / name, count)
         assert len(candidates) >= 2, name
         request[name] = {
             "supernet": str(supernet),
