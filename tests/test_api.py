@@ -188,3 +188,48 @@ def test_api_pareto_search(tmp_path, monkeypatch):
     assert all(
         t.weights_path is not None for t in front
     )  # every member can be exported
+
+
+def test_api_oneshot_prescreen(tmp_path, monkeypatch):
+    """prescreen="oneshot:K" and supernet_epochs through HyperKeras: the supernet trains for
+    its own epochs, every proposal keeps its one-shot score, and the study records both."""
+    monkeypatch.chdir(tmp_path)
+    from nascompiler import HyperKeras
+    from nascompiler.datasets import load_digits
+    from nascompiler.searchers import RandomSearcher
+    from nascompiler.spaces import dnn_search_space
+    from nascompiler.storage.store import Store
+
+    (x, y), (xv, yv) = load_digits(channel_axis=False)
+    x, xv = x.reshape(len(x), 64), xv.reshape(len(xv), 64)
+    searcher = RandomSearcher(
+        lambda: dnn_search_space(
+            input_shape=(64,),
+            output_units=10,
+            output_activation="softmax",
+            units_choices=[16, 32],
+            layer_num_choices=[1, 2],
+        ),
+        optimize_direction="max",
+        seed=1,
+    )
+    hk = HyperKeras(
+        searcher,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        study="oneshot",
+    )
+    hk.search(
+        x, y, xv, yv, max_trials=2, epochs=1, batch_size=64,
+        prescreen="oneshot:3", supernet_epochs=2,
+    )  # fmt: skip
+    study = tmp_path / "generated" / "oneshot"
+    log = "".join(p.read_text() for p in (study / "logs").glob("worker-*.log"))
+    assert "supernet: training epochs 1-2\n" in log
+    assert len([t for t in hk.trials() if t.status == "complete"]) == 2
+    with Store(study) as store:
+        assert store.get_meta("supernet_epochs") == 2
+        assert store.get_meta("prescreen") == "oneshot:3"
+        scores = store.proxies()
+    screened = [t.number for t in hk.trials() if t.status == "screened"]
+    assert screened and all("oneshot" in scores[n] for n in screened)
