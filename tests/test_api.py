@@ -192,7 +192,8 @@ def test_api_pareto_search(tmp_path, monkeypatch):
 
 def test_api_oneshot_prescreen(tmp_path, monkeypatch):
     """prescreen="oneshot:K" and supernet_epochs through HyperKeras: the supernet trains for
-    its own epochs, every proposal keeps its one-shot score, and the study records both."""
+    its own epochs, every proposal keeps its one-shot score, and the study records both.
+    """
     monkeypatch.chdir(tmp_path)
     from nascompiler import HyperKeras
     from nascompiler.datasets import load_digits
