@@ -78,6 +78,19 @@ class SupernetUnsupported(NascompilerError):
     """The space uses a construct the supernet cannot express."""
 
 
+Gates = tuple  # gate variables, all on (their product); (): always on
+
+
+def _all(*parts: str | None | Gates) -> Gates:
+    """The gates of each part together, in order, once each."""
+    out: list[str] = []
+    for part in parts:
+        for gate in (part,) if isinstance(part, str) else part or ():
+            if gate not in out:
+                out.append(gate)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class _Tensor:
     """A tensor of the supernet: its variable, its channel count at its widest, and the
@@ -88,14 +101,15 @@ class _Tensor:
     channels: int | None
     width: str | None = None
     shape: tuple | None = None  # without the batch axis, at the widest
-    # A choice's output: the tensors it may be, each with the gate that selects it (what a
-    # layer consuming it consumes, for ConnectLooseEnd).
-    sources: tuple[tuple[str | None, str], ...] | None = None
+    # A choice's output: the tensors it may be, each with the gates that select it (what a
+    # layer consuming it consumes, for ConnectLooseEnd). Gates are kept as the variables
+    # whose product they are, written into the module only when a ConnectLooseEnd needs one.
+    sources: tuple[tuple[Gates, str], ...] | None = None
     # An output of ConnectLooseEnd: the gate that says the candidate has it (None: always).
     present: str | None = None
 
-    def alternatives(self) -> tuple[tuple[str | None, str], ...]:
-        return self.sources or ((None, self.var),)
+    def alternatives(self) -> tuple[tuple[Gates, str], ...]:
+        return self.sources or (((), self.var),)
 
 
 @dataclass(frozen=True)
@@ -142,8 +156,8 @@ class _SupernetBuilder:
         self.gate: str | None = None  # the current path's gate (None: always on)
         self.expressions: dict[str, str] = {}  # expression -> its variable
         self.input_shape: tuple | None = None
-        # tensor variable -> the gates of the paths on which a layer consumed it (None: all)
-        self.consumers: dict[str, list[str | None]] = {}
+        # tensor variable -> the gates of each path on which a layer consumed it (() : always)
+        self.consumers: dict[str, list[Gates]] = {}
 
     # ------------------------------------------------------------------ entry
     def build(self) -> None:
@@ -185,17 +199,18 @@ class _SupernetBuilder:
             return condition
         return self.assign("path", f"{self.gate} * {condition}")
 
-    def both(self, a: str | None, b: str | None) -> str | None:
-        """The gate on where ``a`` and ``b`` are (None: always on)."""
-        if a is None or b is None:
-            return b if a is None else a
-        return self.assign("path", f"{a} * {b}")
+    def product(self, gates: Gates) -> str:
+        """The variable of a non-empty product of gates (written once)."""
+        if len(gates) == 1:
+            return gates[0]
+        return self.assign("used", " * ".join(gates))
 
-    def consume(self, *tensors: _Tensor) -> None:
-        """A layer on the current path takes ``tensors``: the ones they may be are used."""
+    def consume(self, *tensors: _Tensor, gate: str | None = None) -> None:
+        """A layer on the current path (and ``gate``) takes ``tensors``: the ones they may be
+        are used there."""
         for tensor in tensors:
-            for gate, var in tensor.alternatives():
-                self.consumers.setdefault(var, []).append(self.both(self.gate, gate))
+            for gates, var in tensor.alternatives():
+                self.consumers.setdefault(var, []).append(_all(self.gate, gate, gates))
 
     # ------------------------------------------------------------------ switches
     def switch(
@@ -382,7 +397,7 @@ class _SupernetBuilder:
         if len({t.var for _, t in tensors}) == 1:
             return (tensors[0][1],)
         sources = tuple(
-            (self.both(gate, inner), var)
+            (_all(gate, inner), var)
             for gate, t in tensors
             for inner, var in t.alternatives()
         )
@@ -517,14 +532,14 @@ class _SupernetBuilder:
         out = []
         for t in slots.values():
             terms = [
-                self.both(gate, used)
-                for gate, var in t.alternatives()
+                _all(gates, used)
+                for gates, var in t.alternatives()
                 for used in self.consumers.get(var, [])
             ]
-            if any(term is None for term in terms):
+            if any(term == () for term in terms):
                 continue  # consumed in every candidate
             if terms:
-                listed = ", ".join(dict.fromkeys(str(term) for term in terms))
+                listed = ", ".join(dict.fromkeys(self.product(term) for term in terms))
                 t = replace(
                     t, present=self.assign(f"{node.name}_loose", f"loose([{listed}])")
                 )
@@ -552,10 +567,7 @@ class _SupernetBuilder:
         if len({t.shape for t in x}) != 1:
             raise self.fail(node, "the inputs it may concatenate differ in shape")
         for t in x:  # (the candidate's Concatenate consumes what it has)
-            for gate, var in t.alternatives():
-                self.consumers.setdefault(var, []).append(
-                    self.both(self.both(self.gate, t.present), gate)
-                )
+            self.consume(t, gate=t.present)
         ones = self.assign("always", "keras.ops.ones_like(column(switches, 0))")
         present = [t.present or ones for t in x]
         out = self.assign(
