@@ -59,17 +59,10 @@ def dnn_space():
 
 def enas_space():
     """examples/fashion_enas.py's space: one normal and one reduction cell of 3 nodes."""
-    from nascompiler.layers import Rescaling
-    from nascompiler.spaces import enas_micro_search_space
+    from nascompiler.spacefile import load_space_file
 
-    return enas_micro_search_space(
-        arch="NR",
-        input_shape=(28, 28, 1),
-        init_filters=16,
-        node_num=3,
-        classes=10,
-        preprocess=lambda x: Rescaling(1 / 255)(x),
-    )
+    example = Path(__file__).resolve().parent.parent / "examples" / "fashion_enas.py"
+    return load_space_file(example).space()
 
 
 SPACES = {"dnn": dnn_space, "enas": enas_space}
