@@ -15,10 +15,8 @@ statistics are recalibrated on a few training batches (the module's ``evaluate``
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +26,7 @@ import keras
 from ..config.settings import TrainingSettings
 from ..kinds import Direction
 from .checkpoint import load_checkpoint, optimizer_from, save_checkpoint
+from .modules import import_file, log
 
 WEIGHTS_FILE = "supernet.weights.npz"
 CHECKPOINT_FILE = "supernet.checkpoint.npz"
@@ -64,7 +63,7 @@ def oneshot_score(
         supernet = _loaded[supernet_path] = _trained(
             supernet_path, dataset, settings, seed, epochs
         )
-    hyperparameters = _import(
+    hyperparameters = import_file(
         module_path, "nascompiler_oneshot_candidate"
     ).HYPERPARAMETERS
     metrics = supernet.module.evaluate(
@@ -88,7 +87,7 @@ def _trained(
             f"one-shot scores are a validation metric; the objective is {objective!r}"
         )
     folder = os.path.dirname(supernet_path)
-    module = _import(supernet_path, "nascompiler_supernet")
+    module = import_file(supernet_path, "nascompiler_supernet")
     model = module.build_supernet()
     model.compile(
         optimizer=optimizer_from(settings.optimizer),
@@ -116,7 +115,7 @@ def _trained(
                     save_checkpoint(model, checkpoint)
                     _write_json(progress, {"epochs": epoch + 1})
 
-            _log(
+            log(
                 f"supernet: training epochs {done + 1}-{epochs}"
                 + (f" (resumed from its checkpoint after epoch {done})" if done else "")
             )
@@ -132,23 +131,8 @@ def _trained(
                 verbose=0,
             )
             save_checkpoint(model, weights)
-            _log(f"supernet: trained, its weights in {weights}")
+            log(f"supernet: trained, its weights in {weights}")
     return _Supernet(module, model, objective[len("val_") :])
-
-
-def _log(line: str) -> None:
-    """A line in the worker's log (``logs/worker-<n>.log``)."""
-    print(f"[nascompile worker] {line}", flush=True)
-
-
-def _import(path: str, name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.pop(name, None)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _write_json(path: str, data: dict) -> None:

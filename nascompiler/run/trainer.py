@@ -6,10 +6,8 @@ never builds a model any other way.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
-import sys
 import time
 from typing import Any, Callable
 
@@ -21,6 +19,7 @@ from ..kinds import Direction, TrialStatus
 from .checkpoint import BestEpoch, load_checkpoint, optimizer_from, save_checkpoint
 from .data import num_samples, whole_batch_size
 from .messages import TrialOutcome, TrialTask, describe_exception
+from .modules import import_file
 from .oneshot import oneshot_score
 from .resident import ResidentModels
 
@@ -348,14 +347,7 @@ def _validation_batch_size(dataset: Any, settings: TrainingSettings) -> int | No
 
 
 def _import_candidate(path: str, candidate_id: str) -> Any:
-    name = f"nascompiler_candidate_{candidate_id}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.pop(name, None)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(path, f"nascompiler_candidate_{candidate_id}")
 
 
 def _worth_keeping(objective: float, threshold: float | None, direction: str) -> bool:

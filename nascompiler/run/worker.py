@@ -31,6 +31,7 @@ from .messages import (
     WorkerInit,
     describe_exception,
 )
+from .modules import log as _log
 from .resident import ResidentModels
 
 
@@ -135,11 +136,6 @@ def _check_backend(backend: str | None) -> None:
             f"Keras runs on {keras.backend.backend()}, not the study's backend {backend!r} "
             "(was Keras imported before the worker set KERAS_BACKEND?)"
         )
-
-
-def _log(line: str) -> None:
-    """A line in the worker's log (``logs/worker-<n>.log``)."""
-    print(f"[nascompile worker] {line}", flush=True)
 
 
 def _numbers(numbers: list[int] | tuple[int, ...]) -> str:
