@@ -327,6 +327,15 @@ def test_a_dynamic_width_becomes_a_table_of_its_results():
             """,
             "a softmax over a searched width",
         ),
+        (
+            """
+            from nascompiler.layers.enas import SafeConcatenate
+            x = Input(shape=(8,))
+            SafeConcatenate(4, "c_")([Dense(Choice([2, 4]))(x), Dense(4)(x)])
+            """,
+            "safe_concatenate_1 (SafeConcatenate): it concatenates tensors of searched or "
+            "unknown width",
+        ),
     ],
 )
 def test_what_it_cannot_express_is_named_with_its_line(body, message):
