@@ -97,7 +97,13 @@ def run_seed(args, seed: int, data, folder: Path) -> dict:
     )
     start = time.perf_counter()
     supernet.train(
-        model, x, y, epochs=args.supernet_epochs, batch_size=128, seed=seed, verbose=0
+        model,
+        x,
+        y,
+        epochs=args.supernet_epochs,
+        batch_size=args.batch_size,
+        seed=seed,
+        verbose=0,
     )
     supernet_train = time.perf_counter() - start
     oneshot, score_times = {}, []
@@ -127,7 +133,7 @@ def run_seed(args, seed: int, data, folder: Path) -> dict:
             x,
             y,
             epochs=args.epochs,
-            batch_size=128,
+            batch_size=args.batch_size,
             validation_data=(xv, yv),
             verbose=0,
         )
@@ -164,6 +170,9 @@ def main() -> None:
     parser.add_argument("--supernet-epochs", type=int, default=6)
     parser.add_argument("--train-samples", type=int, default=10000)
     parser.add_argument("--val-samples", type=int, default=2000)
+    # Batch normalization's moving statistics (momentum 0.99) need a few hundred steps before a
+    # standalone candidate's validation score means anything: use smaller batches on small data.
+    parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
 
     from nascompiler.datasets import load_fashion_mnist
@@ -180,7 +189,7 @@ def main() -> None:
     print(
         f"{args.space.upper()} space, Fashion-MNIST {args.train_samples}/{args.val_samples}, {args.sample} "
         f"candidates, supernet {args.supernet_epochs} epochs, standalone {args.epochs} "
-        f"epochs, backend {keras.backend.backend()}"
+        f"epochs, batches of {args.batch_size}, backend {keras.backend.backend()}"
     )
     rows = []
     for seed in args.seeds:
